@@ -1,0 +1,77 @@
+// Package api is the control API: it starts and inspects pipeline runs,
+// models and schedules over JSON, behind a bearer token. This first cut
+// answers health checks and enforces the token.
+package api
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluice-ml/sluice/internal/httpx"
+)
+
+// Options configures the API.
+type Options struct {
+	// Addr is the listen address.
+	Addr string
+	// Token is the bearer token that /api/v1 requires; empty disables the
+	// check (the dev stack on loopback).
+	Token string
+}
+
+// DefaultOptions listens on :8081 of the loopback interface.
+func DefaultOptions() Options { return Options{Addr: "127.0.0.1:8081"} }
+
+// Server is the control API.
+type Server struct {
+	opts   Options
+	logger *slog.Logger
+}
+
+// New returns a server. A nil logger discards.
+func New(o Options, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{opts: o, logger: logger}
+}
+
+// Handler routes the API.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", httpx.Wrap(s.logger, s.health))
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(s.requireToken)
+		r.Get("/health", httpx.Wrap(s.logger, s.health))
+	})
+	r.NotFound(httpx.Wrap(s.logger, func(r *http.Request) (any, error) {
+		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
+	}))
+	return r
+}
+
+func (s *Server) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+				httpx.WriteError(w, r, s.logger, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type healthResponse struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) health(*http.Request) (any, error) {
+	return healthResponse{Status: "ok"}, nil
+}

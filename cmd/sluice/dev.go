@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-ml/sluice/api"
+	"github.com/sluice-ml/sluice/devserver"
+	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/internal/temporalconn"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/workers"
+)
+
+// devOptions configures the one-process dev stack.
+type devOptions struct {
+	Dir          string
+	Host         string
+	TemporalPort int
+	UIPort       int
+	APIPort      int
+	ServePort    int
+}
+
+func defaultDevOptions() devOptions {
+	return devOptions{Dir: ".sluice", Host: "127.0.0.1", TemporalPort: 7233, UIPort: 8233, APIPort: 8081, ServePort: 8080}
+}
+
+func (o devOptions) validate() error {
+	for flag, p := range map[string]int{"--temporal-port": o.TemporalPort, "--ui-port": o.UIPort, "--api-port": o.APIPort, "--serve-port": o.ServePort} {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("%s: want a port between 1 and 65535, got %d", flag, p)
+		}
+	}
+	if net.ParseIP(o.Host) == nil {
+		return fmt.Errorf("--host: want an IP address, got %q", o.Host)
+	}
+	return nil
+}
+
+func devFlags(name string, stderr io.Writer, cfg *config, dev *devOptions) *flagSet {
+	f := newFlagSet(name, stderr)
+	f.stringVar(&dev.Dir, "dir", "SLUICE_DEV_DIR", dev.Dir, "folder for all state: Temporal's SQLite file, PostgreSQL, the lake, logs")
+	f.stringVar(&dev.Host, "host", "", dev.Host, "address every server binds")
+	f.intVar(&dev.TemporalPort, "temporal-port", "", dev.TemporalPort, "Temporal frontend (gRPC) port")
+	f.intVar(&dev.UIPort, "ui-port", "", dev.UIPort, "Temporal UI port")
+	f.intVar(&dev.APIPort, "api-port", "", dev.APIPort, "control API port")
+	f.intVar(&dev.ServePort, "serve-port", "", dev.ServePort, "online serving port")
+	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL URL; empty starts a private cluster under --dir")
+	f.stringVar(&cfg.Lake.URL, "lake", "SLUICE_LAKE", "", "lake location; empty means file://<dir>/lake")
+	f.stringVar(&cfg.Lake.S3Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL for an s3:// lake")
+	f.boolVar(&cfg.Lake.S3PathStyle, "s3-path-style", "SLUICE_S3_PATH_STYLE", false, "address buckets by path")
+	f.stringVar(&cfg.API.Token, "api-token", "SLUICE_API_TOKEN", "", "bearer token for the control API (empty: none)")
+	cfg.logFlags(f)
+	return f
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, dev := defaultConfig(), defaultDevOptions()
+	if err := devFlags("dev", stderr, &cfg, &dev).parse(args, false); err != nil {
+		return err
+	}
+	st, err := startStack(ctx, cfg, dev, stdout)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping...")
+	return st.close()
+}
+
+// stack is the running dev platform.
+type stack struct {
+	logger   *slog.Logger
+	lock     *os.File
+	pg       *pgcluster.Cluster
+	pool     *pgxpool.Pool
+	lake     lakehouse.ObjectStore
+	temporal *devserver.Temporal
+	ui       *devserver.UI
+	client   client.Client
+	workers  *workers.Set
+	httpStop context.CancelFunc
+	httpDone chan error
+	dbURL    string
+	uiURL    string
+}
+
+// startStack starts every part in order; on error it stops what it started.
+func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Writer) (_ *stack, err error) {
+	begin := time.Now()
+	if err := dev.validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(dev.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	logger, err := cfg.logger()
+	if err != nil {
+		return nil, err
+	}
+	st := &stack{logger: logger}
+	defer func() {
+		if err != nil {
+			_ = st.close()
+		}
+	}()
+	if st.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+
+	st.dbURL = cfg.DatabaseURL
+	if st.dbURL == "" {
+		if _, ferr := pgcluster.FindBinDir(); ferr != nil {
+			return nil, fmt.Errorf("no SLUICE_DATABASE_URL, and %w\n%s", ferr, pgcluster.InstallHint)
+		}
+		st.pg, err = pgcluster.Start(ctx, pgcluster.Options{
+			Dir:     filepath.Join(dir, "postgres"),
+			LogFile: filepath.Join(dir, "postgres.log"),
+			Logger:  logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting private PostgreSQL: %w", err)
+		}
+		st.dbURL = st.pg.URL()
+	}
+	if st.pool, err = metastore.Open(ctx, st.dbURL, logger); err != nil {
+		return nil, err
+	}
+
+	if cfg.Lake.URL == "" {
+		cfg.Lake.URL = "file://" + filepath.Join(dir, "lake")
+	}
+	if err := cfg.Lake.Validate(); err != nil {
+		return nil, fmt.Errorf("--lake (SLUICE_LAKE): %w", err)
+	}
+	if st.lake, err = lakehouse.Open(ctx, cfg.Lake); err != nil {
+		return nil, err
+	}
+
+	// Every listener is checked before the first server starts, so a taken
+	// port fails fast and names its flag.
+	apiLn, err := httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.APIPort)), "--api-port")
+	if err != nil {
+		return nil, err
+	}
+	serveLn, err := httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.ServePort)), "--serve-port")
+	if err != nil {
+		apiLn.Close()
+		return nil, err
+	}
+	st.temporal, err = devserver.StartTemporal(devserver.Options{
+		DBFile:       filepath.Join(dir, "temporal.db"),
+		IP:           dev.Host,
+		FrontendPort: dev.TemporalPort,
+		LogFile:      filepath.Join(dir, "temporal.log"),
+	})
+	if err != nil {
+		apiLn.Close()
+		serveLn.Close()
+		return nil, err
+	}
+	st.ui, err = devserver.StartUI(devserver.UIOptions{IP: dev.Host, Port: dev.UIPort, Frontend: st.temporal.Frontend()})
+	if err != nil {
+		apiLn.Close()
+		serveLn.Close()
+		return nil, err
+	}
+	st.uiURL = st.ui.URL()
+
+	topts := cfg.Temporal
+	topts.Address = st.temporal.Frontend()
+	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
+		apiLn.Close()
+		serveLn.Close()
+		return nil, err
+	}
+	if st.workers, err = workers.New(st.client, workers.Deps{DB: st.pool, Lake: st.lake, Logger: logger}, workers.DefaultOptions()); err != nil {
+		apiLn.Close()
+		serveLn.Close()
+		return nil, err
+	}
+	if err = st.workers.Start(); err != nil {
+		st.workers = nil
+		apiLn.Close()
+		serveLn.Close()
+		return nil, err
+	}
+
+	httpCtx, httpStop := context.WithCancel(context.Background())
+	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
+	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
+	go func() { st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).Handler()), apiLn) }()
+	go func() {
+		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(serving.New(cfg.Serving, logger).Handler()), serveLn)
+	}()
+
+	pgNote := "(SLUICE_DATABASE_URL)"
+	if st.pg != nil {
+		pgNote = "(private cluster in " + st.pg.Dir() + ")"
+	}
+	fmt.Fprintf(stdout, `
+Sluice dev stack is ready in %s
+  Temporal frontend  %s  (namespace %s)
+  Temporal UI        %s
+  Control API        http://%s
+  Serving            http://%s
+  PostgreSQL         %s %s
+  Lake               %s
+  State and logs     %s
+Press Ctrl-C to stop.
+`, time.Since(begin).Round(time.Millisecond), st.temporal.Frontend(), topts.Namespace, st.uiURL,
+		cfg.API.Addr, cfg.Serving.Addr, redactURL(st.dbURL), pgNote, st.lake.URL(), dir)
+	return st, nil
+}
+
+// close stops every part in the reverse order of start.
+func (st *stack) close() error {
+	var errs []error
+	if st.httpStop != nil {
+		st.httpStop()
+		for range 2 {
+			if err := <-st.httpDone; err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if st.workers != nil {
+		st.workers.Stop()
+	}
+	if st.client != nil {
+		st.client.Close()
+	}
+	if st.ui != nil {
+		st.ui.Stop()
+	}
+	if st.temporal != nil {
+		if err := st.temporal.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping Temporal: %w", err))
+		}
+	}
+	if st.pool != nil {
+		st.pool.Close()
+	}
+	if st.pg != nil {
+		if err := st.pg.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if st.lock != nil {
+		st.lock.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// lockDir takes an exclusive lock on dir, so a second dev stack on the same
+// state fails at once instead of corrupting it.
+func lockDir(dir string) (*os.File, error) {
+	p := filepath.Join(dir, "dev.lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		holder := strings.TrimSpace(string(b))
+		if holder == "" {
+			holder = "another process"
+		} else {
+			holder = "process " + holder
+		}
+		return nil, fmt.Errorf("another sluice dev (%s) is already running on %s; stop it or choose another --dir", holder, dir)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+// redactURL hides a password in a connection URL.
+func redactURL(raw string) string {
+	cfg, err := pgxpool.ParseConfig(raw)
+	if err != nil || cfg.ConnConfig.Password == "" {
+		return raw
+	}
+	return strings.Replace(raw, ":"+cfg.ConnConfig.Password+"@", ":****@", 1)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// flagSet is a flag.FlagSet whose flags fall back to environment variables,
+// then to defaults. A malformed variable is an error that names it.
+type flagSet struct {
+	*flag.FlagSet
+	envErrs []error
+}
+
+func newFlagSet(name string, out io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &flagSet{FlagSet: fs}
+}
+
+func withEnv(usage, env string) string {
+	if env == "" {
+		return usage
+	}
+	return usage + " (env " + env + ")"
+}
+
+func (f *flagSet) stringVar(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		def = v
+	}
+	f.StringVar(p, name, def, withEnv(usage, env))
+}
+
+func (f *flagSet) intVar(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want an integer, got %q", env, v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, withEnv(usage, env))
+}
+
+func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want true or false, got %q", env, v))
+		} else {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, withEnv(usage, env))
+}
+
+// parse parses args; environment errors come first, as they are found
+// before any flag is read. Positional arguments are refused unless the
+// command takes them.
+func (f *flagSet) parse(args []string, positional bool) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if len(f.envErrs) > 0 {
+		return errors.Join(f.envErrs...)
+	}
+	if !positional && f.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", f.Name(), f.Arg(0))
+	}
+	return nil
+}

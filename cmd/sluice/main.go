@@ -1,0 +1,77 @@
+// Command sluice is the Sluice platform in one binary: the dev stack, the
+// worker, the online server, the control API and the client commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+)
+
+// command is one subcommand. run receives the arguments after its name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run the whole platform in one process (Temporal, UI, PostgreSQL, worker, API, serving)", runDev},
+		{"demo", "run the dev stack and prove each part answers, then keep it up", runDemo},
+		{"worker", "run a Temporal worker for production (--queues io,cpu,gpu)", runWorker},
+		{"serve", "run the online prediction server", runServe},
+		{"api", "run the control API", runAPI},
+		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
+	}
+}
+
+func main() {
+	os.Exit(mainWithArgs(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func mainWithArgs(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		// Installed before any server starts: a signal during start-up
+		// must stop cleanly rather than kill the process.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintf(stderr, "sluice %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "sluice: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Sluice: batch ML pipelines on Temporal, an Iceberg lake and PostgreSQL.")
+	fmt.Fprintln(w, "\nUsage: sluice COMMAND [flags]   (sluice COMMAND -h for its flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+}

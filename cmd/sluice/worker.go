@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	"github.com/sluice-ml/sluice/internal/temporalconn"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/workers"
+)
+
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := defaultConfig()
+	f := newFlagSet("worker", stderr)
+	cfg.temporalFlags(f)
+	cfg.storageFlags(f)
+	cfg.logFlags(f)
+	queues := "control,io,cpu,gpu"
+	f.stringVar(&queues, "queues", "SLUICE_WORKER_QUEUES", queues, "comma-separated queues to poll: control, io, cpu, gpu")
+	f.intVar(&cfg.Workers.Slots, "slots", "SLUICE_WORKER_SLOTS", 0, "concurrent activities per queue (0: SDK default)")
+	f.intVar(&cfg.Workers.GPUs, "gpus", "SLUICE_WORKER_GPUS", 0, "GPUs on this host; the gpu queue runs one activity per GPU")
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	cfg.Workers.Queues = workers.ParseQueues(queues)
+	if err := cfg.Workers.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.validateStorage(); err != nil {
+		return err
+	}
+	if err := cfg.Temporal.Validate(); err != nil {
+		return err
+	}
+	logger, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	pool, err := metastore.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	lake, err := lakehouse.Open(ctx, cfg.Lake)
+	if err != nil {
+		return err
+	}
+	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	set, err := workers.New(tc, workers.Deps{DB: pool, Lake: lake, Logger: logger}, cfg.Workers)
+	if err != nil {
+		return err
+	}
+	logger.Info("worker polling", "queues", strings.Join(set.Queues(), ","), "temporal", cfg.Temporal.Address)
+	return set.Run(ctx)
+}

@@ -1,0 +1,109 @@
+// Package httpx holds what Sluice's HTTP servers share: handlers that return
+// (result, error), one place that maps errors to status codes and JSON
+// bodies, and a server runner that shuts down with its context.
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Error is an error with an HTTP status and a stable code for clients.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// HandlerFunc is a handler that returns its result instead of writing it.
+type HandlerFunc func(r *http.Request) (any, error)
+
+// Wrap turns h into an http.HandlerFunc that writes the result as JSON, or
+// the error as {"error":{"code","message"}} with its status. Errors that are
+// not *Error answer 500 and are logged.
+func Wrap(logger *slog.Logger, h HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := h(r)
+		if err != nil {
+			WriteError(w, r, logger, err)
+			return
+		}
+		status := http.StatusOK
+		if s, ok := res.(interface{ HTTPStatus() int }); ok {
+			status = s.HTTPStatus()
+		}
+		WriteJSON(w, status, res)
+	}
+}
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as the error body with its status.
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var he *Error
+	if !errors.As(err, &he) {
+		if logger != nil {
+			logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		he = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	WriteJSON(w, he.Status, map[string]body{"error": {Code: he.Code, Message: he.Message}})
+}
+
+// Serve runs srv on ln until ctx ends, then shuts it down, giving open
+// requests up to five seconds.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutting down %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Listen opens a TCP listener, naming the flag that chose the address when
+// it fails.
+func Listen(addr, flag string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listening on %s: %w", flag, addr, err)
+	}
+	return ln, nil
+}

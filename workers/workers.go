@@ -1,0 +1,148 @@
+// Package workers builds Temporal workers: it creates the activity structs
+// with their clients once, and registers them and the workflows on the task
+// queues a process serves.
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+// Options says which queues a process serves and how much it runs at once.
+type Options struct {
+	// Queues are resource classes: control, io, cpu, gpu.
+	Queues []string
+	// Slots caps concurrent activities per queue; zero means the SDK default.
+	Slots int
+	// GPUs is the number of GPUs on this host; the gpu queue runs one
+	// training activity per GPU.
+	GPUs int
+}
+
+// DefaultOptions serves every queue.
+func DefaultOptions() Options {
+	return Options{Queues: []string{"control", "io", "cpu", "gpu"}, Slots: 0, GPUs: 0}
+}
+
+// Validate reports unknown queues and negative limits.
+func (o Options) Validate() error {
+	if len(o.Queues) == 0 {
+		return errors.New("--queues: name at least one of control, io, cpu, gpu")
+	}
+	for _, q := range o.Queues {
+		if _, ok := workflows.QueueFor(q); !ok {
+			return fmt.Errorf("--queues: unknown queue %q (want control, io, cpu or gpu)", q)
+		}
+	}
+	if o.Slots < 0 {
+		return fmt.Errorf("--slots: must be zero or more, got %d", o.Slots)
+	}
+	if o.GPUs < 0 {
+		return fmt.Errorf("--gpus: must be zero or more, got %d", o.GPUs)
+	}
+	return nil
+}
+
+// ParseQueues splits a comma-separated queue list.
+func ParseQueues(s string) []string {
+	var qs []string
+	for _, q := range strings.Split(s, ",") {
+		if q = strings.TrimSpace(q); q != "" {
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+// Deps are the clients the activities use.
+type Deps struct {
+	DB     *pgxpool.Pool
+	Lake   lakehouse.ObjectStore
+	Logger *slog.Logger
+}
+
+// Set is the workers of one process.
+type Set struct {
+	workers []worker.Worker
+	queues  []string
+}
+
+// New builds one worker per queue in o. The control queue always carries the
+// workflows, so a process that serves it can run them.
+func New(c client.Client, deps Deps, o Options) (*Set, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
+	s := &Set{}
+	seen := map[string]bool{}
+	for _, class := range o.Queues {
+		queue, _ := workflows.QueueFor(class)
+		if seen[queue] {
+			continue
+		}
+		seen[queue] = true
+		wo := worker.Options{MaxConcurrentActivityExecutionSize: o.Slots}
+		if class == "gpu" && o.GPUs > 0 {
+			wo.MaxConcurrentActivityExecutionSize = o.GPUs
+		}
+		// Only the control queue runs workflows; the others poll activities.
+		wo.DisableWorkflowWorker = class != "control"
+		w := worker.New(c, queue, wo)
+		switch class {
+		case "control":
+			w.RegisterWorkflow(workflows.SelfCheck)
+		default:
+			// Every activity queue answers the self-check, so a probe can
+			// prove that a queue's workers reach storage.
+			w.RegisterActivity(selfCheck)
+		}
+		s.workers = append(s.workers, w)
+		s.queues = append(s.queues, queue)
+	}
+	return s, nil
+}
+
+// Queues lists the task queues the set polls.
+func (s *Set) Queues() []string { return s.queues }
+
+// Start starts every worker; on error it stops those already started.
+func (s *Set) Start() error {
+	for i, w := range s.workers {
+		if err := w.Start(); err != nil {
+			for _, started := range s.workers[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("starting worker on %s: %w", s.queues[i], err)
+		}
+	}
+	return nil
+}
+
+// Stop stops every worker, waiting for running activities to return.
+func (s *Set) Stop() {
+	for _, w := range s.workers {
+		w.Stop()
+	}
+}
+
+// Run starts the workers and stops them when ctx ends.
+func (s *Set) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.Stop()
+	return nil
+}
