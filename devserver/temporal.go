@@ -131,7 +131,7 @@ func StartTemporal(o Options) (*Temporal, error) {
 	}
 	dyn := dynamicconfig.StaticClient{
 		// The default calls home for version checks; the dev stack is offline.
-		dynamicconfig.EnableServerVersionCheck.Key(): false,
+		dynamicconfig.EnableServerVersionCheck.Key():                     false,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 	}
 	srv, err := temporal.NewServer(
@@ -201,4 +201,3 @@ func freePort(ip string) (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
-
