@@ -60,7 +60,7 @@ func parseURL(raw string) (*url.URL, error) {
 	}
 	switch u.Scheme {
 	case "file":
-		if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
+		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
 			return nil, fmt.Errorf("lake URL %q: a file:// URL needs an absolute path, like file:///var/lib/sluice/lake", raw)
 		}
 	case "s3":

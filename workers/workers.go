@@ -4,7 +4,6 @@
 package workers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,14 +134,4 @@ func (s *Set) Stop() {
 	for _, w := range s.workers {
 		w.Stop()
 	}
-}
-
-// Run starts the workers and stops them when ctx ends.
-func (s *Set) Run(ctx context.Context) error {
-	if err := s.Start(); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	s.Stop()
-	return nil
 }

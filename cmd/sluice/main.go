@@ -14,6 +14,9 @@ import (
 	"text/tabwriter"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 // command is one subcommand. run receives the arguments after its name.
 type command struct {
 	name    string
@@ -66,7 +69,7 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Sluice: batch ML pipelines on Temporal, an Iceberg lake and PostgreSQL.")
+	fmt.Fprintf(w, "Sluice %s: batch ML pipelines on Temporal, an Iceberg lake and PostgreSQL.\n", version)
 	fmt.Fprintln(w, "\nUsage: sluice COMMAND [flags]   (sluice COMMAND -h for its flags)")
 	fmt.Fprintln(w, "\nCommands:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -56,6 +56,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := set.Start(); err != nil {
+		return err
+	}
 	logger.Info("worker polling", "queues", strings.Join(set.Queues(), ","), "temporal", cfg.Temporal.Address)
-	return set.Run(ctx)
+	<-ctx.Done()
+	set.Stop()
+	return nil
 }

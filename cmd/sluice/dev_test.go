@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDevStack runs `sluice dev` with no SLUICE_DATABASE_URL, so it starts
+// its private PostgreSQL, and checks each part answers, that a second stack
+// on the same folder is refused, that SIGTERM leaves no PostgreSQL behind,
+// and that workflow history survives a restart.
+func TestDevStack(t *testing.T) {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		testenv.Unavailable(t, "sluice dev needs PostgreSQL's binaries: %v", err)
+	}
+	dir := filepath.Join(testenv.ServerDir(t), "state")
+	ports := freePorts(t, 4)
+	args := []string{"dev", "--dir", dir,
+		"--temporal-port", strconv.Itoa(ports[0]), "--ui-port", strconv.Itoa(ports[1]),
+		"--api-port", strconv.Itoa(ports[2]), "--serve-port", strconv.Itoa(ports[3])}
+	frontend := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	uiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+
+	dev := startSluice(t, nil, args...)
+	dev.waitFor(t, "Sluice dev stack is ready", 90*time.Second)
+	if !strings.Contains(dev.out.String(), "private cluster in "+filepath.Join(dir, "postgres")) {
+		t.Errorf("banner does not report the private cluster:\n%s", dev.out.String())
+	}
+	if pids := processesNaming(filepath.Join(dir, "postgres")); len(pids) == 0 {
+		t.Fatal("no PostgreSQL process runs on the private cluster")
+	}
+
+	t.Run("every part answers", func(t *testing.T) {
+		if code, body := httpGet(t, uiURL+"/"); code != http.StatusOK || !strings.Contains(strings.ToLower(body), "<html") {
+			t.Errorf("UI page: status %d, body %.200q", code, body)
+		}
+		code, body := httpGet(t, uiURL+"/api/v1/namespaces")
+		var nss struct {
+			Namespaces []struct {
+				NamespaceInfo struct{ Name string } `json:"namespaceInfo"`
+			} `json:"namespaces"`
+		}
+		if err := json.Unmarshal([]byte(body), &nss); code != http.StatusOK || err != nil {
+			t.Fatalf("UI namespaces API: status %d, %v, body %.200q", code, err, body)
+		}
+		found := false
+		for _, ns := range nss.Namespaces {
+			found = found || ns.NamespaceInfo.Name == "default"
+		}
+		if !found {
+			t.Errorf("UI API does not list the default namespace: %.300s", body)
+		}
+		for _, port := range ports[2:] {
+			if code, _ := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); code != http.StatusOK {
+				t.Errorf("healthz on :%d answered %d", port, code)
+			}
+		}
+	})
+
+	c, err := client.Dial(client.Options{HostPort: frontend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const wfID = "it/selfcheck"
+	var res workflows.SelfCheckResult
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: workflows.QueueControl},
+		workflows.SelfCheck, workflows.SelfCheckInput{Note: "dev stack test", Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("self-check on the dev stack: %v", err)
+	}
+	if res.Probe.RowNote != "dev stack test" || res.Probe.StepsDone != 2 {
+		t.Errorf("self-check result %+v", res.Probe)
+	}
+	c.Close()
+
+	t.Run("second stack on the same dir is refused", func(t *testing.T) {
+		second := startSluice(t, nil, args...)
+		if _, err := second.exit(t, 10*time.Second); err == nil {
+			t.Fatal("second sluice dev exited 0")
+		}
+		if !strings.Contains(second.out.String(), "already running on "+dir) {
+			t.Errorf("second sluice dev said:\n%s", second.out.String())
+		}
+	})
+
+	_ = dev.cmd.Process.Signal(syscall.SIGTERM)
+	took, err := dev.exit(t, 15*time.Second)
+	if err != nil {
+		t.Errorf("sluice dev exited with %v after SIGTERM", err)
+	}
+	if took > 10*time.Second {
+		t.Errorf("sluice dev took %s to stop, want under 10 s", took)
+	}
+	if pids := processesNaming(filepath.Join(dir, "postgres")); len(pids) > 0 {
+		t.Fatalf("PostgreSQL processes outlived sluice dev: %v", pids)
+	}
+
+	restarted := startSluice(t, nil, args...)
+	restarted.waitFor(t, "Sluice dev stack is ready", 90*time.Second)
+	c, err = client.Dial(client.Options{HostPort: frontend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, err := c.DescribeWorkflowExecution(ctx, wfID, "")
+	if err != nil {
+		t.Fatalf("workflow %s is gone after a restart: %v", wfID, err)
+	}
+	if st := desc.WorkflowExecutionInfo.Status; st != enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Errorf("after restart %s is %v, want completed", wfID, st)
+	}
+	_ = restarted.cmd.Process.Signal(syscall.SIGTERM)
+	if _, err := restarted.exit(t, 15*time.Second); err != nil {
+		t.Errorf("restarted sluice dev exited with %v", err)
+	}
+}

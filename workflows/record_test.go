@@ -1,0 +1,77 @@
+//go:build record
+
+package workflows_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestRecordHistories runs each workflow on a real server and saves its
+// history under testdata/histories for TestReplayRecordedHistories.
+func TestRecordHistories(t *testing.T) {
+	ctx := testenv.Context(t)
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	pool, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	probe := &activities.SelfCheck{DB: pool, Lake: testenv.Lake(t)}
+	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) { r.RegisterWorkflow(workflows.SelfCheck) })
+	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) { r.RegisterActivity(probe) })
+
+	c := srv.GetDefaultClient()
+	runs := map[string]workflows.SelfCheckInput{
+		"selfcheck-v1": {Note: "recorded", Steps: 2},
+	}
+	for name, in := range runs {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, workflows.SelfCheck, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		var h historypb.History
+		it := c.GetWorkflowHistory(ctx, name, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join("testdata", "histories", name+".json")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d events)", p, len(h.Events))
+	}
+}
