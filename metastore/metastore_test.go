@@ -99,4 +99,3 @@ func TestOpenNamesUnreachableServer(t *testing.T) {
 		t.Errorf("error %q does not name the server", got)
 	}
 }
-

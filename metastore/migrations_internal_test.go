@@ -31,7 +31,7 @@ func TestLoadMigrationsRejectsBadNames(t *testing.T) {
 
 func TestLoadMigrationsSortsByVersion(t *testing.T) {
 	ms, err := loadMigrations(fstest.MapFS{
-		"migrations/0010_later.sql": {Data: []byte("SELECT 10")},
+		"migrations/0010_later.sql":  {Data: []byte("SELECT 10")},
 		"migrations/0002_second.sql": {Data: []byte("SELECT 2")},
 	})
 	if err != nil {

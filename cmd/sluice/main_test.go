@@ -196,4 +196,3 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		})
 	}
 }
-

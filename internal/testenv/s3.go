@@ -133,4 +133,3 @@ func startVersityGW() (string, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
