@@ -24,13 +24,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	id := "demo/selfcheck/" + time.Now().UTC().Format("20060102T150405.000Z")
-	res, err := selfCheck(ctx, st.client, id, workflows.SelfCheckInput{Note: "make demo", Steps: 3}, true)
+	res, runID, err := selfCheck(ctx, st.client, id, workflows.SelfCheckInput{Note: "make demo", Steps: 3}, true)
 	if err != nil {
 		_ = st.close()
 		return err
 	}
 	printSelfCheck(stdout, id, res)
-	fmt.Fprintf(stdout, "\nSee the run in the Temporal UI: %s\n", workflowURL(st.uiURL, cfg.Temporal.Namespace, id))
+	fmt.Fprintf(stdout, "\nSee the run in the Temporal UI: %s\n", workflowURL(st.uiURL, cfg.Temporal.Namespace, id, runID))
 	if !exit {
 		fmt.Fprintln(stdout, "The stack stays up; press Ctrl-C to stop.")
 		<-ctx.Done()

@@ -146,3 +146,24 @@ func TestDevStack(t *testing.T) {
 		t.Errorf("restarted sluice dev exited with %v", err)
 	}
 }
+
+// TestDemoProvesEachPart runs `sluice demo --exit`, as `make demo` does
+// without the wait for Ctrl-C.
+func TestDemoProvesEachPart(t *testing.T) {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		testenv.Unavailable(t, "sluice demo needs PostgreSQL's binaries: %v", err)
+	}
+	ports := freePorts(t, 4)
+	demo := startSluice(t, nil, "demo", "--exit", "--dir", filepath.Join(testenv.ServerDir(t), "state"),
+		"--temporal-port", strconv.Itoa(ports[0]), "--ui-port", strconv.Itoa(ports[1]),
+		"--api-port", strconv.Itoa(ports[2]), "--serve-port", strconv.Itoa(ports[3]))
+	if _, err := demo.exit(t, 2*time.Minute); err != nil {
+		t.Fatalf("sluice demo failed: %v\n%s", err, demo.out.String())
+	}
+	out := demo.out.String()
+	for _, want := range []string{"passed", "sluice.selfcheck row", "Lake", fmt.Sprintf("http://127.0.0.1:%d/namespaces/default/workflows/demo", ports[1])} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

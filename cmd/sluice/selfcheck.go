@@ -37,7 +37,7 @@ func runSelfCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer tc.Close()
 	id := "selfcheck/" + time.Now().UTC().Format("20060102T150405.000Z")
-	res, err := selfCheck(ctx, tc, id, in, wait)
+	res, _, err := selfCheck(ctx, tc, id, in, wait)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,9 @@ func runSelfCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func selfCheck(ctx context.Context, tc client.Client, id string, in workflows.SelfCheckInput, wait bool) (workflows.SelfCheckResult, error) {
+// selfCheck starts the self-check workflow and, when wait is set, waits for
+// its result. It returns the run id too, for links to the UI.
+func selfCheck(ctx context.Context, tc client.Client, id string, in workflows.SelfCheckInput, wait bool) (workflows.SelfCheckResult, string, error) {
 	var res workflows.SelfCheckResult
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                 id,
@@ -57,15 +59,15 @@ func selfCheck(ctx context.Context, tc client.Client, id string, in workflows.Se
 		WorkflowRunTimeout: 15 * time.Minute,
 	}, workflows.SelfCheck, in)
 	if err != nil {
-		return res, fmt.Errorf("starting self-check: %w", err)
+		return res, "", fmt.Errorf("starting self-check: %w", err)
 	}
 	if !wait {
-		return res, nil
+		return res, run.GetRunID(), nil
 	}
 	if err := run.Get(ctx, &res); err != nil {
-		return res, fmt.Errorf("self-check %s: %w", id, err)
+		return res, run.GetRunID(), fmt.Errorf("self-check %s: %w", id, err)
 	}
-	return res, nil
+	return res, run.GetRunID(), nil
 }
 
 func printSelfCheck(w io.Writer, id string, res workflows.SelfCheckResult) {
@@ -74,7 +76,7 @@ func printSelfCheck(w io.Writer, id string, res workflows.SelfCheckResult) {
 	fmt.Fprintf(w, "  Lake        wrote and read back %s (%d checkpointed steps, attempt %d)\n", res.Probe.LakeKey, res.Probe.StepsDone, res.Probe.Attempt)
 }
 
-// workflowURL links to a workflow in the Temporal UI.
-func workflowURL(uiURL, namespace, id string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", uiURL, url.PathEscape(namespace), url.PathEscape(id))
+// workflowURL links to a workflow run's history in the Temporal UI.
+func workflowURL(uiURL, namespace, id, runID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", uiURL, url.PathEscape(namespace), url.PathEscape(id), url.PathEscape(runID))
 }
