@@ -1,0 +1,437 @@
+// Package gbdt trains and applies histogram gradient-boosted decision trees:
+// binary logloss, squared error and softmax objectives, missing values with
+// learned default directions, depth-wise or leaf-wise growth, early stopping
+// and resumable checkpoints.
+package gbdt
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/sluice-ml/sluice/ml"
+)
+
+// Node is one tree node. A leaf has Feature -1 and its output in Value.
+// Rows with x[Feature] < Threshold go Left; missing values go Left when
+// DefaultLeft is set.
+type Node struct {
+	Feature     int32
+	Left        int32
+	Right       int32
+	Threshold   float32
+	DefaultLeft bool
+	// Value is the leaf's output (learning rate applied) or, for an inner
+	// node, the output it would have had as a leaf.
+	Value float64
+	// Gain is the split's loss reduction; Cover the hessian sum of its rows.
+	Gain  float64
+	Cover float64
+}
+
+// Tree is a binary tree; Nodes[0] is the root and children follow parents.
+type Tree struct {
+	Nodes []Node
+}
+
+// Model is a trained ensemble.
+type Model struct {
+	Task     ml.Task
+	NumClass int // classes for multiclass, else 1 output
+	// BaseScore is the starting margin of each output.
+	BaseScore []float64
+	// Trees are round-major: round r, output k is Trees[r*outputs+k].
+	Trees       []Tree
+	NumFeatures int
+	// BestRound is the last round kept by early stopping (all when none).
+	BestRound int
+
+	once     sync.Once
+	compiled []flatTree
+}
+
+// flatNode is a node laid out for branch-free walks: the next node is
+// left+1 when the row goes right. A leaf points at itself with a NaN
+// threshold, so extra steps stay on it.
+type flatNode struct {
+	feature   int32
+	left      int32
+	threshold float32
+	// missRight is 1 when a missing value goes right.
+	missRight int32
+}
+
+// flatTree is a tree compiled for prediction.
+type flatTree struct {
+	nodes []flatNode
+	// values holds each node's output (leaves only are read).
+	values []float64
+	depth  int
+	output int
+}
+
+// compile lays the trees out for prediction, once. The model must not
+// change afterwards.
+func (m *Model) compile() []flatTree {
+	m.once.Do(func() {
+		k := m.Outputs()
+		m.compiled = make([]flatTree, len(m.Trees))
+		for ti, t := range m.Trees {
+			ft := flatTree{nodes: make([]flatNode, 0, len(t.Nodes)), values: make([]float64, 0, len(t.Nodes)), output: ti % k}
+			// Renumber so that each node's children sit side by side.
+			order := []int32{0}
+			newIdx := make([]int32, len(t.Nodes))
+			ft.nodes = append(ft.nodes, flatNode{})
+			ft.values = append(ft.values, 0)
+			depthOf := make([]int, len(t.Nodes))
+			for q := 0; q < len(order); q++ {
+				old := order[q]
+				n := t.Nodes[old]
+				me := newIdx[old]
+				if n.Feature < 0 {
+					ft.nodes[me] = flatNode{feature: 0, left: me, threshold: float32(math.NaN())}
+					ft.values[me] = n.Value
+					continue
+				}
+				l := int32(len(ft.nodes))
+				ft.nodes = append(ft.nodes, flatNode{}, flatNode{})
+				ft.values = append(ft.values, 0, 0)
+				newIdx[n.Left], newIdx[n.Right] = l, l+1
+				depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
+				ft.depth = max(ft.depth, depthOf[old]+1)
+				miss := int32(1)
+				if n.DefaultLeft {
+					miss = 0
+				}
+				ft.nodes[me] = flatNode{feature: n.Feature, left: l, threshold: n.Threshold, missRight: miss}
+				order = append(order, n.Left, n.Right)
+			}
+			m.compiled[ti] = ft
+		}
+	})
+	return m.compiled
+}
+
+// b2i is 1 for true; the compiler turns it into a flag read, not a branch.
+func b2i(b bool) int32 {
+	var i int32
+	if b {
+		i = 1
+	}
+	return i
+}
+
+// step is one branch-free step of a walk from node i, for the row whose
+// features start at rows[off]: right when x >= threshold, or when x is
+// missing and missing goes right.
+func step(nodes []flatNode, i int32, rows []float32, off int) int32 {
+	n := &nodes[i]
+	v := rows[off+int(n.feature)]
+	r := b2i(v >= n.threshold)
+	if v != v {
+		r = n.missRight
+	}
+	return n.left + r
+}
+
+func (t *flatTree) leaf(x []float32) float64 {
+	i := int32(0)
+	nodes := t.nodes
+	for range t.depth {
+		i = step(nodes, i, x, 0)
+	}
+	return t.values[i]
+}
+
+// walk8 walks eight rows in lockstep: their steps do not depend on each
+// other, so the CPU overlaps them. The rows are interleaved, feature-major:
+// feature f of lane u is group[f*8+u], so one pointer serves all lanes. It
+// reads through unchecked pointers: compile validated the tree (features
+// below the model's), and the caller passes a whole group.
+func (t *flatTree) walk8(group []float32, nf int, out []float64, outOff, k int) {
+	_ = group[8*nf-1]
+	_ = out[outOff+7*k]
+	nodes := unsafe.Pointer(unsafe.SliceData(t.nodes))
+	g := unsafe.Pointer(unsafe.SliceData(group))
+	var i0, i1, i2, i3, i4, i5, i6, i7 int32
+	for range t.depth {
+		i0 = stepLane(nodes, i0, g, 0)
+		i1 = stepLane(nodes, i1, g, 1)
+		i2 = stepLane(nodes, i2, g, 2)
+		i3 = stepLane(nodes, i3, g, 3)
+		i4 = stepLane(nodes, i4, g, 4)
+		i5 = stepLane(nodes, i5, g, 5)
+		i6 = stepLane(nodes, i6, g, 6)
+		i7 = stepLane(nodes, i7, g, 7)
+	}
+	v := t.values
+	out[outOff] += v[i0]
+	out[outOff+k] += v[i1]
+	out[outOff+2*k] += v[i2]
+	out[outOff+3*k] += v[i3]
+	out[outOff+4*k] += v[i4]
+	out[outOff+5*k] += v[i5]
+	out[outOff+6*k] += v[i6]
+	out[outOff+7*k] += v[i7]
+}
+
+// stepLane is a step of lane u in an interleaved group.
+func stepLane(nodes unsafe.Pointer, i int32, g unsafe.Pointer, u uintptr) int32 {
+	n := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
+	v := *(*float32)(unsafe.Add(g, uintptr(n.feature)*32+u*4))
+	r := b2i(v >= n.threshold)
+	if v != v {
+		r = n.missRight
+	}
+	return n.left + r
+}
+
+// stepUnsafe is step through unchecked pointers.
+func stepUnsafe(nodes unsafe.Pointer, i int32, row unsafe.Pointer) int32 {
+	n := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
+	v := *(*float32)(unsafe.Add(row, uintptr(n.feature)*4))
+	r := b2i(v >= n.threshold)
+	if v != v {
+		r = n.missRight
+	}
+	return n.left + r
+}
+
+// Outputs is the number of margins per row.
+func (m *Model) Outputs() int {
+	if m.Task == ml.Multiclass {
+		return m.NumClass
+	}
+	return 1
+}
+
+// Validate checks the structure of a model read from outside (a file, an
+// XGBoost import), so that prediction can never index out of range or loop.
+func (m *Model) Validate() error {
+	k := m.Outputs()
+	if k < 1 || (m.Task == ml.Multiclass && k < 2) {
+		return fmt.Errorf("gbdt: %d outputs for task %q", k, m.Task)
+	}
+	if len(m.BaseScore) != k {
+		return fmt.Errorf("gbdt: %d base scores for %d outputs", len(m.BaseScore), k)
+	}
+	if len(m.Trees)%k != 0 {
+		return fmt.Errorf("gbdt: %d trees is not a multiple of %d outputs", len(m.Trees), k)
+	}
+	if m.NumFeatures < 0 {
+		return errors.New("gbdt: negative feature count")
+	}
+	for ti, t := range m.Trees {
+		if len(t.Nodes) == 0 {
+			return fmt.Errorf("gbdt: tree %d is empty", ti)
+		}
+		for ni, n := range t.Nodes {
+			if n.Feature < 0 {
+				if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {
+					return fmt.Errorf("gbdt: tree %d leaf %d has value %v", ti, ni, n.Value)
+				}
+				continue
+			}
+			if int(n.Feature) >= m.NumFeatures {
+				return fmt.Errorf("gbdt: tree %d node %d splits on feature %d of %d", ti, ni, n.Feature, m.NumFeatures)
+			}
+			// Children after their parent: no cycles, traversal ends.
+			if int(n.Left) <= ni || int(n.Right) <= ni || int(n.Left) >= len(t.Nodes) || int(n.Right) >= len(t.Nodes) {
+				return fmt.Errorf("gbdt: tree %d node %d has children %d and %d", ti, ni, n.Left, n.Right)
+			}
+		}
+	}
+	return nil
+}
+
+// leaf returns the value of the leaf that row x reaches.
+func (t *Tree) leaf(x []float32) float64 {
+	nodes := t.Nodes
+	i := int32(0)
+	for {
+		n := &nodes[i]
+		if n.Feature < 0 {
+			return n.Value
+		}
+		v := x[n.Feature]
+		switch {
+		case v < n.Threshold:
+			i = n.Left
+		case v != v: // NaN
+			if n.DefaultLeft {
+				i = n.Left
+			} else {
+				i = n.Right
+			}
+		default:
+			i = n.Right
+		}
+	}
+}
+
+// PredictMargin writes the raw margins of one row (row-major features) into
+// out, which must hold Outputs() values. It does not allocate.
+func (m *Model) PredictMargin(x []float32, out []float64) {
+	copy(out, m.BaseScore)
+	trees := m.compile()
+	if len(x) < m.NumFeatures {
+		panic(fmt.Sprintf("gbdt: row has %d features, model needs %d", len(x), m.NumFeatures))
+	}
+	row := unsafe.Pointer(unsafe.SliceData(x))
+	i := 0
+	// Eight trees at once: one row's walks overlap as eight rows' do.
+	for ; i+8 <= len(trees); i += 8 {
+		g := trees[i : i+8 : i+8]
+		n0, n1, n2, n3 := unsafe.Pointer(unsafe.SliceData(g[0].nodes)), unsafe.Pointer(unsafe.SliceData(g[1].nodes)), unsafe.Pointer(unsafe.SliceData(g[2].nodes)), unsafe.Pointer(unsafe.SliceData(g[3].nodes))
+		n4, n5, n6, n7 := unsafe.Pointer(unsafe.SliceData(g[4].nodes)), unsafe.Pointer(unsafe.SliceData(g[5].nodes)), unsafe.Pointer(unsafe.SliceData(g[6].nodes)), unsafe.Pointer(unsafe.SliceData(g[7].nodes))
+		depth := 0
+		for j := range g {
+			depth = max(depth, g[j].depth)
+		}
+		var i0, i1, i2, i3, i4, i5, i6, i7 int32
+		for range depth {
+			i0 = stepUnsafe(n0, i0, row)
+			i1 = stepUnsafe(n1, i1, row)
+			i2 = stepUnsafe(n2, i2, row)
+			i3 = stepUnsafe(n3, i3, row)
+			i4 = stepUnsafe(n4, i4, row)
+			i5 = stepUnsafe(n5, i5, row)
+			i6 = stepUnsafe(n6, i6, row)
+			i7 = stepUnsafe(n7, i7, row)
+		}
+		out[g[0].output] += g[0].values[i0]
+		out[g[1].output] += g[1].values[i1]
+		out[g[2].output] += g[2].values[i2]
+		out[g[3].output] += g[3].values[i3]
+		out[g[4].output] += g[4].values[i4]
+		out[g[5].output] += g[5].values[i5]
+		out[g[6].output] += g[6].values[i6]
+		out[g[7].output] += g[7].values[i7]
+	}
+	for ; i < len(trees); i++ {
+		t := &trees[i]
+		out[t.output] += t.leaf(x)
+	}
+}
+
+// PredictRow writes one row's prediction into out: the probability of the
+// positive class (binary), the value (regression) or each class's
+// probability (multiclass). It does not allocate.
+func (m *Model) PredictRow(x []float32, out []float64) {
+	m.PredictMargin(x, out)
+	m.transform(out)
+}
+
+func (m *Model) transform(out []float64) {
+	switch m.Task {
+	case ml.Binary:
+		out[0] = ml.Sigmoid(out[0])
+	case ml.Multiclass:
+		ml.Softmax(out)
+	}
+}
+
+// predictBlock is the number of rows scored together: their features fit
+// in L1 while each tree is walked for all of them.
+const predictBlock = 128
+
+// Predict scores column-major features (cols[f][row]) with threads workers
+// (0 means GOMAXPROCS) and returns row-major outputs: Outputs() per row.
+func (m *Model) Predict(cols [][]float32, threads int) ([]float64, error) {
+	if len(cols) < m.NumFeatures {
+		return nil, fmt.Errorf("gbdt: model needs %d features, got %d", m.NumFeatures, len(cols))
+	}
+	n := 0
+	if len(cols) > 0 {
+		n = len(cols[0])
+	}
+	for f, c := range cols {
+		if len(c) != n {
+			return nil, fmt.Errorf("gbdt: feature %d has %d rows, want %d", f, len(c), n)
+		}
+	}
+	k := m.Outputs()
+	out := make([]float64, n*k)
+	blocks := (n + predictBlock - 1) / predictBlock
+	parallelFor(blocks, threads, func(b int) {
+		lo := b * predictBlock
+		hi := min(lo+predictBlock, n)
+		m.predictRange(cols, lo, hi, out)
+	})
+	return out, nil
+}
+
+func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64) {
+	k := len(m.BaseScore)
+	nf := m.NumFeatures
+	nr := hi - lo
+	full := nr / 8 * 8
+	// Groups of eight rows, interleaved feature-major for walk8; the rest
+	// row-major for single walks.
+	buf := make([]float32, nr*nf)
+	for f := range nf {
+		c := cols[f][lo:hi]
+		for r := range full {
+			buf[(r/8)*8*nf+f*8+r%8] = c[r]
+		}
+		for r := full; r < nr; r++ {
+			buf[full*nf+(r-full)*nf+f] = c[r]
+		}
+	}
+	for r := lo; r < hi; r++ {
+		copy(out[r*k:(r+1)*k], m.BaseScore)
+	}
+	trees := m.compile()
+	for ti := range trees {
+		t := &trees[ti]
+		j := t.output
+		for r := 0; r < full; r += 8 {
+			t.walk8(buf[r*nf:(r+8)*nf], nf, out, (lo+r)*k+j, k)
+		}
+		for r := full; r < nr; r++ {
+			o := full*nf + (r-full)*nf
+			out[(lo+r)*k+j] += t.leaf(buf[o : o+nf])
+		}
+	}
+	for r := lo; r < hi; r++ {
+		m.transform(out[r*k : (r+1)*k])
+	}
+}
+
+// parallelFor runs f(0..n-1) on up to threads goroutines, handing out
+// indices in order.
+func parallelFor(n, threads int, f func(i int)) {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	threads = min(threads, n)
+	if threads <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var mu sync.Mutex
+	next := 0
+	var wg sync.WaitGroup
+	for range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
