@@ -346,3 +346,18 @@ func BenchmarkPredictRow(b *testing.B) {
 		m.PredictRow(row, out)
 	}
 }
+
+// TestValidateRejectsSharedChildren: a decoded tree whose nodes share a
+// child is a graph whose walks multiply; the fuzzer found one that hung
+// compile.
+func TestValidateRejectsSharedChildren(t *testing.T) {
+	m := &Model{Task: ml.Binary, BaseScore: []float64{0}, NumFeatures: 1, Trees: []Tree{{Nodes: []Node{
+		{Feature: 0, Left: 1, Right: 2},
+		{Feature: 0, Left: 3, Right: 4},
+		{Feature: 0, Left: 3, Right: 4},
+		{Feature: -1}, {Feature: -1},
+	}}}}
+	if err := m.Validate(); err == nil {
+		t.Fatal("shared children accepted")
+	}
+}

@@ -228,6 +228,19 @@ func (m *Model) Validate() error {
 		if len(t.Nodes) == 0 {
 			return fmt.Errorf("gbdt: tree %d is empty", ti)
 		}
+		// Every node but the root has exactly one parent: a tree, not a
+		// graph whose walks could multiply.
+		parents := make([]uint8, len(t.Nodes))
+		for ni, n := range t.Nodes {
+			if n.Feature >= 0 && n.Left >= 0 && n.Right >= 0 && int(n.Left) < len(t.Nodes) && int(n.Right) < len(t.Nodes) {
+				if parents[n.Left]++; parents[n.Left] > 1 || n.Left == n.Right {
+					return fmt.Errorf("gbdt: tree %d node %d shares child %d", ti, ni, n.Left)
+				}
+				if parents[n.Right]++; parents[n.Right] > 1 {
+					return fmt.Errorf("gbdt: tree %d node %d shares child %d", ti, ni, n.Right)
+				}
+			}
+		}
 		for ni, n := range t.Nodes {
 			if n.Feature < 0 {
 				if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {

@@ -1,0 +1,343 @@
+// Package artifact reads and writes model artifacts: a versioned binary
+// file holding the feature schema and encodings, the model, its metrics and
+// reference histograms of every feature and of the score (for drift), with
+// a readable JSON dump beside it.
+//
+// The file is: the magic "SLUICEML", a little-endian uint16 format version,
+// a uint32 header length and a JSON header, the binary body (GBDT trees),
+// and a CRC-32 (IEEE) of everything before it.
+package artifact
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"time"
+
+	"github.com/sluice-ml/sluice/ml"
+	"github.com/sluice-ml/sluice/ml/gbdt"
+	"github.com/sluice-ml/sluice/ml/linear"
+)
+
+// Magic starts every artifact file.
+const Magic = "SLUICEML"
+
+// Version is the format this package writes.
+const Version = 1
+
+// MaxSize bounds the files Decode accepts.
+const MaxSize = 1 << 30
+
+// ErrFormat reports a file that is not a valid artifact.
+var ErrFormat = errors.New("artifact: not a valid model artifact")
+
+// Algorithm names the model family.
+type Algorithm string
+
+// Algorithms.
+const (
+	GBDT   Algorithm = "gbdt"
+	Linear Algorithm = "linear"
+)
+
+// Feature describes one input column as the model expects it.
+type Feature struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"` // numeric | categorical
+	Categories []string `json:"categories,omitempty"`
+}
+
+// Histogram is a reference distribution. Numeric: Counts[i] counts values
+// in [Edges[i], Edges[i+1]), the last bin closed. Categorical: Counts[i]
+// counts category i, with no edges.
+type Histogram struct {
+	Edges   []float64 `json:"edges,omitempty"`
+	Counts  []uint64  `json:"counts"`
+	Missing uint64    `json:"missing"`
+}
+
+// Reference holds the training distributions, for drift monitoring.
+type Reference struct {
+	Features []Histogram `json:"features"`
+	Score    Histogram   `json:"score"`
+}
+
+// Artifact is a model with everything needed to serve and monitor it.
+type Artifact struct {
+	Task      ml.Task            `json:"task"`
+	Algorithm Algorithm          `json:"algorithm"`
+	Features  []Feature          `json:"features"`
+	Label     string             `json:"label,omitempty"`
+	Classes   []string           `json:"classes,omitempty"`
+	Params    map[string]string  `json:"params,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
+	Reference *Reference         `json:"reference,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+	// Source says where the model came from: "sluice" or "xgboost".
+	Source string `json:"source,omitempty"`
+
+	GBDT   *gbdt.Model   `json:"-"`
+	Linear *linear.Model `json:"-"`
+}
+
+// header is the JSON part of the file: the artifact's fields and the
+// model's scalars (the trees go in the binary body).
+type header struct {
+	Artifact
+	Model   *modelHeader  `json:"gbdt,omitempty"`
+	LinearM *linear.Model `json:"linear,omitempty"`
+}
+
+type modelHeader struct {
+	Task        ml.Task   `json:"task"`
+	NumClass    int       `json:"num_class"`
+	BaseScore   []float64 `json:"base_score"`
+	NumFeatures int       `json:"num_features"`
+	BestRound   int       `json:"best_round"`
+	Trees       int       `json:"trees"`
+}
+
+// Validate checks the artifact's parts agree.
+func (a *Artifact) Validate() error {
+	if _, err := ml.ParseTask(string(a.Task)); err != nil {
+		return err
+	}
+	for i, f := range a.Features {
+		if f.Kind != "numeric" && f.Kind != "categorical" {
+			return fmt.Errorf("artifact: feature %d (%q) has kind %q", i, f.Name, f.Kind)
+		}
+	}
+	switch a.Algorithm {
+	case GBDT:
+		if a.GBDT == nil || a.Linear != nil {
+			return errors.New("artifact: a gbdt artifact needs a tree model and no other")
+		}
+		if err := a.GBDT.Validate(); err != nil {
+			return err
+		}
+		if a.GBDT.NumFeatures > len(a.Features) || a.GBDT.Task != a.Task {
+			return fmt.Errorf("artifact: model uses %d features of %d, task %q of %q", a.GBDT.NumFeatures, len(a.Features), a.GBDT.Task, a.Task)
+		}
+	case Linear:
+		if a.Linear == nil || a.GBDT != nil {
+			return errors.New("artifact: a linear artifact needs a linear model and no other")
+		}
+		if err := a.Linear.Validate(); err != nil {
+			return err
+		}
+		if len(a.Linear.Inputs) != len(a.Features) || a.Linear.Task != a.Task {
+			return fmt.Errorf("artifact: linear model has %d inputs for %d features", len(a.Linear.Inputs), len(a.Features))
+		}
+	default:
+		return fmt.Errorf("artifact: unknown algorithm %q", a.Algorithm)
+	}
+	if r := a.Reference; r != nil && len(r.Features) != len(a.Features) {
+		return fmt.Errorf("artifact: %d reference histograms for %d features", len(r.Features), len(a.Features))
+	}
+	return nil
+}
+
+// Outputs is the number of values a prediction returns per row.
+func (a *Artifact) Outputs() int {
+	if a.GBDT != nil {
+		return a.GBDT.Outputs()
+	}
+	return a.Linear.Outputs()
+}
+
+// PredictRow predicts one row of raw features (categorical as codes).
+func (a *Artifact) PredictRow(x []float32, out []float64) {
+	if a.GBDT != nil {
+		a.GBDT.PredictRow(x, out)
+		return
+	}
+	a.Linear.PredictRow(x, out)
+}
+
+// Predict scores column-major features and returns row-major outputs.
+func (a *Artifact) Predict(cols [][]float32, threads int) ([]float64, error) {
+	if a.GBDT != nil {
+		return a.GBDT.Predict(cols, threads)
+	}
+	return a.Linear.Predict(cols, threads)
+}
+
+// Encode writes the binary file.
+func Encode(w io.Writer, a *Artifact) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	h := header{Artifact: *a}
+	if m := a.GBDT; m != nil {
+		h.Model = &modelHeader{Task: m.Task, NumClass: m.NumClass, BaseScore: m.BaseScore,
+			NumFeatures: m.NumFeatures, BestRound: m.BestRound, Trees: len(m.Trees)}
+	}
+	h.LinearM = a.Linear
+	js, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("encoding artifact header: %w", err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString(Magic)
+	le := binary.LittleEndian
+	buf.Write(le.AppendUint16(nil, Version))
+	buf.Write(le.AppendUint32(nil, uint32(len(js))))
+	buf.Write(js)
+	if m := a.GBDT; m != nil {
+		for _, t := range m.Trees {
+			buf.Write(le.AppendUint32(nil, uint32(len(t.Nodes))))
+			for _, n := range t.Nodes {
+				b := le.AppendUint32(nil, uint32(n.Feature))
+				b = le.AppendUint32(b, uint32(n.Left))
+				b = le.AppendUint32(b, uint32(n.Right))
+				b = le.AppendUint32(b, math.Float32bits(n.Threshold))
+				dl := byte(0)
+				if n.DefaultLeft {
+					dl = 1
+				}
+				b = append(b, dl)
+				b = le.AppendUint64(b, math.Float64bits(n.Value))
+				b = le.AppendUint64(b, math.Float64bits(n.Gain))
+				b = le.AppendUint64(b, math.Float64bits(n.Cover))
+				buf.Write(b)
+			}
+		}
+	}
+	buf.Write(le.AppendUint32(nil, crc32.ChecksumIEEE(buf.Bytes())))
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("writing artifact: %w", err)
+	}
+	return nil
+}
+
+const nodeSize = 4*4 + 1 + 3*8
+
+// Decode reads a binary file. Any corruption is an error wrapping
+// ErrFormat; decoding never panics and the model it returns is validated.
+func Decode(r io.Reader) (*Artifact, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading artifact: %w", err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
+	}
+	if len(data) > MaxSize {
+		return nil, bad("larger than %d bytes", MaxSize)
+	}
+	if len(data) < len(Magic)+2+4+4 || string(data[:len(Magic)]) != Magic {
+		return nil, bad("missing the %q magic", Magic)
+	}
+	le := binary.LittleEndian
+	body, sum := data[:len(data)-4], le.Uint32(data[len(data)-4:])
+	if crc32.ChecksumIEEE(body) != sum {
+		return nil, bad("checksum mismatch (truncated or corrupted file)")
+	}
+	p := body[len(Magic):]
+	if v := le.Uint16(p); v != Version {
+		return nil, bad("format version %d; this build reads version %d", v, Version)
+	}
+	hlen := int(le.Uint32(p[2:]))
+	p = p[6:]
+	if hlen > len(p) {
+		return nil, bad("header length %d beyond the file", hlen)
+	}
+	var h header
+	if err := json.Unmarshal(p[:hlen], &h); err != nil {
+		return nil, bad("header: %v", err)
+	}
+	p = p[hlen:]
+	a := h.Artifact
+	a.Linear = h.LinearM
+	if mh := h.Model; mh != nil {
+		m := &gbdt.Model{Task: mh.Task, NumClass: mh.NumClass, BaseScore: mh.BaseScore, NumFeatures: mh.NumFeatures, BestRound: mh.BestRound}
+		if mh.Trees < 0 || mh.Trees > len(p)/4 {
+			return nil, bad("%d trees in %d bytes", mh.Trees, len(p))
+		}
+		m.Trees = make([]gbdt.Tree, mh.Trees)
+		for ti := range m.Trees {
+			if len(p) < 4 {
+				return nil, bad("tree %d truncated", ti)
+			}
+			nn := int(le.Uint32(p))
+			p = p[4:]
+			if nn < 1 || nn > len(p)/nodeSize {
+				return nil, bad("tree %d has %d nodes in %d bytes", ti, nn, len(p))
+			}
+			nodes := make([]gbdt.Node, nn)
+			for i := range nodes {
+				b := p[i*nodeSize : (i+1)*nodeSize]
+				nodes[i] = gbdt.Node{
+					Feature:     int32(le.Uint32(b)),
+					Left:        int32(le.Uint32(b[4:])),
+					Right:       int32(le.Uint32(b[8:])),
+					Threshold:   math.Float32frombits(le.Uint32(b[12:])),
+					DefaultLeft: b[16] == 1,
+					Value:       math.Float64frombits(le.Uint64(b[17:])),
+					Gain:        math.Float64frombits(le.Uint64(b[25:])),
+					Cover:       math.Float64frombits(le.Uint64(b[33:])),
+				}
+			}
+			p = p[nn*nodeSize:]
+			m.Trees[ti] = gbdt.Tree{Nodes: nodes}
+		}
+		a.GBDT = m
+	}
+	if len(p) != 0 {
+		return nil, bad("%d unexpected bytes after the model", len(p))
+	}
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return &a, nil
+}
+
+// Dump is the readable JSON form: the header, and for GBDT every tree.
+func Dump(a *Artifact) ([]byte, error) {
+	type dumpNode struct {
+		ID          int     `json:"id"`
+		Feature     string  `json:"feature,omitempty"`
+		Threshold   any     `json:"threshold,omitempty"`
+		DefaultLeft bool    `json:"default_left,omitempty"`
+		Left        int32   `json:"left,omitempty"`
+		Right       int32   `json:"right,omitempty"`
+		Leaf        bool    `json:"leaf,omitempty"`
+		Value       float64 `json:"value"`
+		Gain        float64 `json:"gain,omitempty"`
+		Cover       float64 `json:"cover"`
+	}
+	out := struct {
+		Format    int `json:"format_version"`
+		*Artifact `json:"artifact"`
+		GBDT      any           `json:"gbdt,omitempty"`
+		Linear    *linear.Model `json:"linear,omitempty"`
+	}{Format: Version, Artifact: a, Linear: a.Linear}
+	if m := a.GBDT; m != nil {
+		trees := make([][]dumpNode, len(m.Trees))
+		for ti, t := range m.Trees {
+			for i, n := range t.Nodes {
+				d := dumpNode{ID: i, Value: n.Value, Cover: n.Cover}
+				if n.Feature < 0 {
+					d.Leaf = true
+				} else {
+					d.Feature = fmt.Sprint(n.Feature)
+					if int(n.Feature) < len(a.Features) {
+						d.Feature = a.Features[n.Feature].Name
+					}
+					d.Threshold, d.DefaultLeft, d.Left, d.Right, d.Gain = n.Threshold, n.DefaultLeft, n.Left, n.Right, n.Gain
+					if math.IsInf(float64(n.Threshold), 1) {
+						d.Threshold = "inf" // every value left, missing right
+					}
+				}
+				trees[ti] = append(trees[ti], d)
+			}
+		}
+		out.GBDT = map[string]any{"base_score": m.BaseScore, "num_class": m.NumClass, "best_round": m.BestRound, "trees": trees}
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
