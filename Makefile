@@ -54,6 +54,8 @@ unit: $(VERSITYGW)
 
 ## bench: benchmarks; figures go to BENCHMARKS.md
 bench: build
+	$(GO) test -run '^$$' -bench . ./ml/...
+	bash bench/ml.sh
 	bash bench/foundation.sh
 
 ## dev: the whole platform in one process, state in .sluice/

@@ -293,73 +293,127 @@ func startIntercept(labels []float32, task ml.Task) float64 {
 func objective(m *Model, d *ml.Dataset, p Params) func(x, grad []float64) float64 {
 	k, w := m.Outputs(), m.Width()
 	nw := w * k
-	cols := make([][]float32, len(d.Features))
-	for f := range cols {
-		cols[f] = d.Features[f].Values
-	}
 	labels := d.Labels
-	n := float64(len(labels))
+	nrows := len(labels)
+	n := float64(nrows)
+	// Numeric inputs are standardised once (missing as zero), so each
+	// evaluation runs tight multiply-adds; categorical ones are encoded.
+	std := make([][]float32, len(d.Features))
+	parallelEach(len(d.Features), p.Threads, func(f int) {
+		in := &m.Inputs[f]
+		if in.Kind != ml.Numeric {
+			return
+		}
+		col := make([]float32, nrows)
+		for r, x := range d.Features[f].Values {
+			if x == x {
+				col[r] = float32((float64(x) - in.Mean) / in.Scale)
+			}
+		}
+		std[f] = col
+	})
+	cats := d.Features
+	marg := make([]float64, nrows*k)
+	type partial struct{ loss float64 }
 	return func(x, grad []float64) float64 {
 		weights, bias := x[:nw], x[nw:]
-		marg := m.margins(cols, weights, bias, p.Threads)
-		var loss float64
-		// Residuals replace the margins in place: d loss / d margin.
-		probs := make([]float64, k)
-		for r, l := range labels {
-			row := marg[r*k : (r+1)*k]
-			switch p.Task {
-			case ml.Binary:
-				z := row[0]
-				// log(1+e^z) - y z, stably.
-				if z > 0 {
-					loss += z + math.Log1p(math.Exp(-z)) - float64(l)*z
-				} else {
-					loss += math.Log1p(math.Exp(z)) - float64(l)*z
-				}
-				row[0] = ml.Sigmoid(z) - float64(l)
-			case ml.Regression:
-				e := row[0] - float64(l)
-				loss += e * e / 2
-				row[0] = e
-			case ml.Multiclass:
-				copy(probs, row)
-				ml.Softmax(probs)
-				c := int(l)
-				loss -= math.Log(math.Max(probs[c], 1e-300))
-				for j := range k {
-					row[j] = probs[j]
-				}
-				row[c]--
+		workers := max(1, min(threadsOf(p.Threads), nrows/4096+1))
+		parts := make([]partial, workers)
+		gbParts := make([][]float64, workers)
+		chunkedEach(nrows, workers, func(c, lo, hi int) {
+			// Margins.
+			for r := lo; r < hi; r++ {
+				copy(marg[r*k:(r+1)*k], bias)
 			}
-		}
-		clear(grad)
-		gw, gb := grad[:nw], grad[nw:]
-		for r := range labels {
-			for j := range k {
-				gb[j] += marg[r*k+j]
-			}
-		}
-		// Weight gradient, one input per task: no shared writes.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(1, threadsOf(p.Threads)))
-		for f := range m.Inputs {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			for f := range m.Inputs {
 				in := &m.Inputs[f]
-				for r, xv := range cols[f] {
-					col, v := in.encode(xv)
-					if col < 0 {
+				if col := std[f]; col != nil {
+					for j := range k {
+						wj := weights[j*w+in.Offset]
+						for r, v := range col[lo:hi] {
+							marg[(lo+r)*k+j] += wj * float64(v)
+						}
+					}
+					continue
+				}
+				for r, xv := range cats[f].Values[lo:hi] {
+					ci, v := in.encode(xv)
+					if ci < 0 {
 						continue
 					}
 					for j := range k {
-						gw[j*w+col] += marg[r*k+j] * v
+						marg[(lo+r)*k+j] += weights[j*w+ci] * v
 					}
 				}
-			}()
+			}
+			// Loss, and residuals (d loss / d margin) in place.
+			var loss float64
+			probs := make([]float64, k)
+			gb := make([]float64, k)
+			for r := lo; r < hi; r++ {
+				row := marg[r*k : (r+1)*k]
+				l := float64(labels[r])
+				switch p.Task {
+				case ml.Binary:
+					z := row[0]
+					// log(1+e^z) - y z, stably.
+					if z > 0 {
+						loss += z + math.Log1p(math.Exp(-z)) - l*z
+					} else {
+						loss += math.Log1p(math.Exp(z)) - l*z
+					}
+					row[0] = ml.Sigmoid(z) - l
+				case ml.Regression:
+					e := row[0] - l
+					loss += e * e / 2
+					row[0] = e
+				case ml.Multiclass:
+					copy(probs, row)
+					ml.Softmax(probs)
+					c := int(l)
+					loss -= math.Log(math.Max(probs[c], 1e-300))
+					copy(row, probs)
+					row[c]--
+				}
+				for j := range k {
+					gb[j] += row[j]
+				}
+			}
+			parts[c].loss = loss
+			gbParts[c] = gb
+		})
+		var loss float64
+		clear(grad)
+		gw, gb := grad[:nw], grad[nw:]
+		for c := range parts {
+			loss += parts[c].loss
+			for j := range k {
+				gb[j] += gbParts[c][j]
+			}
 		}
-		wg.Wait()
+		// Weight gradient, one input per task: no shared writes.
+		parallelEach(len(m.Inputs), p.Threads, func(f int) {
+			in := &m.Inputs[f]
+			if col := std[f]; col != nil {
+				for j := range k {
+					var s float64
+					for r, v := range col {
+						s += marg[r*k+j] * float64(v)
+					}
+					gw[j*w+in.Offset] += s
+				}
+				return
+			}
+			for r, xv := range cats[f].Values {
+				ci, v := in.encode(xv)
+				if ci < 0 {
+					continue
+				}
+				for j := range k {
+					gw[j*w+ci] += marg[r*k+j] * v
+				}
+			}
+		})
 		var reg float64
 		for i, wv := range weights {
 			reg += wv * wv
@@ -371,6 +425,34 @@ func objective(m *Model, d *ml.Dataset, p Params) func(x, grad []float64) float6
 		}
 		return loss / n
 	}
+}
+
+// parallelEach runs f(0..n-1) on up to threads goroutines.
+func parallelEach(n, threads int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, threadsOf(threads))
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// chunkedEach splits [0,n) into workers ranges and runs f on each at once.
+func chunkedEach(n, workers int, f func(c, lo, hi int)) {
+	var wg sync.WaitGroup
+	for c := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(c, c*n/workers, (c+1)*n/workers)
+		}()
+	}
+	wg.Wait()
 }
 
 func threadsOf(t int) int {
