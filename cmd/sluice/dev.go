@@ -169,6 +169,13 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		apiLn.Close()
 		return nil, err
 	}
+	// Until the HTTP servers own them, a failed start closes the listeners.
+	defer func() {
+		if err != nil {
+			apiLn.Close()
+			serveLn.Close()
+		}
+	}()
 	st.temporal, err = devserver.StartTemporal(devserver.Options{
 		DBFile:       filepath.Join(dir, "temporal.db"),
 		IP:           dev.Host,
@@ -176,14 +183,10 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		LogFile:      filepath.Join(dir, "temporal.log"),
 	})
 	if err != nil {
-		apiLn.Close()
-		serveLn.Close()
 		return nil, err
 	}
 	st.ui, err = devserver.StartUI(devserver.UIOptions{IP: dev.Host, Port: dev.UIPort, Frontend: st.temporal.Frontend()})
 	if err != nil {
-		apiLn.Close()
-		serveLn.Close()
 		return nil, err
 	}
 	st.uiURL = st.ui.URL()
@@ -191,19 +194,13 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	topts := cfg.Temporal
 	topts.Address = st.temporal.Frontend()
 	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
-		apiLn.Close()
-		serveLn.Close()
 		return nil, err
 	}
 	if st.workers, err = workers.New(st.client, workers.Deps{DB: st.pool, Lake: st.lake, Logger: logger}, workers.DefaultOptions()); err != nil {
-		apiLn.Close()
-		serveLn.Close()
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {
 		st.workers = nil
-		apiLn.Close()
-		serveLn.Close()
 		return nil, err
 	}
 
