@@ -263,3 +263,43 @@ func MulticlassMetrics(labels []float32, probs []float64, k int) (Multiclass, er
 	}
 	return m, nil
 }
+
+// Evaluate computes the standard metrics of a task, by name: auc, logloss,
+// accuracy, precision, recall and f1 (at 0.5) for binary; rmse, mae and r2
+// for regression; accuracy, logloss and macro_f1 for multiclass. preds are
+// row-major outputs: k per row (1 unless multiclass).
+func Evaluate(task string, labels []float32, preds []float64, k int) (map[string]float64, error) {
+	out := map[string]float64{}
+	switch task {
+	case "binary":
+		if auc, err := AUC(labels, preds); err == nil {
+			out["auc"] = auc
+		} else if !errors.Is(err, ErrSingleClass) {
+			return nil, err
+		}
+		ll, err := LogLoss(labels, preds)
+		if err != nil {
+			return nil, err
+		}
+		c, _ := BinaryConfusion(labels, preds, 0.5)
+		out["logloss"], out["accuracy"], out["precision"], out["recall"], out["f1"] = ll, c.Accuracy(), c.Precision(), c.Recall(), c.F1()
+	case "regression":
+		r, err := RegressionMetrics(labels, preds)
+		if err != nil {
+			return nil, err
+		}
+		out["rmse"], out["mae"] = r.RMSE, r.MAE
+		if !math.IsInf(r.R2, 0) {
+			out["r2"] = r.R2
+		}
+	case "multiclass":
+		m, err := MulticlassMetrics(labels, preds, k)
+		if err != nil {
+			return nil, err
+		}
+		out["accuracy"], out["logloss"], out["macro_f1"] = m.Accuracy, m.LogLoss, m.MacroF1
+	default:
+		return nil, fmt.Errorf("metrics: unknown task %q", task)
+	}
+	return out, nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sluice-ml/sluice/internal/tabfile"
+)
+
+// writeMixedCSV writes a churn-like table: numeric, categorical (strings)
+// and boolean columns, missing cells, and a string label.
+func writeMixedCSV(t *testing.T, path string, n int, seed uint64) {
+	writeMixedCSVWithIDs(t, path, n, seed, "C")
+}
+
+func writeMixedCSVWithIDs(t *testing.T, path string, n int, seed uint64, idPrefix string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString("customer_id,tenure_months,monthly_charges,plan,autopay,churned\n")
+	plans := []string{"basic", "pro", "max"}
+	for i := range n {
+		tenure := rng.IntN(72)
+		charges := 20 + rng.Float64()*80
+		plan := plans[rng.IntN(3)]
+		autopay := rng.IntN(2) == 1
+		z := -0.04*float64(tenure) + 0.03*charges - 1
+		if plan == "basic" {
+			z += 1
+		}
+		if autopay {
+			z -= 0.8
+		}
+		label := "stayed"
+		if rng.Float64() < 1/(1+math.Exp(-z)) {
+			label = "churned"
+		}
+		chargesCell := strconv.FormatFloat(charges, 'f', 2, 64)
+		if rng.Float64() < 0.05 {
+			chargesCell = ""
+		}
+		fmt.Fprintf(&b, "%s%d,%d,%s,%s,%v,%s\n", idPrefix, i, tenure, chargesCell, plan, autopay, label)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out := runInProcess(t, args...)
+	if code != 0 {
+		t.Fatalf("sluice %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+func TestMLCommandsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	train, test := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	writeMixedCSV(t, train, 3000, 1)
+	writeMixedCSVWithIDs(t, test, 1000, 2, "T") // customers unseen in training
+	model := filepath.Join(dir, "churn.sluice")
+
+	// customer_id is a high-cardinality string column: noise the model
+	// must survive.
+	out := run(t, "ml", "train", "-data", train, "-label", "churned", "-task", "binary",
+		"-param", "trees=60", "-param", "max_depth=4", "-valid-fraction", "0.2", "-o", model)
+	if !strings.Contains(out, "auc") {
+		t.Fatalf("train printed no metrics:\n%s", out)
+	}
+	if _, err := os.Stat(model + ".json"); err != nil {
+		t.Errorf("no JSON dump: %v", err)
+	}
+
+	out = run(t, "ml", "eval", "-model", model, "-data", test)
+	auc := metricFrom(t, out, "auc")
+	if auc < 0.7 {
+		t.Errorf("test AUC %v:\n%s", auc, out)
+	}
+
+	for _, ext := range []string{"csv", "parquet"} {
+		pred := filepath.Join(dir, "pred."+ext)
+		run(t, "ml", "predict", "-model", model, "-data", test, "-o", pred)
+		recs, err := tabfile.Read(context.Background(), pred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recs[0].NumRows(); got != 1000 || recs[0].Schema().Field(1).Name != "label" {
+			t.Errorf("%s: %d rows, schema %v", ext, got, recs[0].Schema())
+		}
+	}
+
+	out = run(t, "ml", "inspect", model)
+	for _, want := range []string{"binary", "gbdt", "plan", "categorical (3 categories)", "churned"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+
+	linearModel := filepath.Join(dir, "linear.sluice")
+	run(t, "ml", "train", "-data", train, "-label", "churned", "-algorithm", "linear", "-valid", test, "-o", linearModel)
+	if auc := metricFrom(t, run(t, "ml", "eval", "-model", linearModel, "-data", test), "auc"); auc < 0.7 {
+		t.Errorf("linear test AUC %v", auc)
+	}
+
+	// Parquet in.
+	pq := filepath.Join(dir, "train.parquet")
+	if err := tabfile.Write(pq, []tabfile.Column{
+		{Name: "x", Values: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
+		{Name: "y", Values: []float64{0, 0, 0, 1, 0, 1, 1, 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ml", "train", "-data", pq, "-label", "y", "-param", "trees=3", "-param", "min_child_weight=0", "-o", filepath.Join(dir, "pq.sluice"))
+}
+
+func TestMLTrainRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	train := filepath.Join(dir, "train.csv")
+	writeMixedCSV(t, train, 200, 1)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ml", "train", "-data", train}, "-label are required"},
+		{[]string{"ml", "train", "-data", train, "-label", "nope"}, `no label column "nope"`},
+		{[]string{"ml", "train", "-data", train, "-label", "churned", "-param", "depth=3"}, `unknown gbdt parameter "depth"`},
+		{[]string{"ml", "train", "-data", train, "-label", "churned", "-task", "regression"}, "must be numeric"},
+		{[]string{"ml", "train", "-data", filepath.Join(dir, "x.txt"), "-label", "y"}, "use .csv or .parquet"},
+		{[]string{"ml", "predict", "-model", train, "-data", train, "-o", filepath.Join(dir, "o.csv")}, "not a valid model artifact"},
+	}
+	for _, tt := range tests {
+		code, out := runInProcess(t, tt.args...)
+		if code == 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("sluice %s: exit %d, %q; want an error containing %q", strings.Join(tt.args, " "), code, out, tt.want)
+		}
+	}
+}
+
+// TestImportXGBoostServesXGBoostsPredictions imports the XGBoost fixture
+// and scores its inputs through the CLI.
+func TestImportXGBoostServesXGBoostsPredictions(t *testing.T) {
+	dir := t.TempDir()
+	fixtures := filepath.Join("..", "..", "ml", "xgboost", "testdata")
+	model := filepath.Join(dir, "xgb.sluice")
+	run(t, "ml", "import-xgboost", filepath.Join(fixtures, "binary.json"), "-o", model)
+
+	raw, err := os.ReadFile(filepath.Join(fixtures, "inputs.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := filepath.Join(dir, "inputs.csv")
+	body := "f0,f1,f2,f3,f4\n" + strings.ReplaceAll(string(raw), "nan", "")
+	if err := os.WriteFile(inputs, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	preds := filepath.Join(dir, "preds.csv")
+	run(t, "ml", "predict", "-model", model, "-data", inputs, "-o", preds)
+	got := readColumn(t, preds, 0, true)
+	want := readColumn(t, filepath.Join(fixtures, "binary.pred.csv"), 0, false)
+	if len(got) != len(want) {
+		t.Fatalf("%d predictions, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > 1e-6 {
+			t.Fatalf("row %d: %v, XGBoost %v", i, got[i], want[i])
+		}
+	}
+}
+
+func readColumn(t *testing.T, path string, col int, header bool) []float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header {
+		recs = recs[1:]
+	}
+	var out []float64
+	for _, r := range recs {
+		v, err := strconv.ParseFloat(r[col], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func metricFrom(t *testing.T, out, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == name {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %s in:\n%s", name, out)
+	return 0
+}
