@@ -4,7 +4,10 @@
 //
 //	binary-train.x.f32 (rows × 28, row-major), binary-train.y.f32, and the
 //	same for binary-test: a nonlinear binary task with noise and missing
-//	values, 800k train / 200k test rows.
+//	values, 800k train / 200k test rows;
+//
+//	mixed-N-train.csv and mixed-N-test.csv: small tables (a few thousand
+//	rows) of categorical and numeric columns with a 0/1 label "y".
 package main
 
 import (
@@ -47,7 +50,94 @@ func run(dir string, rows int) error {
 		}
 	}
 	fmt.Printf("wrote %d train and %d test rows × %d features to %s\n", train, rows-train, features, dir)
+	for i, shape := range mixedShapes {
+		for _, part := range []struct {
+			name string
+			rows int
+			seed uint64
+		}{{"train", shape.rows, uint64(100 + i)}, {"test", shape.rows / 2, uint64(200 + i)}} {
+			path := filepath.Join(dir, fmt.Sprintf("mixed-%d-%s.csv", i+1, part.name))
+			if err := os.WriteFile(path, Mixed(shape, part.rows, part.seed), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Printf("wrote %d mixed categorical tables to %s\n", len(mixedShapes), dir)
 	return nil
+}
+
+// MixedShape is one small table: categorical columns of given
+// cardinalities and numeric columns.
+type MixedShape struct {
+	rows    int
+	levels  []int
+	numeric int
+}
+
+var mixedShapes = []MixedShape{
+	{rows: 3000, levels: []int{3, 5, 8}, numeric: 5},
+	{rows: 5000, levels: []int{40, 4}, numeric: 3},
+	{rows: 2000, levels: []int{2, 6, 12, 3}, numeric: 2},
+}
+
+// Mixed draws a table whose label depends on per-category effects (drawn
+// once per table), numeric terms and an interaction; about 3% of cells
+// are empty.
+func Mixed(s MixedShape, rows int, seed uint64) []byte {
+	effects := rand.New(rand.NewPCG(uint64(len(s.levels)*1000+s.numeric), 11))
+	catEffect := make([][]float64, len(s.levels))
+	for c, n := range s.levels {
+		catEffect[c] = make([]float64, n)
+		for l := range catEffect[c] {
+			catEffect[c][l] = effects.NormFloat64()
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 13))
+	var b []byte
+	for c := range s.levels {
+		b = fmt.Appendf(b, "cat%d,", c)
+	}
+	for f := range s.numeric {
+		b = fmt.Appendf(b, "num%d,", f)
+	}
+	b = append(b, "y\n"...)
+	for range rows {
+		z := -0.2
+		var line []byte
+		lv := make([]int, len(s.levels))
+		for c, n := range s.levels {
+			lv[c] = rng.IntN(n)
+			z += catEffect[c][lv[c]]
+			if rng.Float64() < 0.03 {
+				line = append(line, ',')
+				continue
+			}
+			line = fmt.Appendf(line, "%c%d,", 'a'+rune(c), lv[c])
+		}
+		for f := range s.numeric {
+			x := rng.NormFloat64()
+			switch f % 3 {
+			case 0:
+				z += 0.8 * x
+			case 1:
+				z += math.Sin(2 * x)
+			default:
+				z += 0.5 * x * float64(lv[0]%2*2-1)
+			}
+			if rng.Float64() < 0.03 {
+				line = append(line, ',')
+				continue
+			}
+			line = fmt.Appendf(line, "%.4f,", x)
+		}
+		y := 0
+		if z+rng.NormFloat64()*0.7 > 0 {
+			y = 1
+		}
+		b = append(b, line...)
+		b = fmt.Appendf(b, "%d\n", y)
+	}
+	return b
 }
 
 // Binary draws rows of 28 features and a 0/1 label from a nonlinear logit:

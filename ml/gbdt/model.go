@@ -53,15 +53,24 @@ type Model struct {
 	compiled []flatTree
 }
 
+// Compiled trees read features from a scratch layout that holds each value
+// twice: copy 0 with missing values as +Inf, copy 1 with them as -Inf. A
+// node whose missing values go right reads copy 0 and one whose go left
+// reads copy 1, so "x >= threshold" alone decides every row, missing ones
+// included, with no branch. (Validate rules out NaN and -Inf thresholds,
+// the only ones where this would differ.)
+//
+// Groups of eight rows are interleaved: feature f, copy c, lane u sits at
+// byte f*64 + c*32 + u*4 of the group. A single row sits at f*8 + c*4.
+
 // flatNode is a node laid out for branch-free walks: the next node is
 // left+1 when the row goes right. A leaf points at itself with a NaN
 // threshold, so extra steps stay on it.
 type flatNode struct {
-	feature   int32
+	groupOff  int32 // byte offset of this node's value in a group of eight
 	left      int32
 	threshold float32
-	// missRight is 1 when a missing value goes right.
-	missRight int32
+	rowOff    int32 // byte offset of this node's value in a single row
 }
 
 // flatTree is a tree compiled for prediction.
@@ -92,7 +101,7 @@ func (m *Model) compile() []flatTree {
 				n := t.Nodes[old]
 				me := newIdx[old]
 				if n.Feature < 0 {
-					ft.nodes[me] = flatNode{feature: 0, left: me, threshold: float32(math.NaN())}
+					ft.nodes[me] = flatNode{left: me, threshold: float32(math.NaN())}
 					ft.values[me] = n.Value
 					continue
 				}
@@ -102,11 +111,11 @@ func (m *Model) compile() []flatTree {
 				newIdx[n.Left], newIdx[n.Right] = l, l+1
 				depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
 				ft.depth = max(ft.depth, depthOf[old]+1)
-				miss := int32(1)
+				c := int32(0)
 				if n.DefaultLeft {
-					miss = 0
+					c = 1
 				}
-				ft.nodes[me] = flatNode{feature: n.Feature, left: l, threshold: n.Threshold, missRight: miss}
+				ft.nodes[me] = flatNode{groupOff: n.Feature*64 + c*32, left: l, threshold: n.Threshold, rowOff: n.Feature*8 + c*4}
 				order = append(order, n.Left, n.Right)
 			}
 			m.compiled[ti] = ft
@@ -124,35 +133,35 @@ func b2i(b bool) int32 {
 	return i
 }
 
-// step is one branch-free step of a walk from node i, for the row whose
-// features start at rows[off]: right when x >= threshold, or when x is
-// missing and missing goes right.
-func step(nodes []flatNode, i int32, rows []float32, off int) int32 {
-	n := &nodes[i]
-	v := rows[off+int(n.feature)]
-	r := b2i(v >= n.threshold)
-	if v != v {
-		r = n.missRight
+// putRow writes one row's features in the single-row layout.
+func putRow(dst, x []float32) {
+	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
+	for f, v := range x {
+		if v != v {
+			dst[2*f], dst[2*f+1] = inf, ninf
+		} else {
+			dst[2*f], dst[2*f+1] = v, v
+		}
 	}
-	return n.left + r
 }
 
-func (t *flatTree) leaf(x []float32) float64 {
+// leaf walks one row in the single-row layout.
+func (t *flatTree) leaf(row []float32) float64 {
+	p := unsafe.Pointer(unsafe.SliceData(row))
+	nodes := unsafe.Pointer(unsafe.SliceData(t.nodes))
 	i := int32(0)
-	nodes := t.nodes
 	for range t.depth {
-		i = step(nodes, i, x, 0)
+		i = stepRow(nodes, i, p)
 	}
 	return t.values[i]
 }
 
-// walk8 walks eight rows in lockstep: their steps do not depend on each
-// other, so the CPU overlaps them. The rows are interleaved, feature-major:
-// feature f of lane u is group[f*8+u], so one pointer serves all lanes. It
-// reads through unchecked pointers: compile validated the tree (features
-// below the model's), and the caller passes a whole group.
+// walk8 walks the eight rows of a group in lockstep: their steps do not
+// depend on each other, so the CPU overlaps them. It reads through
+// unchecked pointers: compile built the offsets from validated features,
+// and the caller passes a whole group of the model's features.
 func (t *flatTree) walk8(group []float32, nf int, out []float64, outOff, k int) {
-	_ = group[8*nf-1]
+	_ = group[16*nf-1]
 	_ = out[outOff+7*k]
 	nodes := unsafe.Pointer(unsafe.SliceData(t.nodes))
 	g := unsafe.Pointer(unsafe.SliceData(group))
@@ -178,26 +187,18 @@ func (t *flatTree) walk8(group []float32, nf int, out []float64, outOff, k int) 
 	out[outOff+7*k] += v[i7]
 }
 
-// stepLane is a step of lane u in an interleaved group.
+// stepLane is a step of lane u in a group.
 func stepLane(nodes unsafe.Pointer, i int32, g unsafe.Pointer, u uintptr) int32 {
 	n := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
-	v := *(*float32)(unsafe.Add(g, uintptr(n.feature)*32+u*4))
-	r := b2i(v >= n.threshold)
-	if v != v {
-		r = n.missRight
-	}
-	return n.left + r
+	v := *(*float32)(unsafe.Add(g, uintptr(n.groupOff)+u*4))
+	return n.left + b2i(v >= n.threshold)
 }
 
-// stepUnsafe is step through unchecked pointers.
-func stepUnsafe(nodes unsafe.Pointer, i int32, row unsafe.Pointer) int32 {
+// stepRow is a step of a single row.
+func stepRow(nodes unsafe.Pointer, i int32, row unsafe.Pointer) int32 {
 	n := (*flatNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(flatNode{})))
-	v := *(*float32)(unsafe.Add(row, uintptr(n.feature)*4))
-	r := b2i(v >= n.threshold)
-	if v != v {
-		r = n.missRight
-	}
-	return n.left + r
+	v := *(*float32)(unsafe.Add(row, uintptr(n.rowOff)))
+	return n.left + b2i(v >= n.threshold)
 }
 
 // Outputs is the number of margins per row.
@@ -248,6 +249,9 @@ func (m *Model) Validate() error {
 				}
 				continue
 			}
+			if t := float64(n.Threshold); math.IsNaN(t) || math.IsInf(t, -1) {
+				return fmt.Errorf("gbdt: tree %d node %d has threshold %v", ti, ni, n.Threshold)
+			}
 			if int(n.Feature) >= m.NumFeatures {
 				return fmt.Errorf("gbdt: tree %d node %d splits on feature %d of %d", ti, ni, n.Feature, m.NumFeatures)
 			}
@@ -290,10 +294,19 @@ func (t *Tree) leaf(x []float32) float64 {
 func (m *Model) PredictMargin(x []float32, out []float64) {
 	copy(out, m.BaseScore)
 	trees := m.compile()
-	if len(x) < m.NumFeatures {
-		panic(fmt.Sprintf("gbdt: row has %d features, model needs %d", len(x), m.NumFeatures))
+	nf := m.NumFeatures
+	if len(x) < nf {
+		panic(fmt.Sprintf("gbdt: row has %d features, model needs %d", len(x), nf))
 	}
-	row := unsafe.Pointer(unsafe.SliceData(x))
+	var stack [256]float32
+	var buf []float32
+	if 2*nf <= len(stack) {
+		buf = stack[:2*nf]
+	} else {
+		buf = make([]float32, 2*nf)
+	}
+	putRow(buf, x[:nf])
+	row := unsafe.Pointer(unsafe.SliceData(buf))
 	i := 0
 	// Eight trees at once: one row's walks overlap as eight rows' do.
 	for ; i+8 <= len(trees); i += 8 {
@@ -306,14 +319,14 @@ func (m *Model) PredictMargin(x []float32, out []float64) {
 		}
 		var i0, i1, i2, i3, i4, i5, i6, i7 int32
 		for range depth {
-			i0 = stepUnsafe(n0, i0, row)
-			i1 = stepUnsafe(n1, i1, row)
-			i2 = stepUnsafe(n2, i2, row)
-			i3 = stepUnsafe(n3, i3, row)
-			i4 = stepUnsafe(n4, i4, row)
-			i5 = stepUnsafe(n5, i5, row)
-			i6 = stepUnsafe(n6, i6, row)
-			i7 = stepUnsafe(n7, i7, row)
+			i0 = stepRow(n0, i0, row)
+			i1 = stepRow(n1, i1, row)
+			i2 = stepRow(n2, i2, row)
+			i3 = stepRow(n3, i3, row)
+			i4 = stepRow(n4, i4, row)
+			i5 = stepRow(n5, i5, row)
+			i6 = stepRow(n6, i6, row)
+			i7 = stepRow(n7, i7, row)
 		}
 		out[g[0].output] += g[0].values[i0]
 		out[g[1].output] += g[1].values[i1]
@@ -326,7 +339,7 @@ func (m *Model) PredictMargin(x []float32, out []float64) {
 	}
 	for ; i < len(trees); i++ {
 		t := &trees[i]
-		out[t.output] += t.leaf(x)
+		out[t.output] += t.leaf(buf)
 	}
 }
 
@@ -369,29 +382,49 @@ func (m *Model) Predict(cols [][]float32, threads int) ([]float64, error) {
 	k := m.Outputs()
 	out := make([]float64, n*k)
 	blocks := (n + predictBlock - 1) / predictBlock
+	// Each worker reuses one block buffer.
+	bufs := sync.Pool{New: func() any {
+		b := make([]float32, 2*predictBlock*m.NumFeatures)
+		return &b
+	}}
 	parallelFor(blocks, threads, func(b int) {
 		lo := b * predictBlock
 		hi := min(lo+predictBlock, n)
-		m.predictRange(cols, lo, hi, out)
+		buf := bufs.Get().(*[]float32)
+		m.predictRange(cols, lo, hi, out, *buf)
+		bufs.Put(buf)
 	})
 	return out, nil
 }
 
-func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64) {
+// predictRange scores rows [lo, hi) into out, using buf (2 × predictBlock ×
+// NumFeatures values) as scratch.
+func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64, buf []float32) {
 	k := len(m.BaseScore)
 	nf := m.NumFeatures
 	nr := hi - lo
 	full := nr / 8 * 8
-	// Groups of eight rows, interleaved feature-major for walk8; the rest
-	// row-major for single walks.
-	buf := make([]float32, nr*nf)
+	// Groups of eight rows for walk8, then the rest one row each; every
+	// value twice, as compile's layout wants.
+	buf = buf[:2*nr*nf]
+	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
 	for f := range nf {
 		c := cols[f][lo:hi]
 		for r := range full {
-			buf[(r/8)*8*nf+f*8+r%8] = c[r]
+			o := (r/8)*16*nf + f*16 + r%8
+			if v := c[r]; v != v {
+				buf[o], buf[o+8] = inf, ninf
+			} else {
+				buf[o], buf[o+8] = v, v
+			}
 		}
 		for r := full; r < nr; r++ {
-			buf[full*nf+(r-full)*nf+f] = c[r]
+			o := full*2*nf + (r-full)*2*nf + 2*f
+			if v := c[r]; v != v {
+				buf[o], buf[o+1] = inf, ninf
+			} else {
+				buf[o], buf[o+1] = v, v
+			}
 		}
 	}
 	for r := lo; r < hi; r++ {
@@ -402,11 +435,11 @@ func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64) {
 		t := &trees[ti]
 		j := t.output
 		for r := 0; r < full; r += 8 {
-			t.walk8(buf[r*nf:(r+8)*nf], nf, out, (lo+r)*k+j, k)
+			t.walk8(buf[r*2*nf:(r+8)*2*nf], nf, out, (lo+r)*k+j, k)
 		}
 		for r := full; r < nr; r++ {
-			o := full*nf + (r-full)*nf
-			out[(lo+r)*k+j] += t.leaf(buf[o : o+nf])
+			o := full*2*nf + (r-full)*2*nf
+			out[(lo+r)*k+j] += t.leaf(buf[o : o+2*nf])
 		}
 	}
 	for r := lo; r < hi; r++ {
