@@ -1,0 +1,294 @@
+package lakehouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // the s3:// warehouse
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+)
+
+// RunIDProperty is the snapshot summary key that records which run wrote a
+// snapshot, so a retried write can see it already committed.
+const RunIDProperty = "sluice.run-id"
+
+// commitRetries is how often a commit that lost a race is replayed on the
+// table's new state.
+const commitRetries = "10"
+
+// CatalogOptions locates the lake's Iceberg catalog (tables listed in
+// PostgreSQL) and warehouse (data and metadata files).
+type CatalogOptions struct {
+	// DatabaseURL is the PostgreSQL that holds the catalog.
+	DatabaseURL string
+	// Lake is the warehouse.
+	Lake Options
+	// Name is the catalog's name in PostgreSQL; "sluice" when empty.
+	Name string
+}
+
+// Catalog is the lake's Iceberg catalog.
+type Catalog struct {
+	cat *sqlcat.Catalog
+	db  *sql.DB
+}
+
+// OpenCatalog connects to the catalog, creating its tables when new.
+func OpenCatalog(ctx context.Context, o CatalogOptions) (*Catalog, error) {
+	if err := o.Lake.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Name == "" {
+		o.Name = "sluice"
+	}
+	db, err := sql.Open("pgx", o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("opening the catalog database: %w", err)
+	}
+	props := iceberg.Properties{"warehouse": warehouseURL(o.Lake.URL)}
+	if o.Lake.S3Endpoint != "" {
+		props[icebergio.S3EndpointURL] = o.Lake.S3Endpoint
+	}
+	if o.Lake.S3PathStyle {
+		props[icebergio.S3ForceVirtualAddressing] = "false"
+	}
+	if o.Lake.S3Region != "" {
+		props[icebergio.S3Region] = o.Lake.S3Region
+	}
+	cat, err := sqlcat.NewCatalog(o.Name, db, sqlcat.Postgres, props)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the Iceberg catalog: %w", err)
+	}
+	if err := cat.CreateSQLTables(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("creating the Iceberg catalog tables: %w", err)
+	}
+	return &Catalog{cat: cat, db: db}, nil
+}
+
+// warehouseURL is the lake URL as Iceberg's IO names it.
+func warehouseURL(lake string) string {
+	u, err := url.Parse(lake)
+	if err != nil || u.Scheme != "file" {
+		return strings.TrimSuffix(lake, "/")
+	}
+	return "file://" + strings.TrimSuffix(u.Path, "/")
+}
+
+// Close releases the database connection.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+// Ident splits "namespace.table".
+func Ident(name string) (table.Identifier, error) {
+	ns, tbl, ok := strings.Cut(name, ".")
+	if !ok || ns == "" || tbl == "" || strings.Contains(tbl, ".") {
+		return nil, fmt.Errorf("lakehouse: table name %q: want namespace.table, like raw.customers", name)
+	}
+	return table.Identifier{ns, tbl}, nil
+}
+
+// retrying makes a lost commit race retriable: the SQL catalog reports it
+// as a plain "requirement failed ... has changed" error rather than
+// table.ErrCommitFailed, so Iceberg's replay-on-conflict never ran.
+type retrying struct{ *sqlcat.Catalog }
+
+func (r retrying) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
+	meta, loc, err := r.Catalog.CommitTable(ctx, ident, reqs, updates)
+	if err != nil && !errors.Is(err, table.ErrCommitFailed) && isConflict(err) {
+		err = fmt.Errorf("%w: %w", table.ErrCommitFailed, err)
+	}
+	return meta, loc, err
+}
+
+func (r retrying) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
+	t, err := r.Catalog.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, err
+	}
+	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, r), nil
+}
+
+func isConflict(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "requirement failed") && (strings.Contains(msg, "has changed") || strings.Contains(msg, "created concurrently"))
+}
+
+// EnsureTable returns the table, creating it (and its namespace) with the
+// Arrow schema when missing. A non-empty partitionBy partitions the table
+// by the day of that timestamp column.
+func (c *Catalog) EnsureTable(ctx context.Context, name string, schema *arrow.Schema, partitionBy string) (*table.Table, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return nil, err
+	}
+	r := retrying{c.cat}
+	if t, err := r.LoadTable(ctx, ident); err == nil {
+		return t, nil
+	} else if !errors.Is(err, catalog.ErrNoSuchTable) && !errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return nil, fmt.Errorf("loading %s: %w", name, err)
+	}
+	ns := table.Identifier{ident[0]}
+	if err := c.cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		return nil, fmt.Errorf("creating namespace %s: %w", ident[0], err)
+	}
+	isc, err := table.ArrowSchemaToIcebergWithFreshIDs(schema, true)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", name, err)
+	}
+	opts := []catalog.CreateTableOpt{catalog.WithProperties(iceberg.Properties{table.CommitNumRetriesKey: commitRetries})}
+	if partitionBy != "" {
+		field, ok := isc.FindFieldByName(partitionBy)
+		if !ok {
+			return nil, fmt.Errorf("table %s: partition column %q is not in the schema", name, partitionBy)
+		}
+		spec, err := iceberg.NewPartitionSpecOpts(iceberg.AddPartitionFieldBySourceID(field.ID, partitionBy+"_day", iceberg.DayTransform{}, isc, nil))
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", name, err)
+		}
+		opts = append(opts, catalog.WithPartitionSpec(&spec))
+	}
+	if _, err := c.cat.CreateTable(ctx, ident, isc, opts...); err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return nil, fmt.Errorf("creating %s: %w", name, err)
+	}
+	return r.LoadTable(ctx, ident)
+}
+
+// AppendResult says what an append did.
+type AppendResult struct {
+	// SnapshotID is the snapshot holding the run's rows.
+	SnapshotID int64
+	// AlreadyCommitted is set when an earlier attempt of the run had
+	// committed: nothing was written again.
+	AlreadyCommitted bool
+}
+
+// Append commits the records to the table as one snapshot, stamped with
+// runID. When a snapshot of the table already carries runID (an earlier
+// attempt that committed before dying), it writes nothing.
+func (c *Catalog) Append(ctx context.Context, name string, recs []arrow.RecordBatch, runID string) (AppendResult, error) {
+	if runID == "" {
+		return AppendResult{}, errors.New("lakehouse: append needs a run id")
+	}
+	if len(recs) == 0 {
+		return AppendResult{}, errors.New("lakehouse: nothing to append")
+	}
+	ident, err := Ident(name)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
+	}
+	if id, ok := snapshotOfRun(t, runID); ok {
+		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
+	}
+	rdr, err := array.NewRecordReader(recs[0].Schema(), recs)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
+	}
+	defer rdr.Release()
+	tx := t.NewTransaction()
+	if err := tx.Append(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
+	}
+	id, ok := snapshotOfRun(nt, runID)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("committing to %s: the new snapshot does not carry run %s", name, runID)
+	}
+	return AppendResult{SnapshotID: id}, nil
+}
+
+// snapshotOfRun finds the snapshot a run committed.
+func snapshotOfRun(t *table.Table, runID string) (int64, bool) {
+	for _, s := range t.Metadata().Snapshots() {
+		if s.Summary != nil && s.Summary.Properties[RunIDProperty] == runID {
+			return s.SnapshotID, true
+		}
+	}
+	return 0, false
+}
+
+// ScanOptions narrows a scan.
+type ScanOptions struct {
+	// Columns projects the named columns; nil reads them all.
+	Columns []string
+	// Filter keeps the matching rows and prunes the files that cannot
+	// match; nil keeps every row.
+	Filter iceberg.BooleanExpression
+	// SnapshotID reads an older snapshot; zero reads the current one.
+	SnapshotID int64
+}
+
+// ScanResult is what a scan read.
+type ScanResult struct {
+	Records    []arrow.RecordBatch
+	SnapshotID int64
+	// FilesPlanned counts the data files the scan read after pruning.
+	FilesPlanned int
+}
+
+// Scan reads a table. The caller releases the records.
+func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanResult, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("loading %s: %w", name, err)
+	}
+	var opts []table.ScanOption
+	if o.Columns != nil {
+		opts = append(opts, table.WithSelectedFields(o.Columns...))
+	}
+	if o.Filter != nil {
+		opts = append(opts, table.WithRowFilter(o.Filter))
+	}
+	res := ScanResult{SnapshotID: o.SnapshotID}
+	if o.SnapshotID != 0 {
+		opts = append(opts, table.WithSnapshotID(o.SnapshotID))
+	} else if s := t.CurrentSnapshot(); s != nil {
+		res.SnapshotID = s.SnapshotID
+	}
+	if res.SnapshotID == 0 {
+		return res, nil // an empty table
+	}
+	scan := t.Scan(opts...)
+	tasks, err := scan.PlanFiles(ctx)
+	if err != nil {
+		return res, fmt.Errorf("planning the scan of %s: %w", name, err)
+	}
+	res.FilesPlanned = len(tasks)
+	_, it, err := scan.ToArrowRecords(ctx)
+	if err != nil {
+		return res, fmt.Errorf("scanning %s: %w", name, err)
+	}
+	for rec, err := range it {
+		if err != nil {
+			for _, r := range res.Records {
+				r.Release()
+			}
+			return ScanResult{}, fmt.Errorf("scanning %s: %w", name, err)
+		}
+		rec.Retain()
+		res.Records = append(res.Records, rec)
+	}
+	return res, nil
+}
