@@ -234,6 +234,8 @@ type ScanOptions struct {
 	Filter iceberg.BooleanExpression
 	// SnapshotID reads an older snapshot; zero reads the current one.
 	SnapshotID int64
+	// Limit stops after that many rows; zero reads them all.
+	Limit int64
 }
 
 // ScanResult is what a scan read.
@@ -260,6 +262,9 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 	}
 	if o.Filter != nil {
 		opts = append(opts, table.WithRowFilter(o.Filter))
+	}
+	if o.Limit > 0 {
+		opts = append(opts, table.WithLimit(o.Limit))
 	}
 	res := ScanResult{SnapshotID: o.SnapshotID}
 	if o.SnapshotID != 0 {

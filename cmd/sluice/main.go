@@ -33,6 +33,7 @@ func commands() []command {
 		{"api", "run the control API", runAPI},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
+		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
 	}
 }
 
