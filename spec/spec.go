@@ -1,0 +1,218 @@
+// Package spec reads and validates a project spec (sluice.yaml): sources,
+// entities, feature views, models and pipelines. A spec error names the
+// file, the line and the field, and says what was expected.
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Spec is a project.
+type Spec struct {
+	Project      string                 `yaml:"project"`
+	Sources      map[string]Source      `yaml:"sources"`
+	Entities     map[string]Entity      `yaml:"entities"`
+	FeatureViews map[string]FeatureView `yaml:"feature_views"`
+	Models       map[string]Model       `yaml:"models"`
+	Pipelines    map[string]Pipeline    `yaml:"pipelines"`
+}
+
+// Source is where raw data comes from: exactly one of CSV, Parquet, JSONL
+// (a file or folder) or Postgres (a query).
+type Source struct {
+	CSV       string          `yaml:"csv"`
+	Parquet   string          `yaml:"parquet"`
+	JSONL     string          `yaml:"jsonl"`
+	Postgres  *PostgresSource `yaml:"postgres"`
+	Key       string          `yaml:"key"`
+	Timestamp string          `yaml:"timestamp"`
+}
+
+// PostgresSource reads a query; its $1 is the last watermark.
+type PostgresSource struct {
+	Query string `yaml:"query"`
+	// URL defaults to the platform's database.
+	URL string `yaml:"url"`
+}
+
+// Format is the source's format: csv, parquet, jsonl or postgres.
+func (s Source) Format() string {
+	switch {
+	case s.CSV != "":
+		return "csv"
+	case s.Parquet != "":
+		return "parquet"
+	case s.JSONL != "":
+		return "jsonl"
+	case s.Postgres != nil:
+		return "postgres"
+	}
+	return ""
+}
+
+// Path is the file or folder of a file source.
+func (s Source) Path() string { return s.CSV + s.Parquet + s.JSONL }
+
+// Entity is what features describe, by key.
+type Entity struct {
+	Key string `yaml:"key"`
+}
+
+// FeatureView derives features of an entity from a source: plain columns
+// or windowed aggregations.
+type FeatureView struct {
+	Entity       string        `yaml:"entity"`
+	Source       string        `yaml:"source"`
+	Columns      []string      `yaml:"columns"`
+	Aggregations []Aggregation `yaml:"aggregations"`
+	Online       bool          `yaml:"online"`
+	TTL          Duration      `yaml:"ttl"`
+}
+
+// Aggregation is a function of a column over trailing windows.
+type Aggregation struct {
+	Column   string     `yaml:"column"`
+	Function string     `yaml:"function"`
+	Windows  []Duration `yaml:"windows"`
+}
+
+// Model is what to train, how to judge it, and what to score.
+type Model struct {
+	Task      string            `yaml:"task"`
+	Label     Label             `yaml:"label"`
+	Features  []string          `yaml:"features"`
+	Algorithm string            `yaml:"algorithm"`
+	Params    map[string]string `yaml:"params"`
+	Sweep     map[string][]string `yaml:"sweep"`
+	Queue     string  `yaml:"queue"`
+	Gates     []Gate  `yaml:"gates"`
+	Scoring   Scoring `yaml:"scoring"`
+}
+
+// Label names the label column of a source.
+type Label struct {
+	Source string `yaml:"source"`
+	Column string `yaml:"column"`
+}
+
+// Gate is one promotion condition on a metric: an absolute bound (Min or
+// Max), or a margin against the champion (VsChampion: at least champion +
+// margin, or at most for metrics where lower is better).
+type Gate struct {
+	Metric     string   `yaml:"metric"`
+	Min        *float64 `yaml:"min"`
+	Max        *float64 `yaml:"max"`
+	VsChampion *float64 `yaml:"vs_champion"`
+}
+
+// Scoring says which entities a batch score covers.
+type Scoring struct {
+	Entities string `yaml:"entities"`
+}
+
+// Pipeline is a scheduled sequence of steps over some models.
+type Pipeline struct {
+	Models   []string `yaml:"models"`
+	Steps    []string `yaml:"steps"`
+	Schedule string   `yaml:"schedule"`
+}
+
+// Duration is a span written as 90d, 12h, 30m or 45s.
+type Duration time.Duration
+
+var durationRE = regexp.MustCompile(`^([0-9]+)([dhms])$`)
+
+// ParseDuration reads 90d, 12h, 30m or 45s.
+func ParseDuration(s string) (Duration, error) {
+	m := durationRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("want a duration like 7d, 12h, 30m or 45s, got %q", s)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a positive duration, got %q", s)
+	}
+	unit := map[string]time.Duration{"d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second}[m[2]]
+	return Duration(time.Duration(n) * unit), nil
+}
+
+// String writes the duration back in the spec's notation.
+func (d Duration) String() string {
+	td := time.Duration(d)
+	for _, u := range []struct {
+		s string
+		d time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}} {
+		if td%u.d == 0 && td != 0 {
+			return strconv.FormatInt(int64(td/u.d), 10) + u.s
+		}
+	}
+	return strconv.FormatInt(int64(td/time.Second), 10) + "s"
+}
+
+// UnmarshalYAML reads the notation.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*d = v
+	return nil
+}
+
+// Error is a spec error at a place in the file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// ErrInvalid is wrapped by every validation failure.
+var ErrInvalid = errors.New("spec: invalid project spec")
+
+// Load reads and validates a spec file.
+func Load(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse reads and validates a spec; name labels errors.
+func Parse(name string, data []byte) (*Spec, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	v := &validator{file: name, lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		v.index(root.Content[0], "")
+	}
+	v.check(&s)
+	if len(v.errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(v.errs...))
+	}
+	return &s, nil
+}

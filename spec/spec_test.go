@@ -1,0 +1,81 @@
+package spec
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDesignExampleParses: the spec of DESIGN.md §3 is valid.
+func TestDesignExampleParses(t *testing.T) {
+	s, err := Load("testdata/churn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Sources["labels"].Format() != "postgres" || s.Sources["transactions"].Path() != "data/transactions/" {
+		t.Errorf("sources: %+v", s.Sources)
+	}
+	agg := s.FeatureViews["customer_txn"].Aggregations[0]
+	if agg.Function != "sum" || time.Duration(agg.Windows[1]) != 30*24*time.Hour || s.FeatureViews["customer_txn"].TTL.String() != "90d" {
+		t.Errorf("aggregation %+v ttl %v", agg, s.FeatureViews["customer_txn"].TTL)
+	}
+	m := s.Models["churn"]
+	if m.Params["trees"] != "200" || len(m.Sweep["max_depth"]) != 2 || *m.Gates[1].VsChampion != -0.005 {
+		t.Errorf("model %+v", m)
+	}
+}
+
+func TestErrorsNameFileLineAndField(t *testing.T) {
+	base := `project: p
+sources:
+  s: {csv: a.csv, key: id}
+entities:
+  e: {key: id}
+feature_views:
+  v:
+    entity: e
+    source: s
+    aggregations:
+      - {column: amount, function: avg, windows: [7d]}
+models:
+  m:
+    task: binary
+    label: {source: s, column: y}
+    features: [v]
+`
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"bad function", base, `f.yaml:11: feature_views.v.aggregations[0].function: want one of sum, count, mean, min, max; got "avg"`},
+		{"unknown view", strings.Replace(base, "features: [v]", "features: [v, w]", 1) + "", `f.yaml:16: models.m.features[1]: want one of the feature views (v); got "w"`},
+		{"bad window", strings.Replace(base, "[7d]", "[7x]", 1), "want a duration like 7d"},
+		{"unknown field", base + "    colour: red\n", "field colour not found"},
+		{"two formats", strings.Replace(base, "{csv: a.csv, key: id}", "{csv: a.csv, parquet: b/, key: id}", 1), "f.yaml:3: sources.s: want exactly one of csv, parquet, jsonl or postgres; got 2"},
+		{"bad cron", base + "pipelines:\n  d: {models: [m], steps: [train], schedule: \"61 * * * *\"}\n", "pipelines.d.schedule: cron minute field"},
+		{"bad step", base + "pipelines:\n  d: {models: [m], steps: [train, deploy]}\n", `pipelines.d.steps[1]: want one of ingest, materialize, train, promote, score, monitor; got "deploy"`},
+		{"gate", base + "    gates: [{metric: auc}]\n", "models.m.gates[0]: want exactly one of min, max or vs_champion"},
+		{"missing project", strings.Replace(base, "project: p\n", "", 1), "project: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.yaml))
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckCron(t *testing.T) {
+	for _, ok := range []string{"0 2 * * *", "*/15 * * * *", "0 9-17 * * 1-5", "0 0 1,15 * *"} {
+		if err := checkCron(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "* * * *", "0 24 * * *", "0 0 0 * *", "*/0 * * * *", "a * * * *"} {
+		if err := checkCron(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
