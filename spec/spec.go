@@ -88,15 +88,15 @@ type Aggregation struct {
 
 // Model is what to train, how to judge it, and what to score.
 type Model struct {
-	Task      string            `yaml:"task"`
-	Label     Label             `yaml:"label"`
-	Features  []string          `yaml:"features"`
-	Algorithm string            `yaml:"algorithm"`
-	Params    map[string]string `yaml:"params"`
+	Task      string              `yaml:"task"`
+	Label     Label               `yaml:"label"`
+	Features  []string            `yaml:"features"`
+	Algorithm string              `yaml:"algorithm"`
+	Params    map[string]string   `yaml:"params"`
 	Sweep     map[string][]string `yaml:"sweep"`
-	Queue     string  `yaml:"queue"`
-	Gates     []Gate  `yaml:"gates"`
-	Scoring   Scoring `yaml:"scoring"`
+	Queue     string              `yaml:"queue"`
+	Gates     []Gate              `yaml:"gates"`
+	Scoring   Scoring             `yaml:"scoring"`
 }
 
 // Label names the label column of a source.
