@@ -1,0 +1,139 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+const sample = `customer_id,plan,tenure,charges,autopay,updated_at
+C1,pro,3,19.5,true,2026-11-01T10:00:00+02:00
+C2,basic,0,,false,2026-11-01 09:00:00
+C3,pro,x,20,true,2026-11-02
+,basic,1,1.0,true,2026-11-02
+C5,max,4,abc,true,2026-11-03
+C6,max,5,1.5,true,yesterday
+C7,basic,6,2.5
+C8,"pro,7,3.5,true,2026-11-04
+`
+
+func readAll(t *testing.T, r Reader) (rows int64, rejects []Reject, chunks int) {
+	t.Helper()
+	for {
+		ch, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks++
+		if ch.Records != nil {
+			rows += ch.Records.NumRows()
+			ch.Records.Release()
+		}
+		rejects = append(rejects, ch.Rejects...)
+	}
+}
+
+func TestCSVTypesChunksAndRejects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(path, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenCSV(path, Options{ChunkRows: 3, Key: "customer_id", Timestamp: "updated_at", Types: map[string]arrow.DataType{"tenure": arrow.PrimitiveTypes.Int64, "charges": arrow.PrimitiveTypes.Float64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := map[string]arrow.Type{"customer_id": arrow.STRING, "plan": arrow.STRING, "tenure": arrow.INT64, "charges": arrow.FLOAT64, "autopay": arrow.BOOL, "updated_at": arrow.TIMESTAMP}
+	for _, f := range r.Schema().Fields() {
+		if f.Type.ID() != want[f.Name] {
+			t.Errorf("column %s is %s, want %s", f.Name, f.Type, want[f.Name])
+		}
+	}
+	rows, rejects, chunks := readAll(t, r)
+	if rows != 2 || chunks != 3 {
+		t.Errorf("%d good rows in %d chunks, want 2 in 3", rows, chunks)
+	}
+	wantRejects := []struct {
+		line   int64
+		reason string
+	}{
+		{4, `column tenure: "x" is not an integer`},
+		{5, "null key customer_id"},
+		{6, `column charges: "abc" is not a number`},
+		{7, `column updated_at: "yesterday" is not a timestamp`},
+		{8, "4 columns, want 6"},
+		{9, "malformed CSV"},
+	}
+	if len(rejects) != len(wantRejects) {
+		t.Fatalf("rejects %+v", rejects)
+	}
+	for i, w := range wantRejects {
+		if rejects[i].Line != w.line || !strings.Contains(rejects[i].Reason, w.reason) {
+			t.Errorf("reject %d: line %d %q, want line %d %q", i, rejects[i].Line, rejects[i].Reason, w.line, w.reason)
+		}
+	}
+}
+
+func TestCSVTimestampsAreUTC(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.csv")
+	os.WriteFile(path, []byte("id,ts\n1,2026-11-01T10:00:00+02:00\n2,2026-11-01 08:00:00\n"), 0o644)
+	r, err := OpenCSV(path, Options{Timestamp: "ts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ch, err := r.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Records.Release()
+	ts := ch.Records.Column(1).(*array.Timestamp)
+	want := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC).UnixMicro()
+	if int64(ts.Value(0)) != want || int64(ts.Value(1)) != want {
+		t.Errorf("timestamps %v %v, want both %v", ts.Value(0), ts.Value(1), want)
+	}
+}
+
+func TestParquetRejectsNullKeys(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String, Nullable: true}, {Name: "v", Type: arrow.PrimitiveTypes.Float64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	b.Field(0).(*array.StringBuilder).AppendValues([]string{"a", "", "c", "d"}, []bool{true, false, true, true})
+	b.Field(1).(*array.Float64Builder).AppendValues([]float64{1, 2, 3, 4}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	path := filepath.Join(t.TempDir(), "x.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, nil, pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, err := Open(context.Background(), "parquet", path, Options{Key: "id", ChunkRows: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rows, rejects, _ := readAll(t, r)
+	if rows != 3 || len(rejects) != 1 || rejects[0].Line != 2 {
+		t.Errorf("%d rows, rejects %+v", rows, rejects)
+	}
+}
