@@ -66,9 +66,10 @@ func ParseQueues(s string) []string {
 
 // Deps are the clients the activities use.
 type Deps struct {
-	DB     *pgxpool.Pool
-	Lake   lakehouse.ObjectStore
-	Logger *slog.Logger
+	DB      *pgxpool.Pool
+	Lake    lakehouse.ObjectStore
+	Catalog *lakehouse.Catalog
+	Logger  *slog.Logger
 }
 
 // Set is the workers of one process.
@@ -84,6 +85,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		return nil, err
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
+	ingest := &activities.Ingest{Catalog: deps.Catalog}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -102,6 +104,10 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		switch class {
 		case "control":
 			w.RegisterWorkflow(workflows.SelfCheck)
+			w.RegisterWorkflow(workflows.Ingest)
+		case "io":
+			w.RegisterActivity(selfCheck)
+			w.RegisterActivity(ingest)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -35,15 +36,32 @@ func TestRecordHistories(t *testing.T) {
 	}
 	defer pool.Close()
 	probe := &activities.SelfCheck{DB: pool, Lake: testenv.Lake(t)}
-	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) { r.RegisterWorkflow(workflows.SelfCheck) })
-	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) { r.RegisterActivity(probe) })
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: testenv.PostgresURL(t), Lake: lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	csvPath := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(csvPath, []byte("customer_id,tenure\nC1,3\nC2,4\n,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
+		r.RegisterWorkflow(workflows.SelfCheck)
+		r.RegisterWorkflow(workflows.Ingest)
+	})
+	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+		r.RegisterActivity(probe)
+		r.RegisterActivity(&activities.Ingest{Catalog: cat})
+	})
 
 	c := srv.GetDefaultClient()
-	runs := map[string]workflows.SelfCheckInput{
-		"selfcheck-v1": {Note: "recorded", Steps: 2},
+	runs := map[string][2]any{
+		"selfcheck-v1": {workflows.SelfCheck, workflows.SelfCheckInput{Note: "recorded", Steps: 2}},
+		"ingest-v1": {workflows.Ingest, workflows.IngestRequest{Source: "customers", Format: "csv", Path: csvPath, Key: "customer_id",
+			MaxRejectRatio: 0.5}},
 	}
-	for name, in := range runs {
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, workflows.SelfCheck, in)
+	for name, wf := range runs {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,6 +92,7 @@ type stack struct {
 	pg       *pgcluster.Cluster
 	pool     *pgxpool.Pool
 	lake     lakehouse.ObjectStore
+	catalog  *lakehouse.Catalog
 	temporal *devserver.Temporal
 	ui       *devserver.UI
 	client   client.Client
@@ -157,6 +158,9 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if st.lake, err = lakehouse.Open(ctx, cfg.Lake); err != nil {
 		return nil, err
 	}
+	if st.catalog, err = lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: st.dbURL, Lake: cfg.Lake}); err != nil {
+		return nil, err
+	}
 
 	// Every listener is checked before the first server starts, so a taken
 	// port fails fast and names its flag.
@@ -196,7 +200,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
 		return nil, err
 	}
-	if st.workers, err = workers.New(st.client, workers.Deps{DB: st.pool, Lake: st.lake, Logger: logger}, workers.DefaultOptions()); err != nil {
+	if st.workers, err = workers.New(st.client, workers.Deps{DB: st.pool, Lake: st.lake, Catalog: st.catalog, Logger: logger}, workers.DefaultOptions()); err != nil {
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {
@@ -255,6 +259,9 @@ func (st *stack) close() error {
 		if err := st.temporal.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping Temporal: %w", err))
 		}
+	}
+	if st.catalog != nil {
+		st.catalog.Close()
 	}
 	if st.pool != nil {
 		st.pool.Close()

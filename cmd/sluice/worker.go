@@ -47,12 +47,17 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: cfg.DatabaseURL, Lake: cfg.Lake})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
 	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	set, err := workers.New(tc, workers.Deps{DB: pool, Lake: lake, Logger: logger}, cfg.Workers)
+	set, err := workers.New(tc, workers.Deps{DB: pool, Lake: lake, Catalog: cat, Logger: logger}, cfg.Workers)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -74,5 +78,54 @@ func TestWorkerSurvivesSIGKILL(t *testing.T) {
 	}
 	if p.ResumedFrom == 0 || p.ResumedFrom >= steps {
 		t.Errorf("resumed from step %d; want a resume from the killed attempt's heartbeat", p.ResumedFrom)
+	}
+}
+
+// TestIngestThroughWorkerProcess runs the Ingest workflow on a real server
+// with `sluice worker` as a separate process, and reads the result back
+// from the lake.
+func TestIngestThroughWorkerProcess(t *testing.T) {
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	dbURL := testenv.PostgresURL(t)
+	lakeURL := "file://" + t.TempDir() + "/lake"
+	env := []string{
+		"SLUICE_TEMPORAL_ADDRESS=" + srv.GetFrontendHostPort(),
+		"SLUICE_TEMPORAL_NAMESPACE=" + srv.GetDefaultNamespace(),
+		"SLUICE_DATABASE_URL=" + dbURL,
+		"SLUICE_LAKE=" + lakeURL,
+	}
+	w := startSluice(t, env, "worker", "--queues", "control,io")
+	w.waitFor(t, "worker polling", 60*time.Second)
+
+	csvPath := filepath.Join(t.TempDir(), "customers.csv")
+	body := "customer_id,plan,updated_at\nC1,pro,2026-11-01T00:00:00Z\nC2,basic,2026-11-02T00:00:00Z\nC3,pro,2026-11-03T00:00:00Z\n"
+	if err := os.WriteFile(csvPath, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "ingest/customers/it", TaskQueue: workflows.QueueControl},
+		workflows.Ingest, workflows.IngestRequest{Source: "customers", Format: "csv", Path: csvPath, Key: "customer_id", Timestamp: "updated_at"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.IngestResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Ingest.Rows != 3 || res.Ingest.Table != "raw.customers" {
+		t.Errorf("result %+v", res.Ingest)
+	}
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: lakehouse.Options{URL: lakeURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	info, err := cat.Describe(ctx, "raw.customers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Rows() != 3 || !strings.Contains(info.Partition, "day") || info.Snapshots[0].RunID != "ingest/customers/it/chunk-000000" {
+		t.Errorf("table %+v", info)
 	}
 }

@@ -1,0 +1,249 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/sources"
+)
+
+// Ingest lands source files in the lake.
+type Ingest struct {
+	Catalog *lakehouse.Catalog
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// IngestInput names the source and the run.
+type IngestInput struct {
+	Source    string
+	Format    string // csv or parquet
+	Path      string
+	Key       string
+	Timestamp string
+	// RunID stamps the run's snapshots, so retries write nothing twice.
+	RunID     string
+	ChunkRows int
+	// MaxRejectRatio fails the run, committing nothing to the raw table,
+	// when more of the rows than this are rejected; 0 means 0.01.
+	MaxRejectRatio float64
+}
+
+// IngestResult counts what the run did.
+type IngestResult struct {
+	Table      string
+	Quarantine string
+	Rows       int64
+	Rejected   int64
+	Chunks     int
+	SnapshotID int64
+	// ResumedAt is the chunk the final attempt started from.
+	ResumedAt int
+	// AddedColumns are columns the source added to the table.
+	AddedColumns []string
+}
+
+// Error types of non-retryable ingest failures.
+const (
+	ErrTypeBadInput       = "BadInput"
+	ErrTypeRejectRatio    = "RejectRatioExceeded"
+	ErrTypeSchemaMismatch = "SchemaDrift"
+)
+
+// quarantineSchema is the schema of quarantine.<source>.
+var quarantineSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "run_id", Type: arrow.BinaryTypes.String},
+	{Name: "line", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "reason", Type: arrow.BinaryTypes.String},
+	{Name: "raw", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "rejected_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+}, nil)
+
+// IngestFile reads a file source in chunks and appends each chunk to
+// raw.<source> as its own snapshot, stamped with the run and chunk, so a
+// retried attempt resumes after the last committed chunk (from its
+// heartbeat) and never writes a chunk twice. Rejected rows go to
+// quarantine.<source> with their line and reason. A first pass counts the
+// rejects: above the ratio, the raw table is left unchanged.
+func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, error) {
+	if in.Source == "" || in.Path == "" || in.RunID == "" {
+		return IngestResult{}, temporal.NewNonRetryableApplicationError("ingest needs a source, a path and a run id", ErrTypeBadInput, nil)
+	}
+	ratio := in.MaxRejectRatio
+	if ratio == 0 {
+		ratio = 0.01
+	}
+	now := a.Now
+	if now == nil {
+		now = time.Now
+	}
+	res := IngestResult{Table: "raw." + in.Source, Quarantine: "quarantine." + in.Source}
+	opts := sources.Options{ChunkRows: in.ChunkRows, Key: in.Key, Timestamp: in.Timestamp}
+
+	// Pass 1: count.
+	var rows, rejected int64
+	var rejects []sources.Reject
+	schema, err := a.each(ctx, in, opts, 0, func(ch sources.Chunk) error {
+		if ch.Records != nil {
+			rows += ch.Records.NumRows()
+		}
+		rejected += int64(len(ch.Rejects))
+		for _, r := range ch.Rejects {
+			if len(rejects) < 5 {
+				rejects = append(rejects, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	total := rows + rejected
+	if total > 0 && float64(rejected)/float64(total) > ratio {
+		// Keep the evidence; the raw table stays as it was.
+		qerr := a.quarantineAll(ctx, in, opts, now)
+		msg := fmt.Sprintf("%d of %d rows of %s rejected (%.2f%%, more than %.2f%%): nothing committed to %s; first: %s",
+			rejected, total, in.Path, 100*float64(rejected)/float64(total), 100*ratio, res.Table, describe(rejects))
+		return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRejectRatio, qerr)
+	}
+
+	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, in.Timestamp)); err != nil {
+		return res, err
+	}
+	if res.AddedColumns, err = a.Catalog.Evolve(ctx, res.Table, schema); err != nil {
+		if errors.Is(err, lakehouse.ErrSchemaDrift) {
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
+		}
+		return res, err
+	}
+	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+		return res, err
+	}
+
+	// Pass 2: write, from the chunk after the last one committed.
+	start := 0
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &start); err != nil {
+			return res, fmt.Errorf("reading heartbeat: %w", err)
+		}
+	}
+	res.ResumedAt = start
+	_, err = a.each(ctx, in, opts, start, func(ch sources.Chunk) error {
+		if ch.Records != nil {
+			r, err := a.Catalog.Append(ctx, res.Table, []arrow.RecordBatch{ch.Records}, fmt.Sprintf("%s/chunk-%06d", in.RunID, ch.Index))
+			if err != nil {
+				return err
+			}
+			res.SnapshotID = r.SnapshotID
+		}
+		if len(ch.Rejects) > 0 {
+			if err := a.quarantine(ctx, res.Quarantine, fmt.Sprintf("%s/quarantine-%06d", in.RunID, ch.Index), in.RunID, ch.Rejects, now); err != nil {
+				return err
+			}
+		}
+		activity.RecordHeartbeat(ctx, ch.Index+1)
+		res.Chunks = ch.Index + 1
+		return nil
+	})
+	res.Rows, res.Rejected = rows, rejected
+	return res, err
+}
+
+// each reads the source and calls f for every chunk from start on,
+// releasing its records after. It returns the source's schema.
+func (a *Ingest) each(ctx context.Context, in IngestInput, o sources.Options, start int, f func(sources.Chunk) error) (*arrow.Schema, error) {
+	r, err := sources.Open(ctx, in.Format, in.Path, o)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
+	}
+	defer r.Close()
+	for {
+		ch, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return r.Schema(), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", in.Path, err)
+		}
+		if ch.Index < start {
+			if ch.Records != nil {
+				ch.Records.Release()
+			}
+			continue
+		}
+		err = f(ch)
+		if ch.Records != nil {
+			ch.Records.Release()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (a *Ingest) quarantineAll(ctx context.Context, in IngestInput, o sources.Options, now func() time.Time) error {
+	name := "quarantine." + in.Source
+	if _, err := a.Catalog.EnsureTable(ctx, name, quarantineSchema, ""); err != nil {
+		return err
+	}
+	var all []sources.Reject
+	if _, err := a.each(ctx, in, o, 0, func(ch sources.Chunk) error {
+		all = append(all, ch.Rejects...)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return a.quarantine(ctx, name, in.RunID+"/quarantine-all", in.RunID, all, now)
+}
+
+func (a *Ingest) quarantine(ctx context.Context, table, commitID, runID string, rejects []sources.Reject, now func() time.Time) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, quarantineSchema)
+	defer b.Release()
+	at := arrow.Timestamp(now().UTC().UnixMicro())
+	for _, r := range rejects {
+		b.Field(0).(*array.StringBuilder).Append(runID)
+		b.Field(1).(*array.Int64Builder).Append(r.Line)
+		b.Field(2).(*array.StringBuilder).Append(r.Reason)
+		b.Field(3).(*array.StringBuilder).Append(r.Raw)
+		b.Field(4).(*array.TimestampBuilder).Append(at)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	_, err := a.Catalog.Append(ctx, table, []arrow.RecordBatch{rec}, commitID)
+	return err
+}
+
+func describe(rs []sources.Reject) string {
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("line %d: %s", r.Line, r.Reason))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// timestampColumn is the column to partition by: the event time, when it
+// is a timestamp.
+func timestampColumn(s *arrow.Schema, name string) string {
+	if name == "" {
+		return ""
+	}
+	idx := s.FieldIndices(name)
+	if len(idx) == 0 || s.Field(idx[0]).Type.ID() != arrow.TIMESTAMP {
+		return ""
+	}
+	return name
+}

@@ -1,0 +1,197 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/lakehouse"
+)
+
+// writeCustomers writes n rows, with the rows whose index is in bad
+// broken.
+func writeCustomers(t *testing.T, path string, n int, bad map[int]string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("customer_id,plan,tenure,updated_at\n")
+	for i := range n {
+		if bad[i] != "" {
+			b.WriteString(bad[i] + "\n")
+			continue
+		}
+		fmt.Fprintf(&b, "C%d,plan-%d,%d,2026-11-%02dT10:00:00Z\n", i, i%3, i%70, 1+i%20)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newIngest(t *testing.T) *activities.Ingest {
+	t.Helper()
+	cat, err := lakehouse.OpenCatalog(context.Background(), lakehouse.CatalogOptions{
+		DatabaseURL: testenv.PostgresURL(t),
+		Lake:        lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"},
+		Name:        "ingest_" + strings.ReplaceAll(t.Name(), "/", "_") + fmt.Sprint(time.Now().UnixNano()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return &activities.Ingest{Catalog: cat}
+}
+
+func countRows(t *testing.T, cat *lakehouse.Catalog, table string) int64 {
+	t.Helper()
+	res, err := cat.Scan(context.Background(), table, lakehouse.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, r := range res.Records {
+		n += r.NumRows()
+		r.Release()
+	}
+	return n
+}
+
+func run(t *testing.T, a *activities.Ingest, in activities.IngestInput, heartbeat any) (activities.IngestResult, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	if heartbeat != nil {
+		env.SetHeartbeatDetails(heartbeat)
+	}
+	val, err := env.ExecuteActivity(a.IngestFile, in)
+	var res activities.IngestResult
+	if err == nil {
+		err = val.Get(&res)
+	}
+	return res, err
+}
+
+func TestIngestQuarantinesBadRowsAndRetriesWriteNothingTwice(t *testing.T) {
+	a := newIngest(t)
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 400, map[int]string{
+		// Types are inferred from the first chunk, so a bad number is
+		// caught in a later one.
+		250: "C250,pro,notanumber,2026-11-01T10:00:00Z",
+		300: ",basic,1,2026-11-02T10:00:00Z",
+	})
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at", RunID: "ingest/customers/1", ChunkRows: 100}
+	res, err := run(t, a, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 398 || res.Rejected != 2 || res.Chunks != 4 {
+		t.Errorf("result %+v", res)
+	}
+	if got := countRows(t, a.Catalog, "raw.customers"); got != 398 {
+		t.Errorf("raw.customers has %d rows, want 398", got)
+	}
+	q, err := a.Catalog.Scan(context.Background(), "quarantine.customers", lakehouse.ScanOptions{Columns: []string{"line", "reason"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, r := range q.Records {
+		lines, rs := r.Column(0).(*array.Int64), r.Column(1).(*array.String)
+		for i := range int(r.NumRows()) {
+			reasons = append(reasons, fmt.Sprintf("%d %s", lines.Value(i), rs.Value(i)))
+		}
+		r.Release()
+	}
+	if len(reasons) != 2 || !strings.Contains(strings.Join(reasons, "|"), `252 column tenure: "notanumber" is not an integer`) ||
+		!strings.Contains(strings.Join(reasons, "|"), "302 null key customer_id") {
+		t.Errorf("quarantine: %q", reasons)
+	}
+
+	// The activity retried after it committed: nothing is written again.
+	if _, err := run(t, a, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, a.Catalog, "raw.customers"); got != 398 {
+		t.Errorf("after a retry raw.customers has %d rows, want 398", got)
+	}
+	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+		t.Errorf("after a retry the quarantine has %d rows, want 2", got)
+	}
+}
+
+func TestIngestResumesAfterLastCommittedChunk(t *testing.T) {
+	a := newIngest(t)
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 500, nil)
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "ingest/customers/2", ChunkRows: 100}
+	// An earlier attempt heartbeated after committing chunks 0 and 1;
+	// this attempt starts at chunk 2.
+	res, err := run(t, a, in, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResumedAt != 2 || countRows(t, a.Catalog, "raw.customers") != 300 {
+		t.Errorf("resumed at %d with %d rows written, want 2 and 300", res.ResumedAt, countRows(t, a.Catalog, "raw.customers"))
+	}
+}
+
+func TestIngestRejectRatioCommitsNothing(t *testing.T) {
+	a := newIngest(t)
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	bad := map[int]string{}
+	for i := 0; i < 100; i += 10 {
+		bad[i] = "C,too,many,columns,here"
+	}
+	writeCustomers(t, path, 100, bad)
+	_, err := run(t, a, activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "r3"}, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != activities.ErrTypeRejectRatio {
+		t.Fatalf("got %v, want a non-retryable %s", err, activities.ErrTypeRejectRatio)
+	}
+	if !strings.Contains(err.Error(), "10 of 100 rows") || !strings.Contains(err.Error(), "5 columns, want 4") {
+		t.Errorf("message: %v", err)
+	}
+	if tables, _ := a.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers") {
+		t.Errorf("raw.customers was created: %v", tables)
+	}
+	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 10 {
+		t.Errorf("quarantine has %d rows, want 10", got)
+	}
+}
+
+func TestIngestEvolvesAddedColumnsAndRefusesDrift(t *testing.T) {
+	a := newIngest(t)
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.csv")
+	os.WriteFile(v1, []byte("id,amount\nA,1.5\nB,2.5\n"), 0o644)
+	if _, err := run(t, a, activities.IngestInput{Source: "tx", Format: "csv", Path: v1, Key: "id", RunID: "v1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v2 := filepath.Join(dir, "v2.csv")
+	os.WriteFile(v2, []byte("id,amount,channel\nC,3.5,web\n"), 0o644)
+	res, err := run(t, a, activities.IngestInput{Source: "tx", Format: "csv", Path: v2, Key: "id", RunID: "v2"}, nil)
+	if err != nil || len(res.AddedColumns) != 1 || res.AddedColumns[0] != "channel" {
+		t.Fatalf("added %v, %v", res.AddedColumns, err)
+	}
+	if got := countRows(t, a.Catalog, "raw.tx"); got != 3 {
+		t.Errorf("raw.tx has %d rows", got)
+	}
+	v3 := filepath.Join(dir, "v3.csv")
+	os.WriteFile(v3, []byte("id,channel\nD,web\n"), 0o644)
+	_, err = run(t, a, activities.IngestInput{Source: "tx", Format: "csv", Path: v3, Key: "id", RunID: "v3"}, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeSchemaMismatch || !strings.Contains(err.Error(), "column amount was removed") {
+		t.Fatalf("got %v, want schema drift naming amount", err)
+	}
+}

@@ -1,0 +1,57 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/sluice-ml/sluice/activities"
+)
+
+// IngestRequest names a file source to land in raw.<source>.
+type IngestRequest struct {
+	Source    string
+	Format    string // csv or parquet
+	Path      string
+	Key       string
+	Timestamp string
+	// ChunkRows is the rows per committed chunk (0: 100,000).
+	ChunkRows int
+	// MaxRejectRatio fails the run above this share of rejected rows
+	// (0: 1%).
+	MaxRejectRatio float64
+}
+
+// IngestResult reports the run.
+type IngestResult struct {
+	Ingest activities.IngestResult
+}
+
+// Ingest lands a source in the lake on the io queue. The workflow id is the
+// run id the snapshots carry, so a retried activity writes no chunk twice
+// and a second trigger of the same id runs once.
+func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           QueueIO,
+		StartToCloseTimeout: 6 * time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    2 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    20,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeBadInput, activities.ErrTypeRejectRatio, activities.ErrTypeSchemaMismatch,
+			},
+		},
+	})
+	var a *activities.Ingest
+	var res IngestResult
+	err := workflow.ExecuteActivity(ctx, a.IngestFile, activities.IngestInput{
+		Source: req.Source, Format: req.Format, Path: req.Path, Key: req.Key, Timestamp: req.Timestamp,
+		RunID:     workflow.GetInfo(ctx).WorkflowExecution.ID,
+		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio,
+	}).Get(ctx, &res.Ingest)
+	return res, err
+}
