@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,13 @@ import (
 	"github.com/sluice-ml/sluice/pgcluster"
 	"github.com/sluice-ml/sluice/workflows"
 )
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -92,18 +100,31 @@ func TestDevStack(t *testing.T) {
 	defer cancel()
 	const wfID = "it/selfcheck"
 	var res workflows.SelfCheckResult
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: workflows.QueueControl},
+	wfRun, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: workflows.QueueControl},
 		workflows.SelfCheck, workflows.SelfCheckInput{Note: "dev stack test", Steps: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run.Get(ctx, &res); err != nil {
+	if err := wfRun.Get(ctx, &res); err != nil {
 		t.Fatalf("self-check on the dev stack: %v", err)
 	}
 	if res.Probe.RowNote != "dev stack test" || res.Probe.StepsDone != 2 {
 		t.Errorf("self-check result %+v", res.Probe)
 	}
 	c.Close()
+
+	t.Run("sluice ingest lands a spec's source", func(t *testing.T) {
+		proj := t.TempDir()
+		specFile := filepath.Join(proj, "sluice.yaml")
+		must(t, os.WriteFile(specFile, []byte("project: it\nsources:\n  customers: {csv: data/customers.csv, key: customer_id, timestamp: updated_at}\n"), 0o644))
+		must(t, os.MkdirAll(filepath.Join(proj, "data"), 0o755))
+		must(t, os.WriteFile(filepath.Join(proj, "data", "customers.csv"),
+			[]byte("customer_id,plan,updated_at\nC1,pro,2026-11-01T00:00:00Z\nC2,basic,2026-11-02T00:00:00Z\n,pro,2026-11-03T00:00:00Z\n"), 0o644))
+		out := run(t, "ingest", "customers", "-f", specFile, "--temporal-address", frontend, "--max-reject-ratio", "0.5")
+		if !strings.Contains(out, "ingested 2 rows into raw.customers") || !strings.Contains(out, "1 rejected into quarantine.customers") {
+			t.Errorf("sluice ingest said:\n%s", out)
+		}
+	})
 
 	t.Run("second stack on the same dir is refused", func(t *testing.T) {
 		second := startSluice(t, nil, args...)

@@ -32,6 +32,7 @@ func commands() []command {
 		{"serve", "run the online prediction server", runServe},
 		{"api", "run the control API", runAPI},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
+		{"ingest", "land a source of the project spec in the lake (raw.<source>)", runIngest},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-ml/sluice/internal/temporalconn"
+	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+// loadSpec reads the spec from -f, else ./sluice.yaml.
+func loadSpec(path string) (*spec.Spec, string, error) {
+	if path == "" {
+		if _, err := os.Stat("sluice.yaml"); err != nil {
+			return nil, "", errors.New("no project spec: pass -f FILE or run where sluice.yaml is")
+		}
+		path = "sluice.yaml"
+	}
+	s, err := spec.Load(path)
+	if err != nil {
+		return nil, "", err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, filepath.Dir(abs), nil
+}
+
+func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	f := newFlagSet("ingest", stderr)
+	cfg.temporalFlags(f)
+	var specPath string
+	wait := true
+	var chunkRows int
+	var maxReject float64
+	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
+	f.BoolVar(&wait, "wait", true, "wait for the run to finish")
+	f.IntVar(&chunkRows, "chunk-rows", 0, "rows per committed chunk (default 100000)")
+	f.Float64Var(&maxReject, "max-reject-ratio", 0, "fail above this share of rejected rows (default 0.01)")
+	var source string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		source, args = args[0], args[1:]
+	}
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	if source == "" {
+		return errors.New("usage: sluice ingest SOURCE [-f sluice.yaml]")
+	}
+	s, dir, err := loadSpec(specPath)
+	if err != nil {
+		return err
+	}
+	src, ok := s.Sources[source]
+	if !ok {
+		return fmt.Errorf("the spec has no source %q", source)
+	}
+	format := src.Format()
+	if format != "csv" && format != "parquet" {
+		return fmt.Errorf("source %s is %s; sluice ingest reads csv and parquet sources so far", source, format)
+	}
+	path := src.Path()
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	logger, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	id := fmt.Sprintf("ingest/%s/%s", source, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Ingest,
+		workflows.IngestRequest{Source: source, Format: format, Path: path, Key: src.Key, Timestamp: src.Timestamp,
+			ChunkRows: chunkRows, MaxRejectRatio: maxReject})
+	if err != nil {
+		return fmt.Errorf("starting ingest: %w", err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	if !wait {
+		return nil
+	}
+	var res workflows.IngestResult
+	if err := run.Get(ctx, &res); err != nil {
+		return fmt.Errorf("ingest %s: %w", id, err)
+	}
+	r := res.Ingest
+	fmt.Fprintf(stdout, "ingested %d rows into %s (snapshot %d), %d rejected into %s\n", r.Rows, r.Table, r.SnapshotID, r.Rejected, r.Quarantine)
+	if len(r.AddedColumns) > 0 {
+		fmt.Fprintf(stdout, "the table gained columns: %s\n", strings.Join(r.AddedColumns, ", "))
+	}
+	return nil
+}
