@@ -32,23 +32,23 @@ func TestLakeCommands(t *testing.T) {
 	b.Field(1).(*array.Int64Builder).AppendValues([]int64{3, 0, 12}, []bool{true, false, true})
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	if _, err := cat.EnsureTable(ctx, "raw.customers", schema, ""); err != nil {
+	if _, err := cat.EnsureTable(ctx, "raw.lake_customers", schema, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cat.Append(ctx, "raw.customers", []arrow.RecordBatch{rec}, "ingest/customers/1"); err != nil {
+	if _, err := cat.Append(ctx, "raw.lake_customers", []arrow.RecordBatch{rec}, "ingest/lake_customers/1"); err != nil {
 		t.Fatal(err)
 	}
 
-	if out := run(t, "lake", "tables"); !strings.Contains(out, "raw.customers") {
+	if out := run(t, "lake", "tables"); !strings.Contains(out, "raw.lake_customers") {
 		t.Errorf("tables:\n%s", out)
 	}
-	out := run(t, "lake", "show", "raw.customers")
-	for _, want := range []string{"rows       3", "customer_id", "tenure", "ingest/customers/1", "(current)"} {
+	out := run(t, "lake", "show", "raw.lake_customers")
+	for _, want := range []string{"rows       3", "customer_id", "tenure", "ingest/lake_customers/1", "(current)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
 		}
 	}
-	out = run(t, "lake", "head", "raw.customers", "-n", "2")
+	out = run(t, "lake", "head", "raw.lake_customers", "-n", "2")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "customer_id") {
 		t.Errorf("head -n 2:\n%s", out)
 	}
