@@ -28,7 +28,7 @@ type Ingest struct {
 // IngestInput names the source and the run.
 type IngestInput struct {
 	Source    string
-	Format    string // csv or parquet
+	Format    string // csv, parquet or jsonl
 	Path      string
 	Key       string
 	Timestamp string

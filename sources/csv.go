@@ -1,4 +1,4 @@
-// Package sources reads raw data — CSV and Parquet files — in chunks of
+// Package sources reads raw data — CSV, Parquet and JSON-lines files — in chunks of
 // typed Arrow records, and sets aside the rows that do not parse, each with
 // its line and the reason, for quarantine.
 package sources
@@ -257,15 +257,30 @@ func (c *CSVReader) Next(ctx context.Context) (Chunk, error) {
 	if len(c.pending) == 0 {
 		return Chunk{}, io.EOF
 	}
-	ch := Chunk{Index: c.index}
+	ch := buildChunk(c.index, c.schema, c.pending, c.lines, nil, c.parseRow, func(_ int, row []string) string { return strings.Join(row, ",") })
 	c.index++
-	b := array.NewRecordBuilder(memory.DefaultAllocator, c.schema)
+	return ch, nil
+}
+
+// buildChunk parses rows into a record batch and rejects. preReasons, when
+// set, holds a reason found before parsing (malformed input) per row.
+func buildChunk(index int, schema *arrow.Schema, rows [][]string, lines []int64, preReasons []string,
+	parse func(row []string, out []any) string, raw func(i int, row []string) string) Chunk {
+	ch := Chunk{Index: index}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
-	cells := make([]any, len(c.header))
+	cells := make([]any, schema.NumFields())
 	n := 0
-	for i, row := range c.pending {
-		if reason := c.parseRow(row, cells); reason != "" {
-			ch.Rejects = append(ch.Rejects, Reject{Line: c.lines[i], Reason: reason, Raw: strings.Join(row, ",")})
+	for i, row := range rows {
+		reason := ""
+		if preReasons != nil {
+			reason = preReasons[i]
+		}
+		if reason == "" {
+			reason = parse(row, cells)
+		}
+		if reason != "" {
+			ch.Rejects = append(ch.Rejects, Reject{Line: lines[i], Reason: reason, Raw: raw(i, row)})
 			continue
 		}
 		for j, v := range cells {
@@ -276,7 +291,7 @@ func (c *CSVReader) Next(ctx context.Context) (Chunk, error) {
 	if n > 0 {
 		ch.Records = b.NewRecordBatch()
 	}
-	return ch, nil
+	return ch
 }
 
 // parseRow parses one row's cells into out, or says why it cannot.
@@ -287,11 +302,17 @@ func (c *CSVReader) parseRow(row []string, out []any) string {
 	if len(row) != len(c.header) {
 		return fmt.Sprintf("%d columns, want %d", len(row), len(c.header))
 	}
+	return parseCells(c.schema, c.key, row, out)
+}
+
+// parseCells parses text cells into out by the schema's types, or says why
+// it cannot. A null key is a reason too.
+func parseCells(schema *arrow.Schema, key int, row []string, out []any) string {
 	for j, s := range row {
 		s = strings.TrimSpace(s)
-		f := c.schema.Field(j)
+		f := schema.Field(j)
 		if isNull(s) {
-			if j == c.key {
+			if j == key {
 				return fmt.Sprintf("null key %s", f.Name)
 			}
 			out[j] = nil

@@ -3,6 +3,7 @@ package sources
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,5 +136,47 @@ func TestParquetRejectsNullKeys(t *testing.T) {
 	rows, rejects, _ := readAll(t, r)
 	if rows != 3 || len(rejects) != 1 || rejects[0].Line != 2 {
 		t.Errorf("%d rows, rejects %+v", rows, rejects)
+	}
+}
+
+func TestJSONLTypesAndRejects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	body := `{"id": "a", "n": 1, "amount": 1.5, "ok": true, "ts": "2026-11-01T10:00:00+01:00"}
+{"id": "b", "n": 2, "amount": null, "ok": false, "ts": "2026-11-02T10:00:00Z"}
+
+{"id": "c", "n": "three", "amount": 2, "ok": true, "ts": "2026-11-03T10:00:00Z"}
+{"id": null, "n": 4, "amount": 2, "ok": true, "ts": "2026-11-03T10:00:00Z"}
+not json
+{"id": "e", "n": 5, "nested": {"x": 1}, "ts": "2026-11-03T10:00:00Z"}
+{"id": "f", "n": 6, "extra": 1, "ts": "2026-11-03T10:00:00Z"}
+`
+	os.WriteFile(path, []byte(body), 0o644)
+	r, err := Open(context.Background(), "jsonl", path, Options{ChunkRows: 4, Key: "id", Timestamp: "ts", Types: map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := map[string]arrow.Type{}
+	for _, f := range r.Schema().Fields() {
+		got[f.Name] = f.Type.ID()
+	}
+	if got["n"] != arrow.INT64 || got["amount"] != arrow.FLOAT64 || got["ok"] != arrow.BOOL || got["ts"] != arrow.TIMESTAMP || got["id"] != arrow.STRING {
+		t.Errorf("schema %v", r.Schema())
+	}
+	rows, rejects, _ := readAll(t, r)
+	if rows != 2 {
+		t.Errorf("%d good rows, want 2", rows)
+	}
+	want := []string{`4 column n: "three" is not an integer`, "5 null key id", "6 invalid JSON object", "7 unknown column nested", "8 unknown column extra"}
+	if len(rejects) != len(want) {
+		t.Fatalf("rejects %+v", rejects)
+	}
+	for i, w := range want {
+		if g := fmt.Sprintf("%d %s", rejects[i].Line, rejects[i].Reason); !strings.HasPrefix(g, w) {
+			t.Errorf("reject %d: %q, want %q", i, g, w)
+		}
+	}
+	if rejects[2].Raw != "not json" {
+		t.Errorf("raw %q", rejects[2].Raw)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // IngestRequest names a file source to land in raw.<source>.
 type IngestRequest struct {
 	Source    string
-	Format    string // csv or parquet
+	Format    string // csv, parquet or jsonl
 	Path      string
 	Key       string
 	Timestamp string

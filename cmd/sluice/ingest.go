@@ -67,8 +67,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("the spec has no source %q", source)
 	}
 	format := src.Format()
-	if format != "csv" && format != "parquet" {
-		return fmt.Errorf("source %s is %s; sluice ingest reads csv and parquet sources so far", source, format)
+	if format == "postgres" {
+		return fmt.Errorf("source %s is a PostgreSQL query; sluice ingest reads csv, parquet and jsonl sources so far", source)
 	}
 	path := src.Path()
 	if !filepath.IsAbs(path) {
