@@ -38,6 +38,9 @@ type IngestInput struct {
 	// MaxRejectRatio fails the run, committing nothing to the raw table,
 	// when more of the rows than this are rejected; 0 means 0.01.
 	MaxRejectRatio float64
+	// FullRefresh replaces the table's content in one snapshot instead of
+	// appending chunk by chunk.
+	FullRefresh bool
 }
 
 // IngestResult counts what the run did.
@@ -131,6 +134,10 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 		return res, err
 	}
 
+	if in.FullRefresh {
+		return a.replace(ctx, in, opts, res, rows, rejected, now)
+	}
+
 	// Pass 2: write, from the chunk after the last one committed.
 	start := 0
 	if activity.HasHeartbeatDetails(ctx) {
@@ -158,6 +165,43 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 	})
 	res.Rows, res.Rejected = rows, rejected
 	return res, err
+}
+
+// replace writes the whole source as one snapshot that replaces the
+// table's content, then quarantines the rejects.
+func (a *Ingest) replace(ctx context.Context, in IngestInput, o sources.Options, res IngestResult, rows, rejected int64, now func() time.Time) (IngestResult, error) {
+	src, err := sources.Open(ctx, in.Format, in.Path, o)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
+	}
+	defer src.Close()
+	rdr := newChunkReader(ctx, src)
+	defer rdr.Release()
+	r, err := a.Catalog.Replace(ctx, res.Table, rdr, in.RunID+"/full-refresh")
+	if err != nil {
+		return res, err
+	}
+	if err := rdr.Err(); err != nil {
+		return res, fmt.Errorf("reading %s: %w", in.Path, err)
+	}
+	rejects := rdr.rejects
+	if r.AlreadyCommitted {
+		// An earlier attempt committed and may have died before its
+		// quarantine write: collect the rejects again (that write is
+		// idempotent too).
+		rejects = nil
+		if _, err := a.each(ctx, in, o, 0, func(ch sources.Chunk) error {
+			rejects = append(rejects, ch.Rejects...)
+			return nil
+		}); err != nil {
+			return res, err
+		}
+	}
+	if err := a.quarantine(ctx, res.Quarantine, in.RunID+"/quarantine-full", in.RunID, rejects, now); err != nil {
+		return res, err
+	}
+	res.SnapshotID, res.Rows, res.Rejected, res.Chunks = r.SnapshotID, rows, rejected, 1
+	return res, nil
 }
 
 // each reads the source and calls f for every chunk from start on,

@@ -195,3 +195,33 @@ func TestIngestEvolvesAddedColumnsAndRefusesDrift(t *testing.T) {
 		t.Fatalf("got %v, want schema drift naming amount", err)
 	}
 }
+
+func TestIngestFullRefreshReplacesAtomicallyOnce(t *testing.T) {
+	a := newIngest(t)
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.csv")
+	writeCustomers(t, v1, 30, nil)
+	if _, err := run(t, a, activities.IngestInput{Source: "customers", Format: "csv", Path: v1, Key: "customer_id", RunID: "r1", ChunkRows: 10}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v2 := filepath.Join(dir, "v2.csv")
+	writeCustomers(t, v2, 12, map[int]string{5: ",basic,1,2026-11-02T10:00:00Z"})
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: v2, Key: "customer_id", RunID: "r2", FullRefresh: true, MaxRejectRatio: 0.5}
+	res, err := run(t, a, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, a.Catalog, "raw.customers"); got != 11 || res.Rows != 11 {
+		t.Errorf("after a full refresh raw.customers has %d rows (result %d), want 11", got, res.Rows)
+	}
+	// Retried after committing: the same content, the same quarantine.
+	if _, err := run(t, a, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, a.Catalog, "raw.customers"); got != 11 {
+		t.Errorf("after a retried full refresh raw.customers has %d rows, want 11", got)
+	}
+	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 1 {
+		t.Errorf("quarantine has %d rows, want 1", got)
+	}
+}

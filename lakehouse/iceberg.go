@@ -297,3 +297,37 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 	}
 	return res, nil
 }
+
+// Replace swaps the table's whole content for the reader's records in one
+// atomic snapshot stamped with runID (a full refresh): readers see the old
+// rows or the new, never a mix. When a snapshot of runID exists, it writes
+// nothing.
+func (c *Catalog) Replace(ctx context.Context, name string, rdr array.RecordReader, runID string) (AppendResult, error) {
+	if runID == "" {
+		return AppendResult{}, errors.New("lakehouse: replace needs a run id")
+	}
+	ident, err := Ident(name)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
+	}
+	if id, ok := snapshotOfRun(t, runID); ok {
+		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
+	}
+	tx := t.NewTransaction()
+	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
+		return AppendResult{}, fmt.Errorf("replacing %s: %w", name, err)
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
+	}
+	id, ok := snapshotOfRun(nt, runID)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("committing to %s: the new snapshot does not carry run %s", name, runID)
+	}
+	return AppendResult{SnapshotID: id}, nil
+}

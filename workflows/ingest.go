@@ -21,6 +21,8 @@ type IngestRequest struct {
 	// MaxRejectRatio fails the run above this share of rejected rows
 	// (0: 1%).
 	MaxRejectRatio float64
+	// FullRefresh replaces the table's content atomically.
+	FullRefresh bool
 }
 
 // IngestResult reports the run.
@@ -51,7 +53,7 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 	err := workflow.ExecuteActivity(ctx, a.IngestFile, activities.IngestInput{
 		Source: req.Source, Format: req.Format, Path: req.Path, Key: req.Key, Timestamp: req.Timestamp,
 		RunID:     workflow.GetInfo(ctx).WorkflowExecution.ID,
-		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio,
+		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio, FullRefresh: req.FullRefresh,
 	}).Get(ctx, &res.Ingest)
 	return res, err
 }

@@ -44,10 +44,12 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wait := true
 	var chunkRows int
 	var maxReject float64
+	var fullRefresh bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.BoolVar(&wait, "wait", true, "wait for the run to finish")
 	f.IntVar(&chunkRows, "chunk-rows", 0, "rows per committed chunk (default 100000)")
 	f.Float64Var(&maxReject, "max-reject-ratio", 0, "fail above this share of rejected rows (default 0.01)")
+	f.BoolVar(&fullRefresh, "full-refresh", false, "replace the table's content in one snapshot instead of appending")
 	var source string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		source, args = args[0], args[1:]
@@ -56,7 +58,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if source == "" {
-		return errors.New("usage: sluice ingest SOURCE [-f sluice.yaml]")
+		return errors.New("usage: sluice ingest SOURCE [-f sluice.yaml] [--full-refresh]")
 	}
 	s, dir, err := loadSpec(specPath)
 	if err != nil {
@@ -86,7 +88,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	id := fmt.Sprintf("ingest/%s/%s", source, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Ingest,
 		workflows.IngestRequest{Source: source, Format: format, Path: path, Key: src.Key, Timestamp: src.Timestamp,
-			ChunkRows: chunkRows, MaxRejectRatio: maxReject})
+			ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh})
 	if err != nil {
 		return fmt.Errorf("starting ingest: %w", err)
 	}
