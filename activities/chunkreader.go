@@ -22,6 +22,9 @@ type chunkReader struct {
 	err     error
 	refs    atomic.Int64
 	rejects []sources.Reject
+	rows    int64
+	// onRecord, when set, sees every record batch before it is written.
+	onRecord func(arrow.RecordBatch)
 }
 
 var _ array.RecordReader = (*chunkReader)(nil)
@@ -60,6 +63,10 @@ func (r *chunkReader) Next() bool {
 		r.rejects = append(r.rejects, ch.Rejects...)
 		if ch.Records != nil {
 			r.cur = ch.Records
+			r.rows += ch.Records.NumRows()
+			if r.onRecord != nil {
+				r.onRecord(ch.Records)
+			}
 			return true
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -18,18 +19,31 @@ import (
 	"github.com/sluice-ml/sluice/sources"
 )
 
-// Ingest lands source files in the lake.
+// WatermarkProperty is the table property holding an incremental load's
+// watermark: the newest event time loaded (RFC 3339). It commits with the
+// data it describes.
+const WatermarkProperty = "sluice.watermark"
+
+// Ingest lands sources in the lake.
 type Ingest struct {
 	Catalog *lakehouse.Catalog
+	// DatabaseURL is where a postgres source's query runs unless the
+	// source names another database.
+	DatabaseURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // IngestInput names the source and the run.
 type IngestInput struct {
-	Source    string
-	Format    string // csv, parquet or jsonl
-	Path      string
+	Source string
+	Format string // csv, parquet, jsonl or postgres
+	Path   string
+	// Query is a postgres source's SELECT; its $1 is the watermark.
+	Query string
+	// SourceURL is the database of a postgres source; empty means the
+	// platform's.
+	SourceURL string
 	Key       string
 	Timestamp string
 	// RunID stamps the run's snapshots, so retries write nothing twice.
@@ -80,8 +94,8 @@ var quarantineSchema = arrow.NewSchema([]arrow.Field{
 // quarantine.<source> with their line and reason. A first pass counts the
 // rejects: above the ratio, the raw table is left unchanged.
 func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, error) {
-	if in.Source == "" || in.Path == "" || in.RunID == "" {
-		return IngestResult{}, temporal.NewNonRetryableApplicationError("ingest needs a source, a path and a run id", ErrTypeBadInput, nil)
+	if in.Source == "" || in.RunID == "" || (in.Path == "" && in.Query == "") {
+		return IngestResult{}, temporal.NewNonRetryableApplicationError("ingest needs a source, a path or query, and a run id", ErrTypeBadInput, nil)
 	}
 	ratio := in.MaxRejectRatio
 	if ratio == 0 {
@@ -93,6 +107,9 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 	}
 	res := IngestResult{Table: "raw." + in.Source, Quarantine: "quarantine." + in.Source}
 	opts := sources.Options{ChunkRows: in.ChunkRows, Key: in.Key, Timestamp: in.Timestamp}
+	if in.Format == "postgres" {
+		return a.ingestQuery(ctx, in, opts, res, ratio, now)
+	}
 
 	// Pass 1: count.
 	var rows, rejected int64
@@ -165,6 +182,84 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 	})
 	res.Rows, res.Rejected = rows, rejected
 	return res, err
+}
+
+// ingestQuery runs a postgres source's query from the last watermark and
+// appends its rows as one snapshot that carries the new watermark, so the
+// data and the watermark commit together and a retry finds both.
+func (a *Ingest) ingestQuery(ctx context.Context, in IngestInput, o sources.Options, res IngestResult, ratio float64, now func() time.Time) (IngestResult, error) {
+	url := in.SourceURL
+	if url == "" {
+		url = a.DatabaseURL
+	}
+	var wm time.Time
+	if v, ok, err := a.Catalog.Property(ctx, res.Table, WatermarkProperty); err != nil {
+		return res, err
+	} else if ok {
+		if wm, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return res, fmt.Errorf("reading the watermark of %s: %w", res.Table, err)
+		}
+	}
+	src, err := sources.OpenPostgres(ctx, url, in.Query, wm, o)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("source %s: %v", in.Source, err), ErrTypeBadInput, err)
+		}
+		return res, err
+	}
+	defer src.Close()
+	schema := src.Schema()
+	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, in.Timestamp)); err != nil {
+		return res, err
+	}
+	if res.AddedColumns, err = a.Catalog.Evolve(ctx, res.Table, schema); err != nil {
+		if errors.Is(err, lakehouse.ErrSchemaDrift) {
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
+		}
+		return res, err
+	}
+	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+		return res, err
+	}
+	newest := wm
+	rdr := newChunkReader(ctx, src)
+	defer rdr.Release()
+	if idx := schema.FieldIndices(timestampColumn(schema, in.Timestamp)); len(idx) > 0 {
+		rdr.onRecord = func(rec arrow.RecordBatch) {
+			ts := rec.Column(idx[0]).(*array.Timestamp)
+			for i := range ts.Len() {
+				if ts.IsValid(i) {
+					if t := time.UnixMicro(int64(ts.Value(i))).UTC(); t.After(newest) {
+						newest = t
+					}
+				}
+			}
+		}
+	}
+	// Before the data commits: the rejects go to quarantine (their own
+	// idempotent commit, so nothing is lost if the data commit then dies),
+	// and the reject ratio may still veto the data.
+	finish := func() (map[string]string, error) {
+		if err := rdr.Err(); err != nil {
+			return nil, err
+		}
+		if err := a.quarantine(ctx, res.Quarantine, in.RunID+"/quarantine-query", in.RunID, rdr.rejects, now); err != nil {
+			return nil, err
+		}
+		total := rdr.rows + int64(len(rdr.rejects))
+		if total > 0 && float64(len(rdr.rejects))/float64(total) > ratio {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%d of %d rows of source %s rejected (more than %.2f%%): nothing committed to %s; first: %s",
+				len(rdr.rejects), total, in.Source, 100*ratio, res.Table, describe(rdr.rejects[:min(5, len(rdr.rejects))])), ErrTypeRejectRatio, nil)
+		}
+		return map[string]string{WatermarkProperty: newest.Format(time.RFC3339Nano)}, nil
+	}
+	r, err := a.Catalog.AppendStream(ctx, res.Table, rdr, in.RunID+"/query", finish)
+	if err != nil {
+		return res, err
+	}
+	res.SnapshotID, res.Rows, res.Rejected, res.Chunks = r.SnapshotID, rdr.rows, int64(len(rdr.rejects)), 1
+	return res, nil
 }
 
 // replace writes the whole source as one snapshot that replaces the

@@ -331,3 +331,65 @@ func (c *Catalog) Replace(ctx context.Context, name string, rdr array.RecordRead
 	}
 	return AppendResult{SnapshotID: id}, nil
 }
+
+// AppendStream writes the reader's records as one snapshot stamped with
+// runID. After the data files are written and before the commit, finish
+// may veto the commit (the files then are orphans for maintenance to
+// remove) or return table properties to set in the same atomic commit,
+// such as a watermark computed from the data. When a snapshot of runID
+// exists, it writes nothing.
+func (c *Catalog) AppendStream(ctx context.Context, name string, rdr array.RecordReader, runID string, finish func() (map[string]string, error)) (AppendResult, error) {
+	if runID == "" {
+		return AppendResult{}, errors.New("lakehouse: append needs a run id")
+	}
+	ident, err := Ident(name)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
+	}
+	if id, ok := snapshotOfRun(t, runID); ok {
+		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
+	}
+	tx := t.NewTransaction()
+	if err := tx.Append(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
+	}
+	if finish != nil {
+		props, err := finish()
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if len(props) > 0 {
+			if err := tx.SetProperties(props); err != nil {
+				return AppendResult{}, fmt.Errorf("setting properties of %s: %w", name, err)
+			}
+		}
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
+	}
+	id, _ := snapshotOfRun(nt, runID)
+	return AppendResult{SnapshotID: id}, nil
+}
+
+// Property returns a table property, such as an incremental load's
+// watermark; ok is false when the table or the property does not exist.
+func (c *Catalog) Property(ctx context.Context, name, key string) (string, bool, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return "", false, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("loading %s: %w", name, err)
+	}
+	v, ok := t.Properties()[key]
+	return v, ok, nil
+}

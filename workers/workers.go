@@ -66,10 +66,13 @@ func ParseQueues(s string) []string {
 
 // Deps are the clients the activities use.
 type Deps struct {
-	DB      *pgxpool.Pool
-	Lake    lakehouse.ObjectStore
-	Catalog *lakehouse.Catalog
-	Logger  *slog.Logger
+	// DatabaseURL is the platform's database, where postgres sources'
+	// queries run unless they name another.
+	DatabaseURL string
+	DB          *pgxpool.Pool
+	Lake        lakehouse.ObjectStore
+	Catalog     *lakehouse.Catalog
+	Logger      *slog.Logger
 }
 
 // Set is the workers of one process.
@@ -85,7 +88,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		return nil, err
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
-	ingest := &activities.Ingest{Catalog: deps.Catalog}
+	ingest := &activities.Ingest{Catalog: deps.Catalog, DatabaseURL: deps.DatabaseURL}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {

@@ -11,9 +11,13 @@ import (
 
 // IngestRequest names a file source to land in raw.<source>.
 type IngestRequest struct {
-	Source    string
-	Format    string // csv, parquet or jsonl
-	Path      string
+	Source string
+	Format string // csv, parquet, jsonl or postgres
+	Path   string
+	// Query and SourceURL define a postgres source (SourceURL empty: the
+	// platform's database).
+	Query     string
+	SourceURL string
 	Key       string
 	Timestamp string
 	// ChunkRows is the rows per committed chunk (0: 100,000).
@@ -51,7 +55,8 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 	var a *activities.Ingest
 	var res IngestResult
 	err := workflow.ExecuteActivity(ctx, a.IngestFile, activities.IngestInput{
-		Source: req.Source, Format: req.Format, Path: req.Path, Key: req.Key, Timestamp: req.Timestamp,
+		Source: req.Source, Format: req.Format, Path: req.Path, Query: req.Query, SourceURL: req.SourceURL,
+		Key: req.Key, Timestamp: req.Timestamp,
 		RunID:     workflow.GetInfo(ctx).WorkflowExecution.ID,
 		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio, FullRefresh: req.FullRefresh,
 	}).Get(ctx, &res.Ingest)

@@ -69,12 +69,15 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("the spec has no source %q", source)
 	}
 	format := src.Format()
+	req := workflows.IngestRequest{Source: source, Format: format, Key: src.Key, Timestamp: src.Timestamp,
+		ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh}
 	if format == "postgres" {
-		return fmt.Errorf("source %s is a PostgreSQL query; sluice ingest reads csv, parquet and jsonl sources so far", source)
-	}
-	path := src.Path()
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, path)
+		req.Query, req.SourceURL = src.Postgres.Query, src.Postgres.URL
+	} else {
+		req.Path = src.Path()
+		if !filepath.IsAbs(req.Path) {
+			req.Path = filepath.Join(dir, req.Path)
+		}
 	}
 	logger, err := cfg.logger()
 	if err != nil {
@@ -86,9 +89,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer tc.Close()
 	id := fmt.Sprintf("ingest/%s/%s", source, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Ingest,
-		workflows.IngestRequest{Source: source, Format: format, Path: path, Key: src.Key, Timestamp: src.Timestamp,
-			ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh})
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Ingest, req)
 	if err != nil {
 		return fmt.Errorf("starting ingest: %w", err)
 	}
