@@ -96,28 +96,50 @@ func isNull(s string) bool {
 	return false
 }
 
-// inferType picks the narrowest type every non-null sample value parses as.
+// inferSample caps the values per column that type inference looks at.
+const inferSample = 2000
+
+// inferType picks the narrowest type every sampled non-null value parses
+// as. A type ruled out is not tried again.
 func inferType(vals []string, isTimestamp bool) arrow.DataType {
 	if isTimestamp {
 		return timestampType
 	}
 	isInt, isFloat, isBool, isTime, any := true, true, true, true, false
+	seen := 0
 	for _, v := range vals {
 		if isNull(v) {
 			continue
 		}
+		if seen++; seen > inferSample {
+			break
+		}
 		any = true
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-			isInt = false
+		if isInt {
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				isInt = false
+			}
 		}
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			isFloat = false
+		if isFloat && !isInt {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				isFloat = false
+			}
 		}
-		if lv := strings.ToLower(v); lv != "true" && lv != "false" {
-			isBool = false
+		if isBool {
+			if lv := strings.ToLower(v); lv != "true" && lv != "false" {
+				isBool = false
+			}
 		}
-		if _, ok := parseTime(v); !ok {
-			isTime = false
+		if isTime {
+			// Only strings shaped like dates are worth the layouts.
+			if len(v) < 10 || v[4] != '-' {
+				isTime = false
+			} else if _, ok := parseTime(v); !ok {
+				isTime = false
+			}
+		}
+		if !isInt && !isFloat && !isBool && !isTime {
+			break
 		}
 	}
 	switch {
@@ -265,11 +287,11 @@ func (c *CSVReader) Next(ctx context.Context) (Chunk, error) {
 // buildChunk parses rows into a record batch and rejects. preReasons, when
 // set, holds a reason found before parsing (malformed input) per row.
 func buildChunk(index int, schema *arrow.Schema, rows [][]string, lines []int64, preReasons []string,
-	parse func(row []string, out []any) string, raw func(i int, row []string) string) Chunk {
+	parse func(row []string, out []cell) string, raw func(i int, row []string) string) Chunk {
 	ch := Chunk{Index: index}
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
-	cells := make([]any, schema.NumFields())
+	cells := make([]cell, schema.NumFields())
 	n := 0
 	for i, row := range rows {
 		reason := ""
@@ -295,7 +317,7 @@ func buildChunk(index int, schema *arrow.Schema, rows [][]string, lines []int64,
 }
 
 // parseRow parses one row's cells into out, or says why it cannot.
-func (c *CSVReader) parseRow(row []string, out []any) string {
+func (c *CSVReader) parseRow(row []string, out []cell) string {
 	if row == nil {
 		return "malformed CSV (quoting)"
 	}
@@ -305,9 +327,18 @@ func (c *CSVReader) parseRow(row []string, out []any) string {
 	return parseCells(c.schema, c.key, row, out)
 }
 
+// cell is one parsed value, unboxed: the field its type uses is set.
+type cell struct {
+	null bool
+	i    int64 // int64, and timestamps in microseconds
+	f    float64
+	b    bool
+	s    string
+}
+
 // parseCells parses text cells into out by the schema's types, or says why
 // it cannot. A null key is a reason too.
-func parseCells(schema *arrow.Schema, key int, row []string, out []any) string {
+func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string {
 	for j, s := range row {
 		s = strings.TrimSpace(s)
 		f := schema.Field(j)
@@ -315,56 +346,58 @@ func parseCells(schema *arrow.Schema, key int, row []string, out []any) string {
 			if j == key {
 				return fmt.Sprintf("null key %s", f.Name)
 			}
-			out[j] = nil
+			out[j] = cell{null: true}
 			continue
 		}
+		var c cell
 		switch f.Type.ID() {
 		case arrow.INT64:
 			v, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
 				return fmt.Sprintf("column %s: %q is not an integer", f.Name, s)
 			}
-			out[j] = v
+			c.i = v
 		case arrow.FLOAT64:
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				return fmt.Sprintf("column %s: %q is not a number", f.Name, s)
 			}
-			out[j] = v
+			c.f = v
 		case arrow.BOOL:
 			v, err := strconv.ParseBool(strings.ToLower(s))
 			if err != nil {
 				return fmt.Sprintf("column %s: %q is not true or false", f.Name, s)
 			}
-			out[j] = v
+			c.b = v
 		case arrow.TIMESTAMP:
 			v, ok := parseTime(s)
 			if !ok {
 				return fmt.Sprintf("column %s: %q is not a timestamp", f.Name, s)
 			}
-			out[j] = v
+			c.i = v.UnixMicro()
 		default:
-			out[j] = s
+			c.s = s
 		}
+		out[j] = c
 	}
 	return ""
 }
 
-func appendCell(b array.Builder, v any) {
-	if v == nil {
+func appendCell(b array.Builder, c cell) {
+	if c.null {
 		b.AppendNull()
 		return
 	}
-	switch x := v.(type) {
-	case int64:
-		b.(*array.Int64Builder).Append(x)
-	case float64:
-		b.(*array.Float64Builder).Append(x)
-	case bool:
-		b.(*array.BooleanBuilder).Append(x)
-	case time.Time:
-		b.(*array.TimestampBuilder).Append(arrow.Timestamp(x.UnixMicro()))
-	case string:
-		b.(*array.StringBuilder).Append(x)
+	switch x := b.(type) {
+	case *array.Int64Builder:
+		x.Append(c.i)
+	case *array.Float64Builder:
+		x.Append(c.f)
+	case *array.BooleanBuilder:
+		x.Append(c.b)
+	case *array.TimestampBuilder:
+		x.Append(arrow.Timestamp(c.i))
+	case *array.StringBuilder:
+		x.Append(c.s)
 	}
 }

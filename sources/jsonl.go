@@ -186,7 +186,7 @@ func (r *JSONLReader) Next(ctx context.Context) (Chunk, error) {
 		return Chunk{}, io.EOF
 	}
 	ch := buildChunk(r.index, r.schema, r.pending, r.lines, r.reasons,
-		func(row []string, out []any) string { return parseCells(r.schema, r.key, row, out) },
+		func(row []string, out []cell) string { return parseCells(r.schema, r.key, row, out) },
 		func(i int, _ []string) string { return r.raws[i] })
 	r.index++
 	return ch, nil

@@ -148,42 +148,42 @@ func (r *PostgresReader) check(vals []any) string {
 	return ""
 }
 
-// convert turns a pgx value into the Go value appendCell takes.
-func convert(t arrow.DataType, v any) (any, bool) {
+// convert turns a pgx value into a cell of the column's type.
+func convert(t arrow.DataType, v any) (cell, bool) {
 	switch t.ID() {
 	case arrow.INT64:
 		switch x := v.(type) {
 		case int16:
-			return int64(x), true
+			return cell{i: int64(x)}, true
 		case int32:
-			return int64(x), true
+			return cell{i: int64(x)}, true
 		case int64:
-			return x, true
+			return cell{i: x}, true
 		}
 	case arrow.FLOAT64:
 		switch x := v.(type) {
 		case float32:
-			return float64(x), true
+			return cell{f: float64(x)}, true
 		case float64:
-			return x, true
+			return cell{f: x}, true
 		case pgtype.Numeric:
 			f, err := x.Float64Value()
-			return f.Float64, err == nil && f.Valid
+			return cell{f: f.Float64}, err == nil && f.Valid
 		case int64:
-			return float64(x), true
+			return cell{f: float64(x)}, true
 		case int32:
-			return float64(x), true
+			return cell{f: float64(x)}, true
 		}
 	case arrow.BOOL:
 		x, ok := v.(bool)
-		return x, ok
+		return cell{b: x}, ok
 	case arrow.TIMESTAMP:
 		x, ok := v.(time.Time)
-		return x.UTC(), ok
+		return cell{i: x.UTC().UnixMicro()}, ok
 	default:
-		return fmt.Sprint(v), true
+		return cell{s: fmt.Sprint(v)}, true
 	}
-	return nil, false
+	return cell{}, false
 }
 
 func appendValue(b array.Builder, v any) {
@@ -191,6 +191,6 @@ func appendValue(b array.Builder, v any) {
 		b.AppendNull()
 		return
 	}
-	x, _ := convert(b.Type(), v)
-	appendCell(b, x)
+	c, _ := convert(b.Type(), v)
+	appendCell(b, c)
 }
