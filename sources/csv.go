@@ -231,7 +231,7 @@ func OpenCSV(path string, o Options) (*CSVReader, error) {
 	return c, nil
 }
 
-// fill reads the next chunk's raw rows.
+// fill reads the first chunk's raw rows, to infer types from.
 func (c *CSVReader) fill() error {
 	c.pending, c.lines = c.pending[:0], c.lines[:0]
 	for len(c.pending) < c.o.chunkRows() {
@@ -269,18 +269,60 @@ func (c *CSVReader) Next(ctx context.Context) (Chunk, error) {
 		return Chunk{}, err
 	}
 	if c.index > 0 {
-		if c.done {
-			return Chunk{}, io.EOF
-		}
-		if err := c.fill(); err != nil {
-			return Chunk{}, err
-		}
+		return c.stream()
 	}
 	if len(c.pending) == 0 {
 		return Chunk{}, io.EOF
 	}
+	// The first chunk was read ahead to infer the types.
 	ch := buildChunk(c.index, c.schema, c.pending, c.lines, nil, c.parseRow, func(_ int, row []string) string { return strings.Join(row, ",") })
+	c.pending, c.lines = nil, nil
 	c.index++
+	return ch, nil
+}
+
+// stream parses the next chunk as it reads it, holding no raw rows.
+func (c *CSVReader) stream() (Chunk, error) {
+	if c.done {
+		return Chunk{}, io.EOF
+	}
+	ch := Chunk{Index: c.index}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, c.schema)
+	defer b.Release()
+	cells := make([]cell, len(c.header))
+	n, count := 0, 0
+	for count < c.o.chunkRows() {
+		row, err := c.r.Read()
+		if errors.Is(err, io.EOF) {
+			c.done = true
+			break
+		}
+		count++
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return Chunk{}, err
+			}
+			ch.Rejects = append(ch.Rejects, Reject{Line: int64(pe.StartLine), Reason: c.parseRow(nil, cells)})
+			continue
+		}
+		if reason := c.parseRow(row, cells); reason != "" {
+			line, _ := c.r.FieldPos(0)
+			ch.Rejects = append(ch.Rejects, Reject{Line: int64(line), Reason: reason, Raw: strings.Join(row, ",")})
+			continue
+		}
+		for j, v := range cells {
+			appendCell(b.Field(j), v)
+		}
+		n++
+	}
+	if count == 0 {
+		return Chunk{}, io.EOF
+	}
+	c.index++
+	if n > 0 {
+		ch.Records = b.NewRecordBatch()
+	}
 	return ch, nil
 }
 
