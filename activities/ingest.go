@@ -12,10 +12,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/sources"
 )
 
@@ -27,6 +29,8 @@ const WatermarkProperty = "sluice.watermark"
 // Ingest lands sources in the lake.
 type Ingest struct {
 	Catalog *lakehouse.Catalog
+	// DB stores data-quality results; nil skips storing them.
+	DB *pgxpool.Pool
 	// DatabaseURL is where a postgres source's query runs unless the
 	// source names another database.
 	DatabaseURL string
@@ -55,6 +59,9 @@ type IngestInput struct {
 	// FullRefresh replaces the table's content in one snapshot instead of
 	// appending chunk by chunk.
 	FullRefresh bool
+	// Checks are the source's data-quality checks, run on the rows before
+	// anything commits; a failing fail-level check commits nothing.
+	Checks []quality.Check
 }
 
 // IngestResult counts what the run did.
@@ -69,6 +76,8 @@ type IngestResult struct {
 	ResumedAt int
 	// AddedColumns are columns the source added to the table.
 	AddedColumns []string
+	// Quality holds the checks' results.
+	Quality []quality.Result
 }
 
 // Error types of non-retryable ingest failures.
@@ -76,6 +85,7 @@ const (
 	ErrTypeBadInput       = "BadInput"
 	ErrTypeRejectRatio    = "RejectRatioExceeded"
 	ErrTypeSchemaMismatch = "SchemaDrift"
+	ErrTypeQuality        = "QualityCheckFailed"
 )
 
 // quarantineSchema is the schema of quarantine.<source>.
@@ -111,12 +121,14 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 		return a.ingestQuery(ctx, in, opts, res, ratio, now)
 	}
 
-	// Pass 1: count.
+	// Pass 1: count, and run the quality checks.
 	var rows, rejected int64
 	var rejects []sources.Reject
+	eval := quality.NewEvaluator(in.Checks)
 	schema, err := a.each(ctx, in, opts, 0, func(ch sources.Chunk) error {
 		if ch.Records != nil {
 			rows += ch.Records.NumRows()
+			eval.Observe(ch.Records)
 		}
 		rejected += int64(len(ch.Rejects))
 		for _, r := range ch.Rejects {
@@ -136,6 +148,17 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 		msg := fmt.Sprintf("%d of %d rows of %s rejected (%.2f%%, more than %.2f%%): nothing committed to %s; first: %s",
 			rejected, total, in.Path, 100*float64(rejected)/float64(total), 100*ratio, res.Table, describe(rejects))
 		return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRejectRatio, qerr)
+	}
+	if len(in.Checks) > 0 {
+		res.Quality = eval.Results(now())
+		if err := a.storeQuality(ctx, in, res.Quality, now); err != nil {
+			return res, err
+		}
+		if quality.Failed(res.Quality) {
+			return res, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("data-quality checks failed on %s: %s; nothing committed to %s", in.Source, failures(res.Quality), res.Table),
+				ErrTypeQuality, nil, res.Quality)
+		}
 	}
 
 	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, in.Timestamp)); err != nil {
@@ -297,6 +320,36 @@ func (a *Ingest) replace(ctx context.Context, in IngestInput, o sources.Options,
 	}
 	res.SnapshotID, res.Rows, res.Rejected, res.Chunks = r.SnapshotID, rows, rejected, 1
 	return res, nil
+}
+
+// storeQuality records the run's check results, replacing an earlier
+// attempt's.
+func (a *Ingest) storeQuality(ctx context.Context, in IngestInput, rs []quality.Result, now func() time.Time) error {
+	if a.DB == nil {
+		return nil
+	}
+	at := now().UTC()
+	for _, r := range rs {
+		if _, err := a.DB.Exec(ctx, `
+			INSERT INTO sluice.quality_results (run_id, source, check_name, level, passed, violations, detail, checked_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (run_id, check_name) DO UPDATE SET level = EXCLUDED.level, passed = EXCLUDED.passed,
+				violations = EXCLUDED.violations, detail = EXCLUDED.detail, checked_at = EXCLUDED.checked_at`,
+			in.RunID, in.Source, r.Check, r.Level, r.Passed, r.Violations, r.Detail, at); err != nil {
+			return fmt.Errorf("storing quality results: %w", err)
+		}
+	}
+	return nil
+}
+
+func failures(rs []quality.Result) string {
+	var parts []string
+	for _, r := range rs {
+		if !r.Passed && r.Level == "fail" {
+			parts = append(parts, r.Check+": "+r.Detail)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // each reads the source and calls f for every chunk from start on,

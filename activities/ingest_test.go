@@ -18,6 +18,8 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/quality"
 )
 
 // writeCustomers writes n rows, with the rows whose index is in bad
@@ -274,5 +276,46 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	// source, and quarantines it under that run.
 	if got := countRows(t, a.Catalog, "quarantine.labels"); got != 2 {
 		t.Errorf("quarantine has %d rows, want 2 (one per run)", got)
+	}
+}
+
+func TestIngestQualityChecksGateTheCommit(t *testing.T) {
+	a := newIngest(t)
+	pool, err := metastore.Open(context.Background(), testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	a.DB = pool
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 50, nil)
+	zero, ten := 0.0, 10.0
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "q1",
+		Checks: []quality.Check{
+			{Column: "customer_id", Unique: true},
+			{Column: "tenure", Min: &zero, Max: &ten, Level: "warn"},
+		}}
+	res, err := run(t, a, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Quality) != 2 || !res.Quality[0].Passed || res.Quality[1].Passed || res.Quality[1].Violations == 0 {
+		t.Errorf("quality %+v", res.Quality)
+	}
+
+	// A failing fail-level check commits nothing.
+	in.RunID, in.Source = "q2", "customers2"
+	in.Checks = []quality.Check{{Column: "plan", Allowed: []string{"plan-0"}}}
+	_, err = run(t, a, in, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeQuality || !appErr.NonRetryable() {
+		t.Fatalf("got %v, want a non-retryable %s", err, activities.ErrTypeQuality)
+	}
+	if tables, _ := a.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers2") {
+		t.Errorf("raw.customers2 was created: %v", tables)
+	}
+	var stored int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM sluice.quality_results WHERE run_id IN ('q1', 'q2')`).Scan(&stored); err != nil || stored != 3 {
+		t.Errorf("stored %d results (%v), want 3", stored, err)
 	}
 }

@@ -36,6 +36,21 @@ type Source struct {
 	Postgres  *PostgresSource `yaml:"postgres"`
 	Key       string          `yaml:"key"`
 	Timestamp string          `yaml:"timestamp"`
+	Checks    []Check         `yaml:"checks"`
+}
+
+// Check is a data-quality rule on a source column: exactly one of
+// not_null, unique, min/max, allowed or freshness. Level is fail (the
+// default: the ingest fails and commits nothing) or warn.
+type Check struct {
+	Column    string   `yaml:"column"`
+	NotNull   bool     `yaml:"not_null"`
+	Unique    bool     `yaml:"unique"`
+	Min       *float64 `yaml:"min"`
+	Max       *float64 `yaml:"max"`
+	Allowed   []string `yaml:"allowed"`
+	Freshness Duration `yaml:"freshness"`
+	Level     string   `yaml:"level"`
 }
 
 // PostgresSource reads a query; its $1 is the last watermark.

@@ -79,3 +79,19 @@ func TestCheckCron(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceChecks(t *testing.T) {
+	ok := "project: p\nsources:\n  s:\n    csv: a.csv\n    checks:\n      - {column: id, not_null: true}\n      - {column: amount, min: 0, max: 100, level: warn}\n      - {column: ts, freshness: 2d}\n"
+	s, err := Parse("f.yaml", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Sources["s"].Checks; len(c) != 3 || *c[1].Max != 100 || time.Duration(c[2].Freshness) != 48*time.Hour {
+		t.Errorf("checks %+v", c)
+	}
+	bad := "project: p\nsources:\n  s:\n    csv: a.csv\n    checks:\n      - {column: id, not_null: true, unique: true}\n      - {column: id, not_null: true, level: loud}\n"
+	_, err = Parse("f.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:6: sources.s.checks[0]: want exactly one of") || !strings.Contains(err.Error(), `sources.s.checks[1].level: want warn or fail; got "loud"`) {
+		t.Fatalf("got %v", err)
+	}
+}

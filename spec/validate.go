@@ -125,6 +125,24 @@ func (v *validator) source(f, name string, src Source) {
 	if set != 1 {
 		v.fail(f, "want exactly one of csv, parquet, jsonl or postgres; got %d", set)
 	}
+	for i, c := range src.Checks {
+		cf := fmt.Sprintf("%s.checks[%d]", f, i)
+		if c.Column == "" {
+			v.fail(cf+".column", "missing: name the column to check")
+		}
+		kinds := 0
+		for _, on := range []bool{c.NotNull, c.Unique, c.Min != nil || c.Max != nil, len(c.Allowed) > 0, c.Freshness > 0} {
+			if on {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			v.fail(cf, "want exactly one of not_null, unique, min/max, allowed or freshness")
+		}
+		if c.Level != "" && c.Level != "warn" && c.Level != "fail" {
+			v.fail(cf+".level", "want warn or fail; got %q", c.Level)
+		}
+	}
 }
 
 func (v *validator) view(s *Spec, f, name string, fv FeatureView) {

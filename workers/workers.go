@@ -88,7 +88,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		return nil, err
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
-	ingest := &activities.Ingest{Catalog: deps.Catalog, DatabaseURL: deps.DatabaseURL}
+	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {

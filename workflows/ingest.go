@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/quality"
 )
 
 // IngestRequest names a file source to land in raw.<source>.
@@ -27,6 +28,8 @@ type IngestRequest struct {
 	MaxRejectRatio float64
 	// FullRefresh replaces the table's content atomically.
 	FullRefresh bool
+	// Checks are the source's data-quality checks.
+	Checks []quality.Check
 }
 
 // IngestResult reports the run.
@@ -48,7 +51,7 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 			MaximumInterval:    time.Minute,
 			MaximumAttempts:    20,
 			NonRetryableErrorTypes: []string{
-				activities.ErrTypeBadInput, activities.ErrTypeRejectRatio, activities.ErrTypeSchemaMismatch,
+				activities.ErrTypeBadInput, activities.ErrTypeRejectRatio, activities.ErrTypeSchemaMismatch, activities.ErrTypeQuality,
 			},
 		},
 	})
@@ -58,7 +61,7 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 		Source: req.Source, Format: req.Format, Path: req.Path, Query: req.Query, SourceURL: req.SourceURL,
 		Key: req.Key, Timestamp: req.Timestamp,
 		RunID:     workflow.GetInfo(ctx).WorkflowExecution.ID,
-		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio, FullRefresh: req.FullRefresh,
+		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio, FullRefresh: req.FullRefresh, Checks: req.Checks,
 	}).Get(ctx, &res.Ingest)
 	return res, err
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/internal/temporalconn"
+	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -71,6 +72,10 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	format := src.Format()
 	req := workflows.IngestRequest{Source: source, Format: format, Key: src.Key, Timestamp: src.Timestamp,
 		ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh}
+	for _, c := range src.Checks {
+		req.Checks = append(req.Checks, quality.Check{Column: c.Column, NotNull: c.NotNull, Unique: c.Unique, Min: c.Min, Max: c.Max,
+			Allowed: c.Allowed, Freshness: time.Duration(c.Freshness), Level: c.Level})
+	}
 	if format == "postgres" {
 		req.Query, req.SourceURL = src.Postgres.Query, src.Postgres.URL
 	} else {
@@ -102,6 +107,13 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("ingest %s: %w", id, err)
 	}
 	r := res.Ingest
+	for _, q := range r.Quality {
+		status := "pass"
+		if !q.Passed {
+			status = q.Level
+		}
+		fmt.Fprintf(stdout, "check %-40s %-4s %s\n", q.Check, status, q.Detail)
+	}
 	fmt.Fprintf(stdout, "ingested %d rows into %s (snapshot %d), %d rejected into %s\n", r.Rows, r.Table, r.SnapshotID, r.Rejected, r.Quarantine)
 	if len(r.AddedColumns) > 0 {
 		fmt.Fprintf(stdout, "the table gained columns: %s\n", strings.Join(r.AddedColumns, ", "))
