@@ -116,12 +116,13 @@ func TestDevStack(t *testing.T) {
 	t.Run("sluice ingest lands a spec's source", func(t *testing.T) {
 		proj := t.TempDir()
 		specFile := filepath.Join(proj, "sluice.yaml")
-		must(t, os.WriteFile(specFile, []byte("project: it\nsources:\n  customers: {csv: data/customers.csv, key: customer_id, timestamp: updated_at}\n"), 0o644))
+		must(t, os.WriteFile(specFile, []byte("project: it\nsources:\n  customers:\n    csv: data/customers.csv\n    key: customer_id\n    timestamp: updated_at\n    checks:\n      - {column: plan, allowed: [pro], level: warn}\n"), 0o644))
 		must(t, os.MkdirAll(filepath.Join(proj, "data"), 0o755))
 		must(t, os.WriteFile(filepath.Join(proj, "data", "customers.csv"),
 			[]byte("customer_id,plan,updated_at\nC1,pro,2026-11-01T00:00:00Z\nC2,basic,2026-11-02T00:00:00Z\n,pro,2026-11-03T00:00:00Z\n"), 0o644))
 		out := run(t, "ingest", "customers", "-f", specFile, "--temporal-address", frontend, "--max-reject-ratio", "0.5")
-		if !strings.Contains(out, "ingested 2 rows into raw.customers") || !strings.Contains(out, "1 rejected into quarantine.customers") {
+		if !strings.Contains(out, "ingested 2 rows into raw.customers") || !strings.Contains(out, "1 rejected into quarantine.customers") ||
+			!strings.Contains(out, "allowed(plan: pro)") {
 			t.Errorf("sluice ingest said:\n%s", out)
 		}
 	})

@@ -7,10 +7,12 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
 )
 
 func lakeCommands() []command {
@@ -18,6 +20,7 @@ func lakeCommands() []command {
 		{"tables", "list the lake's tables", runLakeTables},
 		{"show", "a table's schema, partitioning, snapshots and row count", runLakeShow},
 		{"head", "a table's first rows", runLakeHead},
+		{"checks", "a source's data-quality results, newest runs first", runLakeChecks},
 	}
 }
 
@@ -163,6 +166,69 @@ func printRecords(w io.Writer, recs []arrow.RecordBatch, n int) error {
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 			printed++
 		}
+	}
+	return tw.Flush()
+}
+
+func runLakeChecks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	f := newFlagSet("lake checks", stderr)
+	cfg.storageFlags(f)
+	runs := 5
+	f.IntVar(&runs, "runs", 5, "how many recent runs to show")
+	var source string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		source, args = args[0], args[1:]
+	}
+	if err := f.parse(args, false); err != nil {
+		return err
+	}
+	if source == "" {
+		return errors.New("usage: sluice lake checks SOURCE [--runs 5]")
+	}
+	if cfg.DatabaseURL == "" {
+		return errors.New("--database-url (SLUICE_DATABASE_URL) is required")
+	}
+	pool, err := metastore.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rows, err := pool.Query(ctx, `
+		SELECT run_id, check_name, level, passed, violations, detail, checked_at
+		FROM sluice.quality_results
+		WHERE source = $1 AND run_id IN (
+			SELECT run_id FROM sluice.quality_results WHERE source = $1
+			GROUP BY run_id ORDER BY max(checked_at) DESC LIMIT $2)
+		ORDER BY checked_at DESC, check_name`, source, runs)
+	if err != nil {
+		return fmt.Errorf("reading quality results: %w", err)
+	}
+	defer rows.Close()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "checked\trun\tcheck\tstatus\tviolations\tdetail")
+	n := 0
+	for rows.Next() {
+		var run, check, level, detail string
+		var passed bool
+		var violations int64
+		var at time.Time
+		if err := rows.Scan(&run, &check, &level, &passed, &violations, &detail, &at); err != nil {
+			return err
+		}
+		status := "pass"
+		if !passed {
+			status = level
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", at.UTC().Format("2006-01-02 15:04:05"), run, check, status, violations, detail)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintf(stdout, "no quality results for source %s\n", source)
+		return nil
 	}
 	return tw.Flush()
 }

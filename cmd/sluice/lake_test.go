@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
 )
 
 func TestLakeCommands(t *testing.T) {
@@ -51,6 +52,17 @@ func TestLakeCommands(t *testing.T) {
 	out = run(t, "lake", "head", "raw.lake_customers", "-n", "2")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "customer_id") {
 		t.Errorf("head -n 2:\n%s", out)
+	}
+	pool, err := metastore.Open(ctx, o.DatabaseURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO sluice.quality_results VALUES ('ingest/lake_customers/1', 'lake_customers', 'unique(customer_id)', 'fail', false, 2, '2 of 3 rows violate it', now())`); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(t, "lake", "checks", "lake_customers"); !strings.Contains(out, "unique(customer_id)") || !strings.Contains(out, "2 of 3 rows violate it") {
+		t.Errorf("checks:\n%s", out)
 	}
 	if code, out := runInProcess(t, "lake", "show", "raw.nope"); code == 0 || !strings.Contains(out, "raw.nope") {
 		t.Errorf("show of a missing table: exit %d, %q", code, out)
