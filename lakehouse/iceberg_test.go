@@ -3,6 +3,8 @@ package lakehouse_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,5 +239,61 @@ func TestIcebergConcurrentWritersLoseNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaintainCompactsExpiresAndCleansOrphans(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := lakehouse.CatalogOptions{DatabaseURL: testenv.PostgresURL(t), Lake: lakehouse.Options{URL: "file://" + dir + "/lake"}, Name: "t_maint_" + fmt.Sprint(time.Now().UnixNano())}
+	cat, err := lakehouse.OpenCatalog(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if _, err := cat.EnsureTable(ctx, "raw.small", eventSchema, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		rec := events(i*10, 10)
+		if _, err := cat.Append(ctx, "raw.small", []arrow.RecordBatch{rec}, fmt.Sprintf("run-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	before, err := cat.Scan(ctx, "raw.small", lakehouse.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stray file, as a failed commit leaves, old enough to remove.
+	info, err := cat.Describe(ctx, "raw.small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := strings.TrimPrefix(info.Location, "file://") + "/data/orphan-00000.parquet"
+	if err := os.WriteFile(stray, []byte("not referenced"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-96 * time.Hour)
+	if err := os.Chtimes(stray, old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := cat.Maintain(ctx, "raw.small", lakehouse.MaintainOptions{MinInputFiles: 2, ExpireOlderThan: time.Nanosecond, RetainLast: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := cat.Scan(ctx, "raw.small", lakehouse.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rowCount(after.Records) != rowCount(before.Records) || after.FilesPlanned >= before.FilesPlanned {
+		t.Errorf("compaction: %d rows in %d files, before %d rows in %d files", rowCount(after.Records), after.FilesPlanned, rowCount(before.Records), before.FilesPlanned)
+	}
+	if res.FilesCompacted != 6 || res.SnapshotsExpired == 0 || res.OrphansDeleted == 0 {
+		t.Errorf("result %+v", res)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("orphan file still there: %v", err)
 	}
 }

@@ -89,6 +89,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
 	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL}
+	lake := &activities.Lake{Catalog: deps.Catalog}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -108,9 +109,11 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		case "control":
 			w.RegisterWorkflow(workflows.SelfCheck)
 			w.RegisterWorkflow(workflows.Ingest)
+			w.RegisterWorkflow(workflows.Maintain)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
+			w.RegisterActivity(lake)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

@@ -48,10 +48,12 @@ func TestRecordHistories(t *testing.T) {
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.SelfCheck)
 		r.RegisterWorkflow(workflows.Ingest)
+		r.RegisterWorkflow(workflows.Maintain)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(probe)
 		r.RegisterActivity(&activities.Ingest{Catalog: cat})
+		r.RegisterActivity(&activities.Lake{Catalog: cat})
 	})
 
 	c := srv.GetDefaultClient()
@@ -59,6 +61,7 @@ func TestRecordHistories(t *testing.T) {
 		"selfcheck-v1": {workflows.SelfCheck, workflows.SelfCheckInput{Note: "recorded", Steps: 2}},
 		"ingest-v1": {workflows.Ingest, workflows.IngestRequest{Source: "customers", Format: "csv", Path: csvPath, Key: "customer_id",
 			MaxRejectRatio: 0.5}},
+		"maintain-v1": {workflows.Maintain, workflows.MaintainRequest{}},
 	}
 	for name, wf := range runs {
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])
