@@ -70,6 +70,15 @@ func countRows(t *testing.T, cat *lakehouse.Catalog, table string) int64 {
 
 func run(t *testing.T, a *activities.Ingest, in activities.IngestInput, heartbeat any) (activities.IngestResult, error) {
 	t.Helper()
+	return runActivity(a, in, heartbeat)
+}
+
+func runBench(b *testing.B, a *activities.Ingest, in activities.IngestInput) (activities.IngestResult, error) {
+	b.Helper()
+	return runActivity(a, in, nil)
+}
+
+func runActivity(a *activities.Ingest, in activities.IngestInput, heartbeat any) (activities.IngestResult, error) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
