@@ -53,8 +53,9 @@ unit: $(VERSITYGW)
 	SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 $(PKGS)
 
 ## bench: benchmarks; figures go to BENCHMARKS.md
-bench: build
+bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench . ./ml/...
+	SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -bench . -benchtime 2x ./sources/ ./activities/
 	bash bench/ml.sh
 	bash bench/foundation.sh
 
