@@ -161,16 +161,7 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 		}
 	}
 
-	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, in.Timestamp)); err != nil {
-		return res, err
-	}
-	if res.AddedColumns, err = a.Catalog.Evolve(ctx, res.Table, schema); err != nil {
-		if errors.Is(err, lakehouse.ErrSchemaDrift) {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
-		}
-		return res, err
-	}
-	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+	if res.AddedColumns, err = a.prepareTables(ctx, res, schema, in.Timestamp); err != nil {
 		return res, err
 	}
 
@@ -233,16 +224,7 @@ func (a *Ingest) ingestQuery(ctx context.Context, in IngestInput, o sources.Opti
 	}
 	defer src.Close()
 	schema := src.Schema()
-	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, in.Timestamp)); err != nil {
-		return res, err
-	}
-	if res.AddedColumns, err = a.Catalog.Evolve(ctx, res.Table, schema); err != nil {
-		if errors.Is(err, lakehouse.ErrSchemaDrift) {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
-		}
-		return res, err
-	}
-	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+	if res.AddedColumns, err = a.prepareTables(ctx, res, schema, in.Timestamp); err != nil {
 		return res, err
 	}
 	newest := wm
@@ -320,6 +302,26 @@ func (a *Ingest) replace(ctx context.Context, in IngestInput, o sources.Options,
 	}
 	res.SnapshotID, res.Rows, res.Rejected, res.Chunks = r.SnapshotID, rows, rejected, 1
 	return res, nil
+}
+
+// prepareTables creates the raw and quarantine tables when missing and
+// evolves the raw table to the source's schema: added columns join it, and
+// removed or retyped ones are a non-retryable schema-drift error.
+func (a *Ingest) prepareTables(ctx context.Context, res IngestResult, schema *arrow.Schema, ts string) ([]string, error) {
+	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, ts)); err != nil {
+		return nil, err
+	}
+	added, err := a.Catalog.Evolve(ctx, res.Table, schema)
+	if errors.Is(err, lakehouse.ErrSchemaDrift) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+		return nil, err
+	}
+	return added, nil
 }
 
 // storeQuality records the run's check results, replacing an earlier

@@ -1,44 +1,19 @@
 package activities_test
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 )
 
 const benchRows = 200_000
-
-// wideCSV writes benchRows × 20 columns: an id, a timestamp, 12 numbers,
-// 4 strings and 2 booleans.
-func wideCSV(b *testing.B, path string) {
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriter(f)
-	fmt.Fprint(w, "id,ts")
-	for i := range 12 {
-		fmt.Fprintf(w, ",n%d", i)
-	}
-	fmt.Fprint(w, ",s0,s1,s2,s3,b0,b1\n")
-	for r := range benchRows {
-		fmt.Fprintf(w, "C%d,2026-11-%02dT%02d:00:00Z", r, 1+r%28, r%24)
-		for i := range 12 {
-			fmt.Fprintf(w, ",%d.%d", r%1000+i, r%100)
-		}
-		fmt.Fprintf(w, ",plan-%d,region-%d,x,y,%v,%v\n", r%3, r%7, r%2 == 0, r%3 == 0)
-	}
-	w.Flush()
-	f.Close()
-}
 
 // wideParquet writes benchRows × 20 columns: 16 numbers and 4 strings.
 func wideParquet(b *testing.B, path string) {
@@ -68,7 +43,9 @@ func wideParquet(b *testing.B, path string) {
 func BenchmarkIngest(b *testing.B) {
 	dir := b.TempDir()
 	csvPath, pqPath := filepath.Join(dir, "wide.csv"), filepath.Join(dir, "wide.parquet")
-	wideCSV(b, csvPath)
+	if err := benchdata.WideCSV(csvPath, benchRows); err != nil {
+		b.Fatal(err)
+	}
 	wideParquet(b, pqPath)
 	warehouses := map[string]lakehouse.Options{"local": {URL: "file://" + dir + "/lake"}, "s3": testenv.S3(b)}
 	for _, wh := range []string{"local", "s3"} {

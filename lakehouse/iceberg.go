@@ -178,32 +178,39 @@ type AppendResult struct {
 // runID. When a snapshot of the table already carries runID (an earlier
 // attempt that committed before dying), it writes nothing.
 func (c *Catalog) Append(ctx context.Context, name string, recs []arrow.RecordBatch, runID string) (AppendResult, error) {
-	if runID == "" {
-		return AppendResult{}, errors.New("lakehouse: append needs a run id")
-	}
 	if len(recs) == 0 {
 		return AppendResult{}, errors.New("lakehouse: nothing to append")
-	}
-	ident, err := Ident(name)
-	if err != nil {
-		return AppendResult{}, err
-	}
-	t, err := retrying{c.cat}.LoadTable(ctx, ident)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
-	}
-	if id, ok := snapshotOfRun(t, runID); ok {
-		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
 	}
 	rdr, err := array.NewRecordReader(recs[0].Schema(), recs)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
 	}
 	defer rdr.Release()
-	tx := t.NewTransaction()
-	if err := tx.Append(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
-		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
+	return c.AppendStream(ctx, name, rdr, runID, nil)
+}
+
+// forRun loads a table for a write by runID; done is set, with the
+// snapshot, when that run already committed.
+func (c *Catalog) forRun(ctx context.Context, name, runID string) (t *table.Table, done AppendResult, ok bool, err error) {
+	if runID == "" {
+		return nil, done, false, errors.New("lakehouse: a write needs a run id")
 	}
+	ident, err := Ident(name)
+	if err != nil {
+		return nil, done, false, err
+	}
+	t, err = retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, done, false, fmt.Errorf("loading %s: %w", name, err)
+	}
+	if id, found := snapshotOfRun(t, runID); found {
+		return t, AppendResult{SnapshotID: id, AlreadyCommitted: true}, true, nil
+	}
+	return t, done, false, nil
+}
+
+// commitRun commits a write and returns the run's snapshot.
+func commitRun(ctx context.Context, tx *table.Transaction, name, runID string) (AppendResult, error) {
 	nt, err := tx.Commit(ctx)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
@@ -303,33 +310,15 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 // rows or the new, never a mix. When a snapshot of runID exists, it writes
 // nothing.
 func (c *Catalog) Replace(ctx context.Context, name string, rdr array.RecordReader, runID string) (AppendResult, error) {
-	if runID == "" {
-		return AppendResult{}, errors.New("lakehouse: replace needs a run id")
-	}
-	ident, err := Ident(name)
-	if err != nil {
-		return AppendResult{}, err
-	}
-	t, err := retrying{c.cat}.LoadTable(ctx, ident)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
-	}
-	if id, ok := snapshotOfRun(t, runID); ok {
-		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
+	t, done, ok, err := c.forRun(ctx, name, runID)
+	if err != nil || ok {
+		return done, err
 	}
 	tx := t.NewTransaction()
 	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
 		return AppendResult{}, fmt.Errorf("replacing %s: %w", name, err)
 	}
-	nt, err := tx.Commit(ctx)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
-	}
-	id, ok := snapshotOfRun(nt, runID)
-	if !ok {
-		return AppendResult{}, fmt.Errorf("committing to %s: the new snapshot does not carry run %s", name, runID)
-	}
-	return AppendResult{SnapshotID: id}, nil
+	return commitRun(ctx, tx, name, runID)
 }
 
 // AppendStream writes the reader's records as one snapshot stamped with
@@ -339,19 +328,9 @@ func (c *Catalog) Replace(ctx context.Context, name string, rdr array.RecordRead
 // such as a watermark computed from the data. When a snapshot of runID
 // exists, it writes nothing.
 func (c *Catalog) AppendStream(ctx context.Context, name string, rdr array.RecordReader, runID string, finish func() (map[string]string, error)) (AppendResult, error) {
-	if runID == "" {
-		return AppendResult{}, errors.New("lakehouse: append needs a run id")
-	}
-	ident, err := Ident(name)
-	if err != nil {
-		return AppendResult{}, err
-	}
-	t, err := retrying{c.cat}.LoadTable(ctx, ident)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("loading %s: %w", name, err)
-	}
-	if id, ok := snapshotOfRun(t, runID); ok {
-		return AppendResult{SnapshotID: id, AlreadyCommitted: true}, nil
+	t, done, ok, err := c.forRun(ctx, name, runID)
+	if err != nil || ok {
+		return done, err
 	}
 	tx := t.NewTransaction()
 	if err := tx.Append(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
@@ -368,12 +347,7 @@ func (c *Catalog) AppendStream(ctx context.Context, name string, rdr array.Recor
 			}
 		}
 	}
-	nt, err := tx.Commit(ctx)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
-	}
-	id, _ := snapshotOfRun(nt, runID)
-	return AppendResult{SnapshotID: id}, nil
+	return commitRun(ctx, tx, name, runID)
 }
 
 // Property returns a table property, such as an incremental load's
