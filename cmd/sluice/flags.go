@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // flagSet is a flag.FlagSet whose flags fall back to environment variables,
@@ -74,4 +75,24 @@ func (f *flagSet) parse(args []string, positional bool) error {
 		return fmt.Errorf("%s: unexpected argument %q", f.Name(), f.Arg(0))
 	}
 	return nil
+}
+
+// parseOne parses args that hold at most one positional argument, before
+// or after the flags, and returns it ("" when absent).
+func (f *flagSet) parseOne(args []string) (string, error) {
+	var arg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := f.parse(args, true); err != nil {
+		return "", err
+	}
+	switch {
+	case f.NArg() == 0:
+	case f.NArg() == 1 && arg == "":
+		arg = f.Arg(0)
+	default:
+		return "", fmt.Errorf("%s: unexpected argument %q", f.Name(), f.Arg(f.NArg()-1))
+	}
+	return arg, nil
 }

@@ -51,11 +51,8 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f.IntVar(&chunkRows, "chunk-rows", 0, "rows per committed chunk (default 100000)")
 	f.Float64Var(&maxReject, "max-reject-ratio", 0, "fail above this share of rejected rows (default 0.01)")
 	f.BoolVar(&fullRefresh, "full-refresh", false, "replace the table's content in one snapshot instead of appending")
-	var source string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		source, args = args[0], args[1:]
-	}
-	if err := f.parse(args, false); err != nil {
+	source, err := f.parseOne(args)
+	if err != nil {
 		return err
 	}
 	if source == "" {

@@ -52,10 +52,13 @@ func openLake(ctx context.Context, name string, args []string, stderr io.Writer,
 		extra(f)
 	}
 	var table string
-	if want && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		table, args = args[0], args[1:]
+	var err error
+	if want {
+		table, err = f.parseOne(args)
+	} else {
+		err = f.parse(args, false)
 	}
-	if err := f.parse(args, false); err != nil {
+	if err != nil {
 		return nil, "", err
 	}
 	if want && table == "" {
@@ -176,11 +179,8 @@ func runLakeChecks(ctx context.Context, args []string, stdout, stderr io.Writer)
 	cfg.storageFlags(f)
 	runs := 5
 	f.IntVar(&runs, "runs", 5, "how many recent runs to show")
-	var source string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		source, args = args[0], args[1:]
-	}
-	if err := f.parse(args, false); err != nil {
+	source, err := f.parseOne(args)
+	if err != nil {
 		return err
 	}
 	if source == "" {

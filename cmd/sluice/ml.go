@@ -302,18 +302,11 @@ func runMLImportXGBoost(_ context.Context, args []string, stdout, stderr io.Writ
 	f := newFlagSet("ml import-xgboost", stderr)
 	var out string
 	f.StringVar(&out, "o", "model.sluice", "output artifact")
-	// The model path may come before or after the flags.
-	var path string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		path, args = args[0], args[1:]
-	}
-	if err := f.parse(args, true); err != nil {
+	path, err := f.parseOne(args)
+	if err != nil {
 		return err
 	}
-	if path == "" && f.NArg() == 1 {
-		path = f.Arg(0)
-	}
-	if path == "" || f.NArg() > 1 || (f.NArg() == 1 && path != f.Arg(0)) {
+	if path == "" {
 		return errors.New("usage: sluice ml import-xgboost MODEL.json -o model.sluice")
 	}
 	r, err := os.Open(path)
@@ -344,15 +337,9 @@ func runMLInspect(_ context.Context, args []string, stdout, stderr io.Writer) er
 	f := newFlagSet("ml inspect", stderr)
 	asJSON := false
 	f.BoolVar(&asJSON, "json", false, "print the full JSON dump")
-	var path string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		path, args = args[0], args[1:]
-	}
-	if err := f.parse(args, true); err != nil {
+	path, err := f.parseOne(args)
+	if err != nil {
 		return err
-	}
-	if path == "" && f.NArg() == 1 {
-		path = f.Arg(0)
 	}
 	if path == "" {
 		return errors.New("usage: sluice ml inspect MODEL [-json]")
