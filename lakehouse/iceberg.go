@@ -288,7 +288,8 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 		return res, fmt.Errorf("planning the scan of %s: %w", name, err)
 	}
 	res.FilesPlanned = len(tasks)
-	_, it, err := scan.ToArrowRecords(ctx)
+	// Read the tasks just planned rather than planning again.
+	_, it, err := scan.ReadTasks(ctx, tasks)
 	if err != nil {
 		return res, fmt.Errorf("scanning %s: %w", name, err)
 	}
