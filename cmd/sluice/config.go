@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+
+	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/api"
 	"github.com/sluice-ml/sluice/internal/temporalconn"
@@ -79,4 +82,13 @@ func (c *config) logger() (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level (SLUICE_LOG_LEVEL): want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// dialTemporal connects the client commands (selfcheck, ingest) to Temporal.
+func (c *config) dialTemporal(ctx context.Context) (client.Client, error) {
+	logger, err := c.logger()
+	if err != nil {
+		return nil, err
+	}
+	return temporalconn.Dial(ctx, c.Temporal, logger)
 }

@@ -12,7 +12,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/workflows"
@@ -81,11 +80,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			req.Path = filepath.Join(dir, req.Path)
 		}
 	}
-	logger, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
+	tc, err := cfg.dialTemporal(ctx)
 	if err != nil {
 		return err
 	}

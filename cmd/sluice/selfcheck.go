@@ -9,7 +9,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -27,11 +26,7 @@ func runSelfCheck(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
-	logger, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
+	tc, err := cfg.dialTemporal(ctx)
 	if err != nil {
 		return err
 	}
