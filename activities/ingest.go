@@ -50,7 +50,8 @@ type IngestInput struct {
 	SourceURL string
 	Key       string
 	Timestamp string
-	// RunID stamps the run's snapshots, so retries write nothing twice.
+	// RunID stamps the run's snapshots, so retries write nothing twice;
+	// the Ingest workflow sets it to its own id.
 	RunID     string
 	ChunkRows int
 	// MaxRejectRatio fails the run, committing nothing to the raw table,

@@ -7,30 +7,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/quality"
 )
 
-// IngestRequest names a file source to land in raw.<source>.
-type IngestRequest struct {
-	Source string
-	Format string // csv, parquet, jsonl or postgres
-	Path   string
-	// Query and SourceURL define a postgres source (SourceURL empty: the
-	// platform's database).
-	Query     string
-	SourceURL string
-	Key       string
-	Timestamp string
-	// ChunkRows is the rows per committed chunk (0: 100,000).
-	ChunkRows int
-	// MaxRejectRatio fails the run above this share of rejected rows
-	// (0: 1%).
-	MaxRejectRatio float64
-	// FullRefresh replaces the table's content atomically.
-	FullRefresh bool
-	// Checks are the source's data-quality checks.
-	Checks []quality.Check
-}
+// IngestRequest names the source to land in raw.<source>: the activity's
+// input, whose RunID the workflow sets to its own id.
+type IngestRequest = activities.IngestInput
 
 // IngestResult reports the run.
 type IngestResult struct {
@@ -57,11 +38,8 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 	})
 	var a *activities.Ingest
 	var res IngestResult
-	err := workflow.ExecuteActivity(ctx, a.IngestFile, activities.IngestInput{
-		Source: req.Source, Format: req.Format, Path: req.Path, Query: req.Query, SourceURL: req.SourceURL,
-		Key: req.Key, Timestamp: req.Timestamp,
-		RunID:     workflow.GetInfo(ctx).WorkflowExecution.ID,
-		ChunkRows: req.ChunkRows, MaxRejectRatio: req.MaxRejectRatio, FullRefresh: req.FullRefresh, Checks: req.Checks,
-	}).Get(ctx, &res.Ingest)
+	in := req
+	in.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	err := workflow.ExecuteActivity(ctx, a.IngestFile, in).Get(ctx, &res.Ingest)
 	return res, err
 }
