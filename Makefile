@@ -55,7 +55,8 @@ unit: $(VERSITYGW)
 ## bench: benchmarks; figures go to BENCHMARKS.md
 bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench . ./ml/...
-	SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -bench . -benchtime 2x ./sources/ ./activities/
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./sources/
+	SLUICE_VERSITYGW=$(VERSITYGW) bash bench/lake.sh
 	bash bench/ml.sh
 	bash bench/foundation.sh
 

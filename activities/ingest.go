@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,6 +40,13 @@ type Ingest struct {
 	DatabaseURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SegmentChunks is how many chunks are written between heartbeats;
+	// 0 means 10.
+	SegmentChunks int
+	// Fault, when set, is called at named points of a run (segment-written,
+	// before-commit, after-commit) with the progress so far; an error it
+	// returns fails the attempt there, as a crash would. Tests use it.
+	Fault func(point string, p IngestProgress) error
 }
 
 // IngestInput names the source and the run.
@@ -50,6 +61,11 @@ type IngestInput struct {
 	SourceURL string
 	Key       string
 	Timestamp string
+	// Schema declares column types by name (int64, float64, bool, string,
+	// date, timestamp); the other columns' types are inferred.
+	Schema map[string]string
+	// Delimiter separates a CSV source's fields; empty means a comma.
+	Delimiter string
 	// RunID stamps the run's snapshots, so retries write nothing twice;
 	// the Ingest workflow sets it to its own id.
 	RunID     string
@@ -63,6 +79,29 @@ type IngestInput struct {
 	// Checks are the source's data-quality checks, run on the rows before
 	// anything commits; a failing fail-level check commits nothing.
 	Checks []quality.Check
+}
+
+// sourceOptions are the reader's options for the input.
+func (in IngestInput) sourceOptions() (sources.Options, error) {
+	o := sources.Options{ChunkRows: in.ChunkRows, Key: in.Key, Timestamp: in.Timestamp}
+	if len(in.Schema) > 0 {
+		o.Types = map[string]arrow.DataType{}
+		for col, name := range in.Schema {
+			t, err := sources.ParseType(name)
+			if err != nil {
+				return o, fmt.Errorf("schema of column %s: %w", col, err)
+			}
+			o.Types[col] = t
+		}
+	}
+	if in.Delimiter != "" {
+		r := []rune(in.Delimiter)
+		if len(r) != 1 {
+			return o, fmt.Errorf("the delimiter %q must be one character", in.Delimiter)
+		}
+		o.Delimiter = r[0]
+	}
+	return o, nil
 }
 
 // IngestResult counts what the run did.
@@ -98,12 +137,36 @@ var quarantineSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "rejected_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
 }, nil)
 
-// IngestFile reads a file source in chunks and appends each chunk to
-// raw.<source> as its own snapshot, stamped with the run and chunk, so a
-// retried attempt resumes after the last committed chunk (from its
-// heartbeat) and never writes a chunk twice. Rejected rows go to
-// quarantine.<source> with their line and reason. A first pass counts the
-// rejects: above the ratio, the raw table is left unchanged.
+// IngestProgress is what an ingest attempt heartbeats: the chunks it has
+// written, as data files staged for the run's commit. A retried attempt
+// adopts those files and reads on from the next chunk.
+type IngestProgress struct {
+	Chunks          int
+	Rows            int64
+	Rejected        int64
+	Files           []string
+	QuarantineFiles []string
+}
+
+// Snapshot summary keys of an ingest's commit, so a retry that finds the
+// run committed reports what it did.
+const (
+	rowsSummary     = "sluice.rows"
+	rejectedSummary = "sluice.rejected"
+)
+
+// defaultSegmentChunks is how many chunks go into one heartbeated segment.
+const defaultSegmentChunks = 10
+
+// IngestFile lands a file source in raw.<source> in one pass: chunks are
+// parsed on all cores and written to data files as they come, a segment
+// of chunks at a time, each segment heartbeated so a retried attempt
+// resumes after the last one written. Nothing is visible until the end,
+// when the rejects (with their line and reason) commit to
+// quarantine.<source> and the rows to raw.<source>, each in one snapshot
+// stamped with the run id: a retry that finds them writes nothing. Above
+// the reject ratio, or when a fail-level quality check fails, the rows
+// never commit and their files are removed.
 func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, error) {
 	if in.Source == "" || in.RunID == "" || (in.Path == "" && in.Query == "") {
 		return IngestResult{}, temporal.NewNonRetryableApplicationError("ingest needs a source, a path or query, and a run id", ErrTypeBadInput, nil)
@@ -117,38 +180,142 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 		now = time.Now
 	}
 	res := IngestResult{Table: "raw." + in.Source, Quarantine: "quarantine." + in.Source}
-	opts := sources.Options{ChunkRows: in.ChunkRows, Key: in.Key, Timestamp: in.Timestamp}
+	opts, err := in.sourceOptions()
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("source %s: %v", in.Source, err), ErrTypeBadInput, err)
+	}
 	if in.Format == "postgres" {
 		return a.ingestQuery(ctx, in, opts, res, ratio, now)
 	}
+	src, err := sources.Open(ctx, in.Format, in.Path, opts)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
+	}
+	defer src.Close()
+	schema := src.Schema()
 
-	// Pass 1: count, and run the quality checks.
-	var rows, rejected int64
-	var rejects []sources.Reject
-	eval := quality.NewEvaluator(in.Checks)
-	schema, err := a.each(ctx, in, opts, 0, func(ch sources.Chunk) error {
-		if ch.Records != nil {
-			rows += ch.Records.NumRows()
-			eval.Observe(ch.Records)
-		}
-		rejected += int64(len(ch.Rejects))
-		for _, r := range ch.Rejects {
-			if len(rejects) < 5 {
-				rejects = append(rejects, r)
-			}
-		}
-		return nil
-	})
+	created, err := a.ensureTables(ctx, res, schema, in.Timestamp)
 	if err != nil {
 		return res, err
 	}
-	total := rows + rejected
-	if total > 0 && float64(rejected)/float64(total) > ratio {
-		// Keep the evidence; the raw table stays as it was.
-		qerr := a.quarantineAll(ctx, in, opts, now)
-		msg := fmt.Sprintf("%d of %d rows of %s rejected (%.2f%%, more than %.2f%%): nothing committed to %s; first: %s",
-			rejected, total, in.Path, 100*float64(rejected)/float64(total), 100*ratio, res.Table, describe(rejects))
-		return res, temporal.NewNonRetryableApplicationError(msg, ErrTypeRejectRatio, qerr)
+	raw, err := a.Catalog.Stage(ctx, res.Table, schema, in.RunID)
+	if errors.Is(err, lakehouse.ErrSchemaDrift) {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeSchemaMismatch, nil)
+	}
+	if err != nil {
+		return res, err
+	}
+	if raw.Done {
+		// An earlier attempt committed (its quarantine first): report it.
+		return a.committed(res, raw), nil
+	}
+	quar, err := a.Catalog.Stage(ctx, res.Quarantine, quarantineSchema, in.RunID)
+	if err != nil {
+		return res, err
+	}
+	res.AddedColumns = raw.Added
+
+	var p IngestProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &p); err != nil {
+			return res, fmt.Errorf("reading heartbeat: %w", err)
+		}
+		if err := raw.Adopt(ctx, p.Files); err != nil {
+			return res, err
+		}
+		if err := quar.Adopt(ctx, p.QuarantineFiles); err != nil {
+			return res, err
+		}
+	}
+	res.ResumedAt = p.Chunks
+	segment := a.SegmentChunks
+	if segment <= 0 {
+		segment = defaultSegmentChunks
+	}
+	eval := quality.NewEvaluator(in.Checks)
+	var firstRejects []sources.Reject
+	eof := false
+	for !eof {
+		var rejects []sources.Reject
+		last := -1
+		// One segment: the chunks after those written, up to segment of
+		// them, parsed here and written by parallel writers as they come.
+		recs := func(yield func(arrow.RecordBatch, error) bool) {
+			for {
+				ch, err := src.Next(ctx)
+				if errors.Is(err, io.EOF) {
+					eof = true
+					return
+				}
+				if err != nil {
+					yield(nil, fmt.Errorf("reading %s: %w", in.Path, err))
+					return
+				}
+				if ch.Records != nil {
+					eval.Observe(ch.Records) // every chunk, for checks over the whole source
+				}
+				if ch.Index < p.Chunks {
+					if ch.Records != nil {
+						ch.Records.Release()
+					}
+					continue
+				}
+				last = ch.Index
+				rejects = append(rejects, ch.Rejects...)
+				p.Rejected += int64(len(ch.Rejects))
+				if ch.Records != nil {
+					p.Rows += ch.Records.NumRows()
+					if !yield(ch.Records, nil) {
+						return
+					}
+				}
+				if ch.Index+1-p.Chunks >= segment {
+					return
+				}
+			}
+		}
+		files, err := writeParallel(ctx, raw, recs)
+		if err != nil {
+			return res, err
+		}
+		if last < 0 {
+			break
+		}
+		if len(firstRejects) < 5 {
+			firstRejects = append(firstRejects, rejects[:min(len(rejects), 5-len(firstRejects))]...)
+		}
+		qfiles, err := a.writeRejects(ctx, quar, in.RunID, rejects, now)
+		if err != nil {
+			return res, err
+		}
+		p.Chunks = last + 1
+		p.Files = append(p.Files, files...)
+		p.QuarantineFiles = append(p.QuarantineFiles, qfiles...)
+		activity.RecordHeartbeat(ctx, p)
+		if err := a.fault("segment-written", p); err != nil {
+			return res, err
+		}
+	}
+	res.Rows, res.Rejected, res.Chunks = p.Rows, p.Rejected, p.Chunks
+
+	// Nothing is committed yet: the rejects and the checks may still veto
+	// the rows.
+	veto := func(err error) (IngestResult, error) {
+		// The evidence commits; the rows do not.
+		if _, qerr := quar.Commit(ctx, lakehouse.CommitOptions{}); qerr != nil {
+			err = errors.Join(err, qerr)
+		}
+		raw.Abort(context.WithoutCancel(ctx))
+		if created {
+			// A vetoed first run leaves no empty table behind.
+			a.Catalog.DropIfEmpty(context.WithoutCancel(ctx), res.Table)
+		}
+		return res, err
+	}
+	total := p.Rows + p.Rejected
+	if total > 0 && float64(p.Rejected)/float64(total) > ratio {
+		return veto(temporal.NewNonRetryableApplicationError(fmt.Sprintf("%d of %d rows of %s rejected (%.2f%%, more than %.2f%%): nothing committed to %s; first: %s",
+			p.Rejected, total, in.Path, 100*float64(p.Rejected)/float64(total), 100*ratio, res.Table, describe(firstRejects)), ErrTypeRejectRatio, nil))
 	}
 	if len(in.Checks) > 0 {
 		res.Quality = eval.Results(now())
@@ -156,47 +323,112 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 			return res, err
 		}
 		if quality.Failed(res.Quality) {
-			return res, temporal.NewNonRetryableApplicationError(
+			return veto(temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("data-quality checks failed on %s: %s; nothing committed to %s", in.Source, failures(res.Quality), res.Table),
-				ErrTypeQuality, nil, res.Quality)
+				ErrTypeQuality, nil, res.Quality))
 		}
 	}
-
-	if res.AddedColumns, err = a.prepareTables(ctx, res, schema, in.Timestamp); err != nil {
+	if err := a.fault("before-commit", p); err != nil {
 		return res, err
 	}
-
-	if in.FullRefresh {
-		return a.replace(ctx, in, opts, res, rows, rejected, now)
+	// The quarantine commits first: once the rows are committed, a retry
+	// stops at the check above, so the rejects must already be in.
+	if _, err := quar.Commit(ctx, lakehouse.CommitOptions{}); err != nil {
+		return res, err
 	}
-
-	// Pass 2: write, from the chunk after the last one committed.
-	start := 0
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &start); err != nil {
-			return res, fmt.Errorf("reading heartbeat: %w", err)
-		}
+	r, err := raw.Commit(ctx, lakehouse.CommitOptions{Replace: in.FullRefresh, Summary: map[string]string{
+		rowsSummary: strconv.FormatInt(p.Rows, 10), rejectedSummary: strconv.FormatInt(p.Rejected, 10)}})
+	if err != nil {
+		return res, err
 	}
-	res.ResumedAt = start
-	_, err = a.each(ctx, in, opts, start, func(ch sources.Chunk) error {
-		if ch.Records != nil {
-			r, err := a.Catalog.Append(ctx, res.Table, []arrow.RecordBatch{ch.Records}, fmt.Sprintf("%s/chunk-%06d", in.RunID, ch.Index))
+	res.SnapshotID = r.SnapshotID
+	if err := a.fault("after-commit", p); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// writeParallel writes the records through one writer per core, each to
+// its own files: Parquet encoding and compression are the costly part of
+// ingestion, and one writer keeps one core busy.
+func writeParallel(ctx context.Context, st *lakehouse.Stage, recs iter.Seq2[arrow.RecordBatch, error]) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	feed := make(chan arrow.RecordBatch)
+	writers := runtime.GOMAXPROCS(0)
+	errs := make(chan error, writers)
+	var mu sync.Mutex
+	var files []string
+	for range writers {
+		go func() {
+			paths, err := st.Write(ctx, func(yield func(arrow.RecordBatch, error) bool) {
+				for rec := range feed {
+					if !yield(rec, nil) {
+						return
+					}
+				}
+			})
+			mu.Lock()
+			files = append(files, paths...)
+			mu.Unlock()
 			if err != nil {
-				return err
+				cancel() // the reader stops feeding
 			}
-			res.SnapshotID = r.SnapshotID
+			errs <- err
+		}()
+	}
+	var readErr error
+	for rec, err := range recs {
+		if err != nil {
+			readErr = err
+			break
 		}
-		if len(ch.Rejects) > 0 {
-			if err := a.quarantine(ctx, res.Quarantine, fmt.Sprintf("%s/quarantine-%06d", in.RunID, ch.Index), in.RunID, ch.Rejects, now); err != nil {
-				return err
-			}
+		select {
+		case feed <- rec:
+		case <-ctx.Done():
+			rec.Release()
 		}
-		activity.RecordHeartbeat(ctx, ch.Index+1)
-		res.Chunks = ch.Index + 1
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(feed)
+	var werr []error
+	for range writers {
+		if err := <-errs; err != nil {
+			werr = append(werr, err)
+		}
+	}
+	if readErr != nil {
+		return files, readErr
+	}
+	return files, errors.Join(werr...)
+}
+
+// committed reports a run an earlier attempt committed.
+func (a *Ingest) committed(res IngestResult, raw *lakehouse.Stage) IngestResult {
+	sum := raw.Summary()
+	res.SnapshotID = raw.SnapshotID()
+	res.Rows, _ = strconv.ParseInt(sum[rowsSummary], 10, 64)
+	res.Rejected, _ = strconv.ParseInt(sum[rejectedSummary], 10, 64)
+	return res
+}
+
+// fault injects a failure at a named point, for tests of crash recovery.
+func (a *Ingest) fault(point string, p IngestProgress) error {
+	if a.Fault == nil {
 		return nil
-	})
-	res.Rows, res.Rejected = rows, rejected
-	return res, err
+	}
+	return a.Fault(point, p)
+}
+
+// writeRejects stages a segment's rejects as quarantine rows.
+func (a *Ingest) writeRejects(ctx context.Context, quar *lakehouse.Stage, runID string, rejects []sources.Reject, now func() time.Time) ([]string, error) {
+	if len(rejects) == 0 {
+		return nil, nil
+	}
+	rec := rejectRecord(runID, rejects, now)
+	return quar.Write(ctx, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) })
 }
 
 // ingestQuery runs a postgres source's query from the last watermark and
@@ -268,41 +500,20 @@ func (a *Ingest) ingestQuery(ctx context.Context, in IngestInput, o sources.Opti
 	return res, nil
 }
 
-// replace writes the whole source as one snapshot that replaces the
-// table's content, then quarantines the rejects.
-func (a *Ingest) replace(ctx context.Context, in IngestInput, o sources.Options, res IngestResult, rows, rejected int64, now func() time.Time) (IngestResult, error) {
-	src, err := sources.Open(ctx, in.Format, in.Path, o)
+// ensureTables creates the raw and quarantine tables when missing;
+// created says the raw table is new.
+func (a *Ingest) ensureTables(ctx context.Context, res IngestResult, schema *arrow.Schema, ts string) (created bool, err error) {
+	existed, err := a.Catalog.Exists(ctx, res.Table)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
+		return false, err
 	}
-	defer src.Close()
-	rdr := newChunkReader(ctx, src)
-	defer rdr.Release()
-	r, err := a.Catalog.Replace(ctx, res.Table, rdr, in.RunID+"/full-refresh")
-	if err != nil {
-		return res, err
+	if _, err := a.Catalog.EnsureTable(ctx, res.Table, schema, timestampColumn(schema, ts)); err != nil {
+		return false, err
 	}
-	if err := rdr.Err(); err != nil {
-		return res, fmt.Errorf("reading %s: %w", in.Path, err)
+	if _, err := a.Catalog.EnsureTable(ctx, res.Quarantine, quarantineSchema, ""); err != nil {
+		return false, err
 	}
-	rejects := rdr.rejects
-	if r.AlreadyCommitted {
-		// An earlier attempt committed and may have died before its
-		// quarantine write: collect the rejects again (that write is
-		// idempotent too).
-		rejects = nil
-		if _, err := a.each(ctx, in, o, 0, func(ch sources.Chunk) error {
-			rejects = append(rejects, ch.Rejects...)
-			return nil
-		}); err != nil {
-			return res, err
-		}
-	}
-	if err := a.quarantine(ctx, res.Quarantine, in.RunID+"/quarantine-full", in.RunID, rejects, now); err != nil {
-		return res, err
-	}
-	res.SnapshotID, res.Rows, res.Rejected, res.Chunks = r.SnapshotID, rows, rejected, 1
-	return res, nil
+	return !existed, nil
 }
 
 // prepareTables creates the raw and quarantine tables when missing and
@@ -355,57 +566,8 @@ func failures(rs []quality.Result) string {
 	return strings.Join(parts, "; ")
 }
 
-// each reads the source and calls f for every chunk from start on,
-// releasing its records after. It returns the source's schema.
-func (a *Ingest) each(ctx context.Context, in IngestInput, o sources.Options, start int, f func(sources.Chunk) error) (*arrow.Schema, error) {
-	r, err := sources.Open(ctx, in.Format, in.Path, o)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
-	}
-	defer r.Close()
-	for {
-		ch, err := r.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return r.Schema(), nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", in.Path, err)
-		}
-		if ch.Index < start {
-			if ch.Records != nil {
-				ch.Records.Release()
-			}
-			continue
-		}
-		err = f(ch)
-		if ch.Records != nil {
-			ch.Records.Release()
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (a *Ingest) quarantineAll(ctx context.Context, in IngestInput, o sources.Options, now func() time.Time) error {
-	name := "quarantine." + in.Source
-	if _, err := a.Catalog.EnsureTable(ctx, name, quarantineSchema, ""); err != nil {
-		return err
-	}
-	var all []sources.Reject
-	if _, err := a.each(ctx, in, o, 0, func(ch sources.Chunk) error {
-		all = append(all, ch.Rejects...)
-		return nil
-	}); err != nil {
-		return err
-	}
-	return a.quarantine(ctx, name, in.RunID+"/quarantine-all", in.RunID, all, now)
-}
-
-func (a *Ingest) quarantine(ctx context.Context, table, commitID, runID string, rejects []sources.Reject, now func() time.Time) error {
-	if len(rejects) == 0 {
-		return nil
-	}
+// rejectRecord holds rejects as quarantine rows.
+func rejectRecord(runID string, rejects []sources.Reject, now func() time.Time) arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, quarantineSchema)
 	defer b.Release()
 	at := arrow.Timestamp(now().UTC().UnixMicro())
@@ -416,7 +578,15 @@ func (a *Ingest) quarantine(ctx context.Context, table, commitID, runID string, 
 		b.Field(3).(*array.StringBuilder).Append(r.Raw)
 		b.Field(4).(*array.TimestampBuilder).Append(at)
 	}
-	rec := b.NewRecordBatch()
+	return b.NewRecordBatch()
+}
+
+// quarantine commits rejects to a quarantine table as one snapshot.
+func (a *Ingest) quarantine(ctx context.Context, table, commitID, runID string, rejects []sources.Reject, now func() time.Time) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	rec := rejectRecord(runID, rejects, now)
 	defer rec.Release()
 	_, err := a.Catalog.Append(ctx, table, []arrow.RecordBatch{rec}, commitID)
 	return err

@@ -2,51 +2,54 @@ package activities_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/benchdata"
-	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 )
 
-const benchRows = 200_000
-
-// wideParquet writes benchRows × 20 columns: 16 numbers and 4 strings.
-func wideParquet(b *testing.B, path string) {
-	var cols []tabfile.Column
-	for i := range 16 {
-		v := make([]float64, benchRows)
-		for r := range v {
-			v[r] = float64(r%1000 + i)
+// benchFiles returns the benchmark's CSV and Parquet files of the same
+// rows × 20 columns: SLUICE_BENCH_ROWS rows (200,000 unless set), kept in
+// SLUICE_BENCH_DATA when set so a rerun does not generate them again.
+func benchFiles(b *testing.B) (rows int, csvPath, pqPath string) {
+	rows = 200_000
+	if v := os.Getenv("SLUICE_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("SLUICE_BENCH_ROWS=%q: %v", v, err)
 		}
-		cols = append(cols, tabfile.Column{Name: fmt.Sprintf("n%d", i), Values: v})
+		rows = n
 	}
-	for i := range 4 {
-		s := make([]string, benchRows)
-		for r := range s {
-			s[r] = fmt.Sprintf("v%d-%d", i, r%50)
-		}
-		cols = append(cols, tabfile.Column{Name: fmt.Sprintf("s%d", i), Strings: s})
+	dir := os.Getenv("SLUICE_BENCH_DATA")
+	if dir == "" {
+		dir = b.TempDir()
 	}
-	if err := tabfile.Write(path, cols); err != nil {
+	csvPath = filepath.Join(dir, fmt.Sprintf("wide-%d.csv", rows))
+	pqPath = filepath.Join(dir, fmt.Sprintf("wide-%d.parquet", rows))
+	if _, err := os.Stat(pqPath); err == nil {
+		return rows, csvPath, pqPath
+	}
+	if err := benchdata.WideCSV(csvPath, rows); err != nil {
 		b.Fatal(err)
 	}
+	if err := benchdata.ParquetFromCSV(csvPath, pqPath); err != nil {
+		b.Fatal(err)
+	}
+	return rows, csvPath, pqPath
 }
 
-// BenchmarkIngest lands a 200k × 20 file in raw.<source> through the
+// BenchmarkIngest lands a rows × 20 file in raw.<source> through the
 // activity (parse, write Parquet, commit), to the local warehouse and to
 // S3 (versitygw on loopback).
 func BenchmarkIngest(b *testing.B) {
+	benchRows, csvPath, pqPath := benchFiles(b)
 	dir := b.TempDir()
-	csvPath, pqPath := filepath.Join(dir, "wide.csv"), filepath.Join(dir, "wide.parquet")
-	if err := benchdata.WideCSV(csvPath, benchRows); err != nil {
-		b.Fatal(err)
-	}
-	wideParquet(b, pqPath)
 	warehouses := map[string]lakehouse.Options{"local": {URL: "file://" + dir + "/lake"}, "s3": testenv.S3(b)}
 	for _, wh := range []string{"local", "s3"} {
 		for _, format := range []string{"csv", "parquet"} {
@@ -62,7 +65,7 @@ func BenchmarkIngest(b *testing.B) {
 				i := 0
 				for b.Loop() {
 					i++
-					in := activities.IngestInput{Source: fmt.Sprintf("wide_%d", i), Format: format, Path: path, RunID: fmt.Sprint(i)}
+					in := activities.IngestInput{Source: fmt.Sprintf("wide_%d", i), Format: format, Path: path, Key: "id", Timestamp: "ts", RunID: fmt.Sprint(i)}
 					if _, err := runBench(b, a, in); err != nil {
 						b.Fatal(err)
 					}

@@ -142,19 +142,111 @@ func TestIngestQuarantinesBadRowsAndRetriesWriteNothingTwice(t *testing.T) {
 	}
 }
 
-func TestIngestResumesAfterLastCommittedChunk(t *testing.T) {
-	a := newIngest(t)
-	path := filepath.Join(t.TempDir(), "customers.csv")
-	writeCustomers(t, path, 500, nil)
-	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "ingest/customers/2", ChunkRows: 100}
-	// An earlier attempt heartbeated after committing chunks 0 and 1;
-	// this attempt starts at chunk 2.
-	res, err := run(t, a, in, 2)
+// distinctIDs counts a table's rows and its distinct customer ids.
+func distinctIDs(t *testing.T, cat *lakehouse.Catalog, table string) (rows, distinct int) {
+	t.Helper()
+	res, err := cat.Scan(context.Background(), table, lakehouse.ScanOptions{Columns: []string{"customer_id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ResumedAt != 2 || countRows(t, a.Catalog, "raw.customers") != 300 {
-		t.Errorf("resumed at %d with %d rows written, want 2 and 300", res.ResumedAt, countRows(t, a.Catalog, "raw.customers"))
+	seen := map[string]bool{}
+	for _, r := range res.Records {
+		ids := r.Column(0).(*array.String)
+		for i := range ids.Len() {
+			seen[ids.Value(i)] = true
+			rows++
+		}
+		r.Release()
+	}
+	return rows, len(seen)
+}
+
+var errCrash = errors.New("injected crash")
+
+// crashAt fails the attempt at the nth time a point is reached, keeping
+// the progress heartbeated there for the next attempt.
+func crashAt(point string, nth int, saved *activities.IngestProgress) func(string, activities.IngestProgress) error {
+	n := 0
+	return func(at string, p activities.IngestProgress) error {
+		if at != point {
+			return nil
+		}
+		if n++; n == nth {
+			*saved = p
+			return errCrash
+		}
+		return nil
+	}
+}
+
+func TestIngestResumesAfterTheLastWrittenSegment(t *testing.T) {
+	a := newIngest(t)
+	a.SegmentChunks = 1
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 500, map[int]string{150: ",pro,1,2026-11-01T10:00:00Z", 420: ",pro,1,2026-11-01T10:00:00Z"})
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at", RunID: "resume", ChunkRows: 100, MaxRejectRatio: 0.5}
+	var saved activities.IngestProgress
+	a.Fault = crashAt("segment-written", 2, &saved)
+	if _, err := run(t, a, in, nil); !errors.Is(err, errCrash) && !strings.Contains(fmt.Sprint(err), errCrash.Error()) {
+		t.Fatalf("first attempt: %v, want the injected crash", err)
+	}
+	if saved.Chunks != 2 || saved.Rows != 199 || saved.Rejected != 1 || len(saved.Files) == 0 {
+		t.Fatalf("progress at the crash %+v", saved)
+	}
+	// Nothing is visible before the commit.
+	if got := countRows(t, a.Catalog, "raw.customers"); got != 0 {
+		t.Fatalf("raw.customers shows %d rows before the commit", got)
+	}
+	a.Fault = nil
+	res, err := run(t, a, in, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResumedAt != 2 || res.Rows != 498 || res.Rejected != 2 {
+		t.Errorf("result %+v, want resumed at chunk 2 with 498 rows and 2 rejects", res)
+	}
+	if rows, distinct := distinctIDs(t, a.Catalog, "raw.customers"); rows != 498 || distinct != 498 {
+		t.Errorf("raw.customers has %d rows, %d distinct, want 498", rows, distinct)
+	}
+	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+		t.Errorf("quarantine has %d rows, want 2", got)
+	}
+}
+
+func TestIngestCrashBeforeOrAfterCommitNeitherLosesNorDoubles(t *testing.T) {
+	for _, point := range []string{"before-commit", "after-commit"} {
+		for _, keep := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/heartbeat=%v", point, keep), func(t *testing.T) {
+				a := newIngest(t)
+				a.SegmentChunks = 2
+				path := filepath.Join(t.TempDir(), "customers.csv")
+				writeCustomers(t, path, 700, map[int]string{10: "C10,too,many,columns,x", 650: ",pro,1,2026-11-01T10:00:00Z"})
+				in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at", RunID: "crash", ChunkRows: 100}
+				var saved activities.IngestProgress
+				a.Fault = crashAt(point, 1, &saved)
+				if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), errCrash.Error()) {
+					t.Fatalf("first attempt: %v, want the injected crash", err)
+				}
+				a.Fault = nil
+				var hb any
+				if keep {
+					hb = saved
+				}
+				res, err := run(t, a, in, hb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Rows != 698 || res.Rejected != 2 {
+					t.Errorf("result %+v, want 698 rows and 2 rejects", res)
+				}
+				if rows, distinct := distinctIDs(t, a.Catalog, "raw.customers"); rows != 698 || distinct != 698 {
+					t.Errorf("raw.customers has %d rows, %d distinct, want 698", rows, distinct)
+				}
+				if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+					t.Errorf("quarantine has %d rows, want 2", got)
+				}
+			})
+		}
 	}
 }
 

@@ -27,6 +27,20 @@ func (c *Catalog) Evolve(ctx context.Context, name string, in *arrow.Schema) ([]
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", name, err)
 	}
+	tx := t.NewTransaction()
+	added, err := evolveIn(tx, t, name, in)
+	if err != nil || len(added) == 0 {
+		return nil, err
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("evolving %s: %w", name, err)
+	}
+	return added, nil
+}
+
+// evolveIn checks the incoming schema against the table's and stages the
+// columns it adds in tx.
+func evolveIn(tx *table.Transaction, t *table.Table, name string, in *arrow.Schema) ([]string, error) {
 	cur, err := table.SchemaToArrowSchema(t.Schema(), nil, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", name, err)
@@ -53,7 +67,6 @@ func (c *Catalog) Evolve(ctx context.Context, name string, in *arrow.Schema) ([]
 	if len(added) == 0 {
 		return nil, nil
 	}
-	tx := t.NewTransaction()
 	u := tx.UpdateSchema(true, false)
 	var names []string
 	for _, f := range added {
@@ -66,9 +79,6 @@ func (c *Catalog) Evolve(ctx context.Context, name string, in *arrow.Schema) ([]
 		names = append(names, f.Name)
 	}
 	if err := u.Commit(); err != nil {
-		return nil, fmt.Errorf("evolving %s: %w", name, err)
-	}
-	if _, err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("evolving %s: %w", name, err)
 	}
 	return names, nil

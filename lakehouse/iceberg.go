@@ -147,7 +147,17 @@ func (c *Catalog) EnsureTable(ctx context.Context, name string, schema *arrow.Sc
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", name, err)
 	}
-	opts := []catalog.CreateTableOpt{catalog.WithProperties(iceberg.Properties{table.CommitNumRetriesKey: commitRetries})}
+	opts := []catalog.CreateTableOpt{catalog.WithProperties(iceberg.Properties{
+		table.CommitNumRetriesKey: commitRetries,
+		// zstd at its fastest level: most of zstd's ratio at about twice
+		// the speed of its default level, which bounds ingestion.
+		"write.parquet.compression-level": "1",
+		// A column with more distinct values than a 128 KiB dictionary
+		// holds (ids, times, measurements) gives up on dictionary
+		// encoding early instead of hashing 2 MiB worth of values first;
+		// categorical columns fit easily.
+		"write.parquet.dict-size-bytes": "131072",
+	})}
 	if partitionBy != "" {
 		field, ok := isc.FindFieldByName(partitionBy)
 		if !ok {
@@ -311,44 +321,88 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 // rows or the new, never a mix. When a snapshot of runID exists, it writes
 // nothing.
 func (c *Catalog) Replace(ctx context.Context, name string, rdr array.RecordReader, runID string) (AppendResult, error) {
-	t, done, ok, err := c.forRun(ctx, name, runID)
-	if err != nil || ok {
-		return done, err
-	}
-	tx := t.NewTransaction()
-	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
-		return AppendResult{}, fmt.Errorf("replacing %s: %w", name, err)
-	}
-	return commitRun(ctx, tx, name, runID)
+	return c.write(ctx, name, rdr, runID, nil, true)
 }
 
 // AppendStream writes the reader's records as one snapshot stamped with
 // runID. After the data files are written and before the commit, finish
-// may veto the commit (the files then are orphans for maintenance to
-// remove) or return table properties to set in the same atomic commit,
-// such as a watermark computed from the data. When a snapshot of runID
-// exists, it writes nothing.
+// may veto the commit (the files are then removed) or return table
+// properties to set in the same atomic commit, such as a watermark
+// computed from the data. When a snapshot of runID exists, it writes
+// nothing.
 func (c *Catalog) AppendStream(ctx context.Context, name string, rdr array.RecordReader, runID string, finish func() (map[string]string, error)) (AppendResult, error) {
-	t, done, ok, err := c.forRun(ctx, name, runID)
-	if err != nil || ok {
-		return done, err
-	}
-	tx := t.NewTransaction()
-	if err := tx.Append(ctx, rdr, iceberg.Properties{RunIDProperty: runID}); err != nil {
-		return AppendResult{}, fmt.Errorf("appending to %s: %w", name, err)
-	}
-	if finish != nil {
-		props, err := finish()
-		if err != nil {
-			return AppendResult{}, err
+	return c.write(ctx, name, rdr, runID, finish, false)
+}
+
+func (c *Catalog) write(ctx context.Context, name string, rdr array.RecordReader, runID string, finish func() (map[string]string, error), replace bool) (AppendResult, error) {
+	s, err := c.Stage(ctx, name, rdr.Schema(), runID)
+	if err != nil || s.Done {
+		if s != nil {
+			return s.done, nil
 		}
-		if len(props) > 0 {
-			if err := tx.SetProperties(props); err != nil {
-				return AppendResult{}, fmt.Errorf("setting properties of %s: %w", name, err)
+		return AppendResult{}, err
+	}
+	// WriteRecords releases what it consumes; the reader owns its records.
+	recs := func(yield func(arrow.RecordBatch, error) bool) {
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			rec.Retain()
+			if !yield(rec, nil) {
+				return
 			}
 		}
+		if err := rdr.Err(); err != nil {
+			yield(nil, err)
+		}
 	}
-	return commitRun(ctx, tx, name, runID)
+	if _, err := s.Write(ctx, recs); err != nil {
+		s.Abort(context.WithoutCancel(ctx))
+		return AppendResult{}, err
+	}
+	o := CommitOptions{Replace: replace}
+	if finish != nil {
+		if o.TableProperties, err = finish(); err != nil {
+			s.Abort(context.WithoutCancel(ctx))
+			return AppendResult{}, err
+		}
+	}
+	return s.Commit(ctx, o)
+}
+
+// Exists says whether the table exists.
+func (c *Catalog) Exists(ctx context.Context, name string) (bool, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return false, err
+	}
+	ok, err := c.cat.CheckTableExists(ctx, ident)
+	if errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking up %s: %w", name, err)
+	}
+	return ok, nil
+}
+
+// DropIfEmpty drops a table that has no snapshot: a table a failed run
+// created and never wrote to.
+func (c *Catalog) DropIfEmpty(ctx context.Context, name string) error {
+	ident, err := Ident(name)
+	if err != nil {
+		return err
+	}
+	t, err := c.cat.LoadTable(ctx, ident)
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", name, err)
+	}
+	if t.CurrentSnapshot() != nil {
+		return nil
+	}
+	if err := c.cat.DropTable(ctx, ident); err != nil {
+		return fmt.Errorf("dropping %s: %w", name, err)
+	}
+	return nil
 }
 
 // Property returns a table property, such as an incremental load's

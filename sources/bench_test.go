@@ -1,4 +1,4 @@
-package sources
+package sources_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-ml/sluice/internal/benchdata"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 // BenchmarkReadCSV measures parsing a CSV into typed Arrow chunks, the
@@ -20,7 +21,7 @@ func BenchmarkReadCSV(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		r, err := OpenCSV(path, Options{Key: "id", Timestamp: "ts"})
+		r, err := sources.OpenCSV(path, sources.Options{Key: "id", Timestamp: "ts"})
 		if err != nil {
 			b.Fatal(err)
 		}

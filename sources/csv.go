@@ -4,14 +4,16 @@
 package sources
 
 import (
+	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -56,6 +58,8 @@ type Options struct {
 	// Types declares column types by name; undeclared columns are
 	// inferred from the first chunk.
 	Types map[string]arrow.DataType
+	// Delimiter separates a CSV file's fields; 0 means a comma.
+	Delimiter rune
 }
 
 func (o Options) chunkRows() int {
@@ -105,7 +109,7 @@ func inferType(vals []string, isTimestamp bool) arrow.DataType {
 	if isTimestamp {
 		return timestampType
 	}
-	isInt, isFloat, isBool, isTime, any := true, true, true, true, false
+	isInt, isFloat, isBool, isDate, isTime, any := true, true, true, true, true, false
 	seen := 0
 	for _, v := range vals {
 		if isNull(v) {
@@ -130,6 +134,11 @@ func inferType(vals []string, isTimestamp bool) arrow.DataType {
 				isBool = false
 			}
 		}
+		if isDate {
+			if _, ok := parseDate([]byte(v)); !ok {
+				isDate = false
+			}
+		}
 		if isTime {
 			// Only strings shaped like dates are worth the layouts.
 			if len(v) < 10 || v[4] != '-' {
@@ -138,7 +147,7 @@ func inferType(vals []string, isTimestamp bool) arrow.DataType {
 				isTime = false
 			}
 		}
-		if !isInt && !isFloat && !isBool && !isTime {
+		if !isInt && !isFloat && !isBool && !isDate && !isTime {
 			break
 		}
 	}
@@ -151,179 +160,302 @@ func inferType(vals []string, isTimestamp bool) arrow.DataType {
 		return arrow.PrimitiveTypes.Float64
 	case isBool:
 		return arrow.FixedWidthTypes.Boolean
+	case isDate:
+		return arrow.FixedWidthTypes.Date32
 	case isTime:
 		return timestampType
 	}
 	return arrow.BinaryTypes.String
 }
 
-// CSVReader reads a CSV file with a header row.
+// CSVReader reads a CSV file with a header row. A splitter cuts the file
+// into chunks of whole rows and the chunks are parsed on all cores, each
+// straight into Arrow buffers; Next returns them in file order.
 type CSVReader struct {
 	f      *os.File
-	r      *csv.Reader
 	o      Options
+	comma  byte
 	header []string
 	schema *arrow.Schema
 	key    int
-	line   int64
-	index  int
-	// pending holds the first chunk's rows, read to infer types.
-	pending [][]string
-	lines   []int64
-	done    bool
+
+	split   *splitter
+	results chan chan csvResult
+	stop    chan struct{}
+	done    sync.WaitGroup
+	closed  bool
+}
+
+type csvResult struct {
+	chunk Chunk
+	err   error
 }
 
 var _ Reader = (*CSVReader)(nil)
 
 // OpenCSV opens a CSV file and infers the schema from its first chunk.
 func OpenCSV(path string, o Options) (*CSVReader, error) {
+	comma := byte(',')
+	if o.Delimiter != 0 {
+		if o.Delimiter > 0x7f || o.Delimiter == '"' || o.Delimiter == '\n' || o.Delimiter == '\r' {
+			return nil, fmt.Errorf("%s: the delimiter %q must be one ASCII character other than a quote or line break", path, o.Delimiter)
+		}
+		comma = byte(o.Delimiter)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1 // a wrong count is a reject, not an error
-	r.LazyQuotes = false
-	header, err := r.Read()
+	c, err := openCSV(f, path, comma, o)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: reading the header: %w", path, err)
+		return nil, err
 	}
-	c := &CSVReader{f: f, r: r, o: o, header: append([]string(nil), header...), line: 1, key: -1}
+	return c, nil
+}
+
+func openCSV(f *os.File, path string, comma byte, o Options) (*CSVReader, error) {
+	// The header is a chunk of one row.
+	s := &splitter{r: f, comma: comma, rows: 1, line: 1, free: make(chan []byte, runtime.GOMAXPROCS(0)+2)}
+	hc, err := s.next()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: the file is empty (a header row is needed)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	fields, _, err := splitFields(trimCR(bytes.TrimSuffix(hc.data, []byte("\n"))), comma, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the header: %w", path, err)
+	}
+	c := &CSVReader{f: f, o: o, comma: comma, key: -1, split: s}
 	seen := map[string]bool{}
-	for i, h := range c.header {
-		if h == "" || seen[h] {
-			f.Close()
-			return nil, fmt.Errorf("%s: header column %d is empty or repeated (%q)", path, i+1, h)
+	for i, h := range fields {
+		name := string(trimSpace(h))
+		if name == "" || seen[name] {
+			return nil, fmt.Errorf("%s: header column %d is empty or repeated (%q)", path, i+1, name)
 		}
-		seen[h] = true
-		if h == o.Key {
+		seen[name] = true
+		c.header = append(c.header, name)
+		if name == o.Key {
 			c.key = i
 		}
 	}
 	if o.Key != "" && c.key < 0 {
-		f.Close()
 		return nil, fmt.Errorf("%s: the key column %q is not in the header", path, o.Key)
 	}
 	if o.Timestamp != "" && !seen[o.Timestamp] {
-		f.Close()
 		return nil, fmt.Errorf("%s: the timestamp column %q is not in the header", path, o.Timestamp)
 	}
-	if err := c.fill(); err != nil {
-		f.Close()
+	for name := range o.Types {
+		if !seen[name] {
+			return nil, fmt.Errorf("%s: the declared column %q is not in the header", path, name)
+		}
+	}
+	s.rows, s.index = o.chunkRows(), 0
+	first, err := s.next()
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	fields := make([]arrow.Field, len(c.header))
-	for i, h := range c.header {
-		t, ok := o.Types[h]
-		if !ok {
-			col := make([]string, 0, len(c.pending))
-			for _, row := range c.pending {
-				if len(row) == len(c.header) {
-					col = append(col, row[i])
-				}
-			}
-			t = inferType(col, h == o.Timestamp)
-		}
-		fields[i] = arrow.Field{Name: h, Type: t, Nullable: i != c.key}
-	}
-	c.schema = arrow.NewSchema(fields, nil)
+	c.schema = c.infer(first.data)
+	c.results = make(chan chan csvResult, runtime.GOMAXPROCS(0))
+	c.stop = make(chan struct{})
+	c.done.Add(1)
+	go c.produce(s, first, err == nil)
 	return c, nil
 }
 
-// fill reads the first chunk's raw rows, to infer types from.
-func (c *CSVReader) fill() error {
-	c.pending, c.lines = c.pending[:0], c.lines[:0]
-	for len(c.pending) < c.o.chunkRows() {
-		row, err := c.r.Read()
+// infer types the columns from the first chunk's rows: declared types
+// win, the rest are inferred from up to inferSample values each.
+func (c *CSVReader) infer(data []byte) *arrow.Schema {
+	cols := make([][]string, len(c.header))
+	sc := rowScanner{data: data, comma: c.comma, quote: -1}
+	var fields [][]byte
+	var scratch []byte
+	for rows := 0; rows < 10*inferSample; {
+		row, _, _, ok := sc.next()
+		if !ok {
+			break
+		}
+		row = trimCR(row)
+		if len(row) == 0 {
+			continue
+		}
+		var err error
+		fields, scratch, err = splitFields(row, c.comma, fields, scratch[:0])
+		if err != nil || len(fields) != len(c.header) {
+			continue
+		}
+		for i, f := range fields {
+			cols[i] = append(cols[i], string(trimSpace(f)))
+		}
+		rows++
+	}
+	out := make([]arrow.Field, len(c.header))
+	for i, h := range c.header {
+		t, ok := c.o.Types[h]
+		if !ok {
+			t = inferType(cols[i], h == c.o.Timestamp)
+		}
+		out[i] = arrow.Field{Name: h, Type: t, Nullable: i != c.key}
+	}
+	return arrow.NewSchema(out, nil)
+}
+
+// produce feeds chunks to parsers, at most GOMAXPROCS at a time, and
+// queues their results in file order.
+func (c *CSVReader) produce(s *splitter, first rawChunk, more bool) {
+	defer c.done.Done()
+	defer close(c.results)
+	workers := make(chan struct{}, cap(c.results))
+	submit := func(rc rawChunk) bool {
+		res := make(chan csvResult, 1)
+		select {
+		case c.results <- res:
+		case <-c.stop:
+			return false
+		}
+		select {
+		case workers <- struct{}{}:
+		case <-c.stop:
+			return false
+		}
+		go func() {
+			defer func() { <-workers }()
+			res <- csvResult{chunk: c.parse(rc)}
+		}()
+		return true
+	}
+	if len(first.data) > 0 && !submit(first) {
+		return
+	}
+	for more {
+		rc, err := s.next()
 		if errors.Is(err, io.EOF) {
-			c.done = true
-			return nil
+			return
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				c.pending = append(c.pending, nil) // a malformed line
-				c.lines = append(c.lines, int64(pe.StartLine))
-				continue
+			res := make(chan csvResult, 1)
+			res <- csvResult{err: err}
+			select {
+			case c.results <- res:
+			case <-c.stop:
 			}
-			return err
+			return
 		}
-		line, _ := c.r.FieldPos(0)
-		c.line = int64(line)
-		c.pending = append(c.pending, append([]string(nil), row...))
-		c.lines = append(c.lines, c.line)
+		if !submit(rc) {
+			return
+		}
 	}
-	return nil
+}
+
+// parse turns a chunk of rows into a record batch and rejects.
+func (c *CSVReader) parse(rc rawChunk) Chunk {
+	ch := Chunk{Index: rc.index}
+	est := bytes.Count(rc.data, []byte{'\n'}) + 1
+	cols := make([]*column, len(c.header))
+	for i, f := range c.schema.Fields() {
+		cols[i] = newColumn(f, est, len(rc.data)/len(c.header)*2)
+	}
+	sc := rowScanner{data: rc.data, comma: c.comma, quote: -1}
+	var fields [][]byte
+	var scratch []byte
+	line, n := rc.line, 0
+	for {
+		raw, lines, _, ok := sc.next()
+		if !ok {
+			break
+		}
+		at := line
+		line += int64(lines)
+		row := trimCR(raw)
+		if len(row) == 0 {
+			continue // a blank line
+		}
+		var err error
+		fields, scratch, err = splitFields(row, c.comma, fields, scratch[:0])
+		reason := ""
+		switch {
+		case err != nil:
+			reason = err.Error()
+		case len(fields) != len(c.header):
+			reason = fmt.Sprintf("%d columns, want %d", len(fields), len(c.header))
+		default:
+			for j, f := range fields {
+				f = trimSpace(f)
+				if j == c.key && isNullBytes(f) {
+					reason = fmt.Sprintf("null key %s", c.header[j])
+				} else {
+					reason = cols[j].add(n, f)
+				}
+				if reason != "" {
+					for _, col := range cols[:j+1] {
+						col.truncate(n)
+					}
+					break
+				}
+			}
+		}
+		if reason != "" {
+			ch.Rejects = append(ch.Rejects, Reject{Line: at, Reason: reason, Raw: string(row)})
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		arrs := make([]arrow.Array, len(cols))
+		for i, col := range cols {
+			arrs[i] = col.array(n)
+		}
+		ch.Records = array.NewRecordBatch(c.schema, arrs, int64(n))
+		for _, a := range arrs {
+			a.Release()
+		}
+	}
+	c.split.recycle(rc.data)
+	return ch
 }
 
 // Schema implements Reader.
 func (c *CSVReader) Schema() *arrow.Schema { return c.schema }
 
-// Close implements Reader.
-func (c *CSVReader) Close() error { return c.f.Close() }
+// Close implements Reader: it stops the parsers and closes the file.
+func (c *CSVReader) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.stop)
+	c.done.Wait()
+	for res := range c.results {
+		go func() {
+			if r := <-res; r.chunk.Records != nil {
+				r.chunk.Records.Release()
+			}
+		}()
+	}
+	return c.f.Close()
+}
 
 // Next implements Reader.
 func (c *CSVReader) Next(ctx context.Context) (Chunk, error) {
 	if err := ctx.Err(); err != nil {
 		return Chunk{}, err
 	}
-	if c.index > 0 {
-		return c.stream()
-	}
-	if len(c.pending) == 0 {
-		return Chunk{}, io.EOF
-	}
-	// The first chunk was read ahead to infer the types.
-	ch := buildChunk(c.index, c.schema, c.pending, c.lines, nil, c.parseRow, func(_ int, row []string) string { return strings.Join(row, ",") })
-	c.pending, c.lines = nil, nil
-	c.index++
-	return ch, nil
-}
-
-// stream parses the next chunk as it reads it, holding no raw rows.
-func (c *CSVReader) stream() (Chunk, error) {
-	if c.done {
-		return Chunk{}, io.EOF
-	}
-	ch := Chunk{Index: c.index}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, c.schema)
-	defer b.Release()
-	cells := make([]cell, len(c.header))
-	n, count := 0, 0
-	for count < c.o.chunkRows() {
-		row, err := c.r.Read()
-		if errors.Is(err, io.EOF) {
-			c.done = true
-			break
+	select {
+	case res, ok := <-c.results:
+		if !ok {
+			return Chunk{}, io.EOF
 		}
-		count++
-		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return Chunk{}, err
-			}
-			ch.Rejects = append(ch.Rejects, Reject{Line: int64(pe.StartLine), Reason: c.parseRow(nil, cells)})
-			continue
+		select {
+		case r := <-res:
+			return r.chunk, r.err
+		case <-ctx.Done():
+			return Chunk{}, ctx.Err()
 		}
-		if reason := c.parseRow(row, cells); reason != "" {
-			line, _ := c.r.FieldPos(0)
-			ch.Rejects = append(ch.Rejects, Reject{Line: int64(line), Reason: reason, Raw: strings.Join(row, ",")})
-			continue
-		}
-		for j, v := range cells {
-			appendCell(b.Field(j), v)
-		}
-		n++
+	case <-ctx.Done():
+		return Chunk{}, ctx.Err()
 	}
-	if count == 0 {
-		return Chunk{}, io.EOF
-	}
-	c.index++
-	if n > 0 {
-		ch.Records = b.NewRecordBatch()
-	}
-	return ch, nil
 }
 
 // buildChunk parses rows into a record batch and rejects. preReasons, when
@@ -358,17 +490,6 @@ func buildChunk(index int, schema *arrow.Schema, rows [][]string, lines []int64,
 	return ch
 }
 
-// parseRow parses one row's cells into out, or says why it cannot.
-func (c *CSVReader) parseRow(row []string, out []cell) string {
-	if row == nil {
-		return "malformed CSV (quoting)"
-	}
-	if len(row) != len(c.header) {
-		return fmt.Sprintf("%d columns, want %d", len(row), len(c.header))
-	}
-	return parseCells(c.schema, c.key, row, out)
-}
-
 // cell is one parsed value, unboxed: the field its type uses is set.
 type cell struct {
 	null bool
@@ -400,6 +521,10 @@ func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string 
 			}
 			c.i = v
 		case arrow.FLOAT64:
+			if s == "NaN" || s == "nan" {
+				out[j] = cell{null: true} // a missing number, as pandas writes it
+				continue
+			}
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				return fmt.Sprintf("column %s: %q is not a number", f.Name, s)
@@ -412,11 +537,17 @@ func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string 
 			}
 			c.b = v
 		case arrow.TIMESTAMP:
-			v, ok := parseTime(s)
+			v, ok := parseTimestamp([]byte(s))
 			if !ok {
 				return fmt.Sprintf("column %s: %q is not a timestamp", f.Name, s)
 			}
-			c.i = v.UnixMicro()
+			c.i = v
+		case arrow.DATE32:
+			v, ok := parseDate([]byte(s))
+			if !ok {
+				return fmt.Sprintf("column %s: %q is not a date (YYYY-MM-DD)", f.Name, s)
+			}
+			c.i = int64(v)
 		default:
 			c.s = s
 		}
@@ -439,6 +570,8 @@ func appendCell(b array.Builder, c cell) {
 		x.Append(c.b)
 	case *array.TimestampBuilder:
 		x.Append(arrow.Timestamp(c.i))
+	case *array.Date32Builder:
+		x.Append(arrow.Date32(c.i))
 	case *array.StringBuilder:
 		x.Append(c.s)
 	}

@@ -2,9 +2,11 @@ package sources
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,5 +180,141 @@ not json
 	}
 	if rejects[2].Raw != "not json" {
 		t.Errorf("raw %q", rejects[2].Raw)
+	}
+}
+
+// TestCSVMatchesEncodingCSV reads random RFC 4180 text (quoted delimiters,
+// doubled quotes, line breaks in fields, CRLF) in small chunks across the
+// splitter's read size and compares every field with encoding/csv.
+func TestCSVMatchesEncodingCSV(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	alphabet := []string{"a", "b", "7", ",", "\"", "\n", "é", "x y", "\r\n"}
+	var b strings.Builder
+	b.WriteString("c0,c1,c2\n")
+	for range 30000 {
+		for j := range 3 {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			var v strings.Builder
+			v.WriteString("v")
+			for range r.IntN(12) {
+				v.WriteString(alphabet[r.IntN(len(alphabet))])
+			}
+			s := v.String()
+			if strings.ContainsAny(s, ",\"\n\r") {
+				s = `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+			}
+			b.WriteString(s)
+		}
+		if r.IntN(4) == 0 {
+			b.WriteString("\r\n")
+		} else {
+			b.WriteString("\n")
+		}
+	}
+	text := b.String()
+	path := filepath.Join(t.TempDir(), "random.csv")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := csv.NewReader(strings.NewReader(text)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = want[1:]
+	str := arrow.BinaryTypes.String
+	rd, err := OpenCSV(path, Options{ChunkRows: 777, Types: map[string]arrow.DataType{"c0": str, "c1": str, "c2": str}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	row := 0
+	for {
+		ch, err := rd.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Rejects) > 0 {
+			t.Fatalf("rejects %+v", ch.Rejects[0])
+		}
+		for i := range int(ch.Records.NumRows()) {
+			for j := range 3 {
+				// encoding/csv turns CRLF inside a quoted field into LF.
+				w := want[row][j]
+				got := strings.ReplaceAll(ch.Records.Column(j).(*array.String).Value(i), "\r\n", "\n")
+				if got != w {
+					t.Fatalf("row %d column %d: %q, want %q", row, j, got, w)
+				}
+			}
+			row++
+		}
+		ch.Records.Release()
+	}
+	if row != len(want) {
+		t.Errorf("%d rows, want %d", row, len(want))
+	}
+}
+
+func TestCSVDelimiterDatesSchemaAndLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "semi.csv")
+	text := "id;day;note;score;code\r\n" +
+		"1;2026-11-01;\"two\nlines\";1.5;007\r\n" +
+		"2;2026-11-02;plain;NaN;008\r\n" +
+		"3;2026-11-31;bad day;2;009\r\n" +
+		"4;2026-11-04;\"a;b\";x;010\r\n"
+	os.WriteFile(path, []byte(text), 0o644)
+	// code looks like an integer; the declared schema keeps it text. Bad
+	// values in the first chunk would make inference pick text, so day and
+	// score are declared too.
+	r, err := OpenCSV(path, Options{Delimiter: ';', Key: "id", Types: map[string]arrow.DataType{
+		"code": arrow.BinaryTypes.String, "day": arrow.FixedWidthTypes.Date32, "score": arrow.PrimitiveTypes.Float64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := map[string]arrow.Type{"id": arrow.INT64, "day": arrow.DATE32, "note": arrow.STRING, "score": arrow.FLOAT64, "code": arrow.STRING}
+	for _, f := range r.Schema().Fields() {
+		if f.Type.ID() != want[f.Name] {
+			t.Errorf("column %s is %s, want %s", f.Name, f.Type, want[f.Name])
+		}
+	}
+	ch, err := r.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Records.Release()
+	if ch.Records.NumRows() != 2 {
+		t.Fatalf("%d rows, want 2", ch.Records.NumRows())
+	}
+	if got := ch.Records.Column(2).(*array.String).Value(0); got != "two\nlines" {
+		t.Errorf("note %q", got)
+	}
+	if ch.Records.Column(3).IsValid(1) {
+		t.Error("NaN should read as a missing number")
+	}
+	if got := ch.Records.Column(4).(*array.String).Value(0); got != "007" {
+		t.Errorf("code %q, want 007", got)
+	}
+	// The quoted line break makes the third row start on line 5.
+	if len(ch.Rejects) != 2 || ch.Rejects[0].Line != 5 || !strings.Contains(ch.Rejects[0].Reason, `"2026-11-31" is not a date`) ||
+		ch.Rejects[1].Line != 6 || !strings.Contains(ch.Rejects[1].Reason, `"x" is not a number`) {
+		t.Errorf("rejects %+v", ch.Rejects)
+	}
+}
+
+func TestCSVInfersDates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.csv")
+	os.WriteFile(path, []byte("d,t\n2026-11-01,2026-11-01T10:00:00Z\n2026-11-02,2026-11-02\n,\n"), 0o644)
+	r, err := OpenCSV(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if d, ts := r.Schema().Field(0).Type.ID(), r.Schema().Field(1).Type.ID(); d != arrow.DATE32 || ts != arrow.TIMESTAMP {
+		t.Errorf("types %s and %s, want date32 and timestamp", d, ts)
 	}
 }

@@ -37,7 +37,15 @@ type Source struct {
 	Key       string          `yaml:"key"`
 	Timestamp string          `yaml:"timestamp"`
 	Checks    []Check         `yaml:"checks"`
+	// Schema declares column types (int64, float64, bool, string, date,
+	// timestamp); undeclared columns are inferred.
+	Schema map[string]string `yaml:"schema"`
+	// Delimiter separates a CSV source's fields; a comma when empty.
+	Delimiter string `yaml:"delimiter"`
 }
+
+// ColumnTypes are the types a source's schema may declare.
+var ColumnTypes = []string{"int64", "float64", "bool", "string", "date", "timestamp"}
 
 // Check is a data-quality rule on a source column: exactly one of
 // not_null, unique, min/max, allowed or freshness. Level is fail (the

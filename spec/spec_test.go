@@ -95,3 +95,20 @@ func TestSourceChecks(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSourceSchemaAndDelimiter(t *testing.T) {
+	ok := "project: p\nsources:\n  s:\n    csv: a.csv\n    delimiter: \";\"\n    schema: {zip: string, born: date}\n"
+	s, err := Parse("f.yaml", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src := s.Sources["s"]; src.Delimiter != ";" || src.Schema["zip"] != "string" || src.Schema["born"] != "date" {
+		t.Errorf("source %+v", src)
+	}
+	bad := "project: p\nsources:\n  s:\n    parquet: a/\n    delimiter: \"::\"\n    schema:\n      zip: text\n"
+	_, err = Parse("f.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "sources.s.delimiter: only a csv source has a delimiter") ||
+		!strings.Contains(err.Error(), `f.yaml:7: sources.s.schema.zip: want one of int64, float64, bool, string, date, timestamp; got "text"`) {
+		t.Fatalf("got %v", err)
+	}
+}

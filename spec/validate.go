@@ -125,6 +125,18 @@ func (v *validator) source(f, name string, src Source) {
 	if set != 1 {
 		v.fail(f, "want exactly one of csv, parquet, jsonl or postgres; got %d", set)
 	}
+	for _, col := range sortedKeys(src.Schema) {
+		if !slices.Contains(ColumnTypes, src.Schema[col]) {
+			v.fail(f+".schema."+col, "want one of %s; got %q", strings.Join(ColumnTypes, ", "), src.Schema[col])
+		}
+	}
+	if src.Delimiter != "" {
+		if src.CSV == "" {
+			v.fail(f+".delimiter", "only a csv source has a delimiter")
+		} else if r := []rune(src.Delimiter); len(r) != 1 || r[0] > 0x7f || r[0] == '"' || r[0] == '\n' || r[0] == '\r' {
+			v.fail(f+".delimiter", "want one ASCII character other than a quote or line break; got %q", src.Delimiter)
+		}
+	}
 	for i, c := range src.Checks {
 		cf := fmt.Sprintf("%s.checks[%d]", f, i)
 		if c.Column == "" {

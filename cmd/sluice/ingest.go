@@ -67,7 +67,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	format := src.Format()
 	req := workflows.IngestRequest{Source: source, Format: format, Key: src.Key, Timestamp: src.Timestamp,
-		ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh}
+		Schema: src.Schema, Delimiter: src.Delimiter, ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh}
 	for _, c := range src.Checks {
 		req.Checks = append(req.Checks, quality.Check{Column: c.Column, NotNull: c.NotNull, Unique: c.Unique, Min: c.Min, Max: c.Max,
 			Allowed: c.Allowed, Freshness: time.Duration(c.Freshness), Level: c.Level})

@@ -125,7 +125,7 @@ func TestIngestThroughWorkerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Rows() != 3 || !strings.Contains(info.Partition, "day") || info.Snapshots[0].RunID != "ingest/customers/it/chunk-000000" {
+	if info.Rows() != 3 || !strings.Contains(info.Partition, "day") || info.Snapshots[0].RunID != "ingest/customers/it" {
 		t.Errorf("table %+v", info)
 	}
 }
