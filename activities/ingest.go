@@ -38,6 +38,9 @@ type Ingest struct {
 	// DatabaseURL is where a postgres source's query runs unless the
 	// source names another database.
 	DatabaseURL string
+	// S3 is the endpoint, addressing and region for s3:// source paths
+	// (its URL is not used); credentials come from the AWS chain.
+	S3 lakehouse.Options
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// SegmentChunks is how many chunks are written between heartbeats;
@@ -187,7 +190,12 @@ func (a *Ingest) IngestFile(ctx context.Context, in IngestInput) (IngestResult, 
 	if in.Format == "postgres" {
 		return a.ingestQuery(ctx, in, opts, res, ratio, now)
 	}
-	src, err := sources.Open(ctx, in.Format, in.Path, opts)
+	path, cleanup, err := a.localCopy(ctx, in.Path)
+	if err != nil {
+		return res, err
+	}
+	defer cleanup()
+	src, err := sources.Open(ctx, in.Format, path, opts)
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("reading source %s: %v", in.Source, err), ErrTypeBadInput, err)
 	}

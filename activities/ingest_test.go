@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -418,5 +419,71 @@ func TestIngestQualityChecksGateTheCommit(t *testing.T) {
 	var stored int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM sluice.quality_results WHERE run_id IN ('q1', 'q2')`).Scan(&stored); err != nil || stored != 3 {
 		t.Errorf("stored %d results (%v), want 3", stored, err)
+	}
+}
+
+// TestIngestParquetFolderLocalAndS3 lands a folder of Parquet files, from
+// disk and from an S3 prefix (versitygw), as one source each.
+func TestIngestParquetFolderLocalAndS3(t *testing.T) {
+	a := newIngest(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "tx")
+	os.MkdirAll(filepath.Join(dir, "day=2"), 0o755)
+	os.WriteFile(filepath.Join(dir, "_SUCCESS"), nil, 0o644)
+	files := map[string][]string{
+		"day=1.parquet":        {"A", "B", "C"},
+		"day=2/part-0.parquet": {"D", "E", "F", "G"},
+	}
+	for name, ids := range files {
+		amounts := make([]float64, len(ids))
+		for i := range amounts {
+			amounts[i] = float64(i) + 0.5
+		}
+		if err := tabfile.Write(filepath.Join(dir, name), []tabfile.Column{{Name: "id", Strings: ids}, {Name: "amount", Values: amounts}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := activities.IngestInput{Source: "tx_local", Format: "parquet", Path: dir, Key: "id", RunID: "folder", MaxRejectRatio: 0.5}
+	res, err := run(t, a, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 7 || res.Rejected != 0 || countRows(t, a.Catalog, "raw.tx_local") != 7 {
+		t.Fatalf("local folder: %+v, table %d rows", res, countRows(t, a.Catalog, "raw.tx_local"))
+	}
+
+	s3 := testenv.S3(t)
+	store, err := lakehouse.Open(ctx, s3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = store.Put(ctx, "drop/tx/"+filepath.ToSlash(name), f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An object that only shares the prefix is not part of the source.
+	if err := store.Put(ctx, "drop/tx-old.parquet", strings.NewReader("not parquet")); err != nil {
+		t.Fatal(err)
+	}
+	a.S3 = s3
+	bucket := strings.TrimPrefix(strings.Split(s3.URL, "/lake")[0], "s3://")
+	in = activities.IngestInput{Source: "tx_s3", Format: "parquet", Path: "s3://" + bucket + "/lake/drop/tx", Key: "id", RunID: "s3", MaxRejectRatio: 0.5}
+	res2, err := run(t, a, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Rows != 7 || countRows(t, a.Catalog, "raw.tx_s3") != 7 {
+		t.Errorf("from S3 %+v, table %d rows", res2, countRows(t, a.Catalog, "raw.tx_s3"))
+	}
+	in.Path, in.Source, in.RunID = "s3://"+bucket+"/lake/drop/missing", "tx_missing", "missing"
+	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "no such object or prefix") {
+		t.Errorf("a missing prefix: %v", err)
 	}
 }

@@ -27,7 +27,8 @@ type Reject struct {
 	// the 1-based row of a Parquet file.
 	Line   int64
 	Reason string
-	Raw    string
+	// Raw is the row's text, or for Parquet the file's name.
+	Raw string
 }
 
 // Chunk is a slice of a source: the rows that parsed, and those that did

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,21 +19,125 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// ParquetReader reads a Parquet file in record batches of ChunkRows rows.
-// Rows with a null key are rejected.
+// ParquetReader reads a Parquet file, or every .parquet file under a
+// folder in path order, in record batches of ChunkRows rows. The files of a
+// folder must share one schema. Rows with a null key are rejected.
 type ParquetReader struct {
-	f     *os.File
-	pf    *file.Reader
-	rr    pqarrow.RecordReader
-	key   int
-	row   int64
-	index int
+	ctx    context.Context
+	o      Options
+	paths  []string
+	next   int
+	cur    *parquetFile
+	schema *arrow.Schema
+	index  int
 }
 
 var _ Reader = (*ParquetReader)(nil)
 
-// OpenParquet opens a Parquet file.
+// OpenParquet opens a Parquet file or a folder of them.
 func OpenParquet(ctx context.Context, path string, o Options) (*ParquetReader, error) {
+	paths, err := parquetFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	p := &ParquetReader{ctx: ctx, o: o, paths: paths}
+	if p.cur, err = openParquetFile(ctx, paths[0], o); err != nil {
+		return nil, err
+	}
+	p.next, p.schema = 1, p.cur.rr.Schema()
+	return p, nil
+}
+
+// parquetFiles lists path itself, or the .parquet files under the folder
+// it names (skipping hidden and _-prefixed entries such as _SUCCESS).
+func parquetFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	var paths []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if name := d.Name(); p != path && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".parquet") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", path, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s: the folder holds no .parquet files", path)
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// Schema implements Reader.
+func (p *ParquetReader) Schema() *arrow.Schema { return p.schema }
+
+// Close implements Reader.
+func (p *ParquetReader) Close() error {
+	if p.cur == nil {
+		return nil
+	}
+	err := p.cur.Close()
+	p.cur = nil
+	return err
+}
+
+// Next implements Reader.
+func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
+	for p.cur != nil {
+		ch, err := p.cur.Next(ctx)
+		if err == nil {
+			ch.Index = p.index
+			p.index++
+			return ch, nil
+		}
+		if !errors.Is(err, io.EOF) {
+			return Chunk{}, fmt.Errorf("%s: %w", p.cur.path, err)
+		}
+		p.cur.Close()
+		p.cur = nil
+		if p.next == len(p.paths) {
+			break
+		}
+		f, err := openParquetFile(ctx, p.paths[p.next], p.o)
+		if err != nil {
+			return Chunk{}, err
+		}
+		p.next++
+		p.cur = f
+		if !f.rr.Schema().Equal(p.schema) {
+			return Chunk{}, fmt.Errorf("%s: its schema differs from the first file's (%s): %s", f.path, p.paths[0], f.rr.Schema())
+		}
+	}
+	return Chunk{}, io.EOF
+}
+
+// parquetFile reads one Parquet file.
+type parquetFile struct {
+	path string
+	f    *os.File
+	pf   *file.Reader
+	rr   pqarrow.RecordReader
+	key  int
+	row  int64
+}
+
+func openParquetFile(ctx context.Context, path string, o Options) (*parquetFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -51,7 +159,7 @@ func OpenParquet(ctx context.Context, path string, o Options) (*ParquetReader, e
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	p := &ParquetReader{f: f, pf: pf, rr: rr, key: -1}
+	p := &parquetFile{path: path, f: f, pf: pf, rr: rr, key: -1}
 	if o.Key != "" {
 		idx := rr.Schema().FieldIndices(o.Key)
 		if len(idx) == 0 {
@@ -67,18 +175,13 @@ func OpenParquet(ctx context.Context, path string, o Options) (*ParquetReader, e
 	return p, nil
 }
 
-// Schema implements Reader.
-func (p *ParquetReader) Schema() *arrow.Schema { return p.rr.Schema() }
-
-// Close implements Reader.
-func (p *ParquetReader) Close() error {
+func (p *parquetFile) Close() error {
 	p.rr.Release()
 	p.pf.Close()
 	return p.f.Close()
 }
 
-// Next implements Reader.
-func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
+func (p *parquetFile) Next(ctx context.Context) (Chunk, error) {
 	if !p.rr.Next() {
 		if err := p.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 			return Chunk{}, err
@@ -86,8 +189,7 @@ func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
 		return Chunk{}, io.EOF
 	}
 	rec := p.rr.RecordBatch()
-	ch := Chunk{Index: p.index}
-	p.index++
+	var ch Chunk
 	first := p.row
 	p.row += rec.NumRows()
 	if p.key < 0 || rec.Column(p.key).NullN() == 0 {
@@ -102,7 +204,7 @@ func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
 		valid := keys.IsValid(i)
 		mb.Append(valid)
 		if !valid {
-			ch.Rejects = append(ch.Rejects, Reject{Line: first + int64(i) + 1, Reason: "null key " + rec.ColumnName(p.key)})
+			ch.Rejects = append(ch.Rejects, Reject{Line: first + int64(i) + 1, Reason: "null key " + rec.ColumnName(p.key), Raw: filepath.Base(p.path)})
 		}
 	}
 	mask := mb.NewBooleanArray()

@@ -17,6 +17,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/sluice-ml/sluice/internal/tabfile"
 )
 
 const sample = `customer_id,plan,tenure,charges,autopay,updated_at
@@ -316,5 +318,31 @@ func TestCSVInfersDates(t *testing.T) {
 	defer r.Close()
 	if d, ts := r.Schema().Field(0).Type.ID(), r.Schema().Field(1).Type.ID(); d != arrow.DATE32 || ts != arrow.TIMESTAMP {
 		t.Errorf("types %s and %s, want date32 and timestamp", d, ts)
+	}
+}
+
+func TestParquetFolderRefusesAMixedSchema(t *testing.T) {
+	dir := t.TempDir()
+	if err := tabfile.Write(filepath.Join(dir, "a.parquet"), []tabfile.Column{{Name: "id", Strings: []string{"A"}}, {Name: "v", Values: []float64{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tabfile.Write(filepath.Join(dir, "b.parquet"), []tabfile.Column{{Name: "id", Strings: []string{"B"}}, {Name: "v", Strings: []string{"x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenParquet(context.Background(), dir, Options{Key: "id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ch, err := r.Next(context.Background())
+	if err != nil || ch.Records.NumRows() != 1 {
+		t.Fatalf("first file: %v", err)
+	}
+	ch.Records.Release()
+	if _, err := r.Next(context.Background()); err == nil || !strings.Contains(err.Error(), "b.parquet: its schema differs") {
+		t.Errorf("got %v, want the second file's schema refused", err)
+	}
+	if _, err := OpenParquet(context.Background(), t.TempDir(), Options{}); err == nil || !strings.Contains(err.Error(), "holds no .parquet files") {
+		t.Errorf("an empty folder: %v", err)
 	}
 }

@@ -71,6 +71,9 @@ type Deps struct {
 	DatabaseURL string
 	DB          *pgxpool.Pool
 	Lake        lakehouse.ObjectStore
+	// LakeOptions configure S3 access (endpoint, addressing, region),
+	// used for s3:// source paths too.
+	LakeOptions lakehouse.Options
 	Catalog     *lakehouse.Catalog
 	Logger      *slog.Logger
 }
@@ -88,7 +91,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		return nil, err
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
-	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL}
+	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
 	lake := &activities.Lake{Catalog: deps.Catalog}
 	s := &Set{}
 	seen := map[string]bool{}

@@ -200,7 +200,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
 		return nil, err
 	}
-	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, Catalog: st.catalog, Logger: logger}, workers.DefaultOptions()); err != nil {
+	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog, Logger: logger}, workers.DefaultOptions()); err != nil {
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {

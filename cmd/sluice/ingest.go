@@ -76,7 +76,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		req.Query, req.SourceURL = src.Postgres.Query, src.Postgres.URL
 	} else {
 		req.Path = src.Path()
-		if !filepath.IsAbs(req.Path) {
+		if !filepath.IsAbs(req.Path) && !strings.HasPrefix(req.Path, "s3://") {
 			req.Path = filepath.Join(dir, req.Path)
 		}
 	}
