@@ -21,14 +21,18 @@ import (
 // time: every row of an entity lands in the same partition, whichever
 // input it comes from, as long as the inputs share the Spill's seed.
 type Spill struct {
-	dir   string
-	key   string
-	parts int
-	seed  maphash.Seed
-	files []*os.File
-	ws    []*ipc.FileWriter
-	rows  []int64
+	dir    string
+	key    string
+	parts  int
+	seed   maphash.Seed
+	files  []*os.File
+	ws     []*ipc.FileWriter
+	rows   []int64
+	schema *arrow.Schema
 }
+
+// Schema is the rows' schema; nil until a batch was added.
+func (s *Spill) Schema() *arrow.Schema { return s.schema }
 
 // NewSpill partitions rows by the key column into parts files under dir.
 // Spills that will be joined partition by partition share one seed.
@@ -75,6 +79,9 @@ func (s *Spill) Add(ctx context.Context, rec arrow.RecordBatch) error {
 	parts, err := s.partitionOf(rec.Column(idx[0]))
 	if err != nil {
 		return err
+	}
+	if s.schema == nil {
+		s.schema = rec.Schema()
 	}
 	rows := make([][]int64, s.parts)
 	for i, p := range parts {

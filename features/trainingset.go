@@ -1,0 +1,158 @@
+package features
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"iter"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Labeled is a view with its source rows.
+type Labeled struct {
+	View   View
+	Events iter.Seq2[arrow.RecordBatch, error]
+}
+
+// TrainingSetOptions shape a point-in-time training set.
+type TrainingSetOptions struct {
+	// Key and Time name the label rows' entity key and label time
+	// (timestamp[us]) columns.
+	Key, Time string
+	// Partitions bounds memory: the labels and every view's rows are
+	// spilled by entity hash and joined a partition at a time. 0 means 16.
+	Partitions int
+	// Dir holds the spill files; empty means a temporary folder.
+	Dir string
+}
+
+// TrainingSet joins every label row with each view's features as of the
+// row's label time, and hands the result to emit a partition at a time:
+// the label columns, then each view's feature columns. Rows come out
+// grouped by partition, not in label order.
+func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error], views []Labeled, o TrainingSetOptions, emit func(arrow.RecordBatch) error) error {
+	parts := o.Partitions
+	if parts <= 0 {
+		parts = 16
+	}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "sluice-training-set-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	seed := maphash.MakeSeed()
+	spill := func(name, key string, rows iter.Seq2[arrow.RecordBatch, error]) (*Spill, error) {
+		sub, err := os.MkdirTemp(dir, name+"-")
+		if err != nil {
+			return nil, err
+		}
+		s := NewSpill(sub, key, parts, seed)
+		for rec, err := range rows {
+			if err == nil {
+				err = s.Add(ctx, rec)
+			}
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("features: spilling %s: %w", name, err)
+			}
+		}
+		return s, s.Close()
+	}
+	lab, err := spill("labels", o.Key, labels)
+	if err != nil {
+		return err
+	}
+	evs := make([]*Spill, len(views))
+	for i, lv := range views {
+		if evs[i], err = spill(lv.View.Name, lv.View.Key, lv.Events); err != nil {
+			return err
+		}
+	}
+	for p := range parts {
+		if lab.Rows(p) == 0 {
+			continue
+		}
+		if err := trainingPartition(ctx, p, lab, evs, views, o, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func trainingPartition(ctx context.Context, p int, lab *Spill, evs []*Spill, views []Labeled, o TrainingSetOptions, emit func(arrow.RecordBatch) error) error {
+	lrecs, err := lab.Read(p)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(lrecs)
+	schema := lrecs[0].Schema()
+	cols := make([]arrow.Array, schema.NumFields())
+	for c := range cols {
+		parts := make([]arrow.Array, len(lrecs))
+		for i, r := range lrecs {
+			parts[i] = r.Column(c)
+		}
+		if cols[c], err = array.Concatenate(parts, memory.DefaultAllocator); err != nil {
+			return err
+		}
+	}
+	defer releaseAll(cols)
+	keyIdx, timeIdx := schema.FieldIndices(o.Key), schema.FieldIndices(o.Time)
+	if len(keyIdx) == 0 || len(timeIdx) == 0 {
+		return fmt.Errorf("features: the label rows lack the key %q or the time %q", o.Key, o.Time)
+	}
+	ts, ok := cols[timeIdx[0]].(*array.Timestamp)
+	if !ok || ts.DataType().(*arrow.TimestampType).Unit != arrow.Microsecond {
+		return fmt.Errorf("features: the label time %s is %s, want timestamp[us]", o.Time, cols[timeIdx[0]].DataType())
+	}
+	times := make([]int64, ts.Len())
+	for i := range times {
+		times[i] = int64(ts.Value(i)) // a null label time reads as the epoch; labels are checked at ingest
+	}
+	q := Queries{Keys: cols[keyIdx[0]], Times: times}
+	fields := append([]arrow.Field(nil), schema.Fields()...)
+	out := append([]arrow.Array(nil), cols...)
+	var feats []arrow.RecordBatch
+	defer func() { releaseAll(feats) }()
+	for i, lv := range views {
+		erecs, err := evs[i].Read(p)
+		if err != nil {
+			return err
+		}
+		if len(erecs) == 0 {
+			// No rows of this view in the partition: its features are
+			// null (counts 0).
+			if evs[i].Schema() == nil {
+				return fmt.Errorf("features: view %s: its source has no rows", lv.View.Name)
+			}
+			b := array.NewRecordBuilder(memory.DefaultAllocator, evs[i].Schema())
+			erecs = []arrow.RecordBatch{b.NewRecordBatch()}
+			b.Release()
+		}
+		f, err := lv.View.AsOf(ctx, erecs, q)
+		releaseAll(erecs)
+		if err != nil {
+			return err
+		}
+		feats = append(feats, f)
+		fields = append(fields, f.Schema().Fields()...)
+		out = append(out, f.Columns()...)
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), out, int64(len(times)))
+	defer rec.Release()
+	return emit(rec)
+}
+
+func releaseAll[T interface{ Release() }](xs []T) {
+	for _, x := range xs {
+		x.Release()
+	}
+}
