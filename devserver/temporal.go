@@ -5,6 +5,7 @@ package devserver
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -193,11 +194,22 @@ func portFree(ip string, port int) error {
 	return ln.Close()
 }
 
-func freePort(ip string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
+func freePort(ip string) (int, error) { return FreePort(ip) }
+
+// FreePort finds a port to bind later, below Linux's ephemeral range
+// (32768 and up): a port the kernel handed out for ":0" goes back to the
+// pool that outgoing connections take their source ports from, so between
+// the check and the bind a connection could take it, and Temporal's
+// services exit when their bind fails.
+func FreePort(ip string) (int, error) {
+	for range 200 {
+		port := 10000 + rand.IntN(22000)
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("finding a free port on %s: none of 200 tried below 32000 was free", ip)
 }
