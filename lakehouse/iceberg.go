@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"net/url"
 	"strings"
 
@@ -263,15 +264,48 @@ type ScanResult struct {
 	FilesPlanned int
 }
 
-// Scan reads a table. The caller releases the records.
+// Scan reads a table into memory. The caller releases the records.
 func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanResult, error) {
-	ident, err := Ident(name)
+	rd, err := c.Read(ctx, name, o)
 	if err != nil {
 		return ScanResult{}, err
 	}
+	res := ScanResult{SnapshotID: rd.SnapshotID, FilesPlanned: rd.FilesPlanned}
+	for rec, err := range rd.Records {
+		if err != nil {
+			for _, r := range res.Records {
+				r.Release()
+			}
+			return ScanResult{}, err
+		}
+		rec.Retain()
+		res.Records = append(res.Records, rec)
+	}
+	return res, nil
+}
+
+// Reading is a planned scan whose records stream as they are read.
+type Reading struct {
+	// SnapshotID is the snapshot read (zero for an empty table), so a
+	// reader can record exactly what it read.
+	SnapshotID   int64
+	FilesPlanned int
+	// Schema is the records' schema.
+	Schema *arrow.Schema
+	// Records yields the rows; each record is valid until the next.
+	Records iter.Seq2[arrow.RecordBatch, error]
+}
+
+// Read plans a scan of a table and streams its records, holding one
+// batch at a time rather than the table.
+func (c *Catalog) Read(ctx context.Context, name string, o ScanOptions) (Reading, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return Reading{}, err
+	}
 	t, err := retrying{c.cat}.LoadTable(ctx, ident)
 	if err != nil {
-		return ScanResult{}, fmt.Errorf("loading %s: %w", name, err)
+		return Reading{}, fmt.Errorf("loading %s: %w", name, err)
 	}
 	var opts []table.ScanOption
 	if o.Columns != nil {
@@ -283,37 +317,52 @@ func (c *Catalog) Scan(ctx context.Context, name string, o ScanOptions) (ScanRes
 	if o.Limit > 0 {
 		opts = append(opts, table.WithLimit(o.Limit))
 	}
-	res := ScanResult{SnapshotID: o.SnapshotID}
+	res := Reading{SnapshotID: o.SnapshotID, Records: func(func(arrow.RecordBatch, error) bool) {}}
 	if o.SnapshotID != 0 {
 		opts = append(opts, table.WithSnapshotID(o.SnapshotID))
 	} else if s := t.CurrentSnapshot(); s != nil {
 		res.SnapshotID = s.SnapshotID
 	}
+	scan := t.Scan(opts...)
+	if res.Schema, err = projectedSchema(scan); err != nil {
+		return Reading{}, fmt.Errorf("scanning %s: %w", name, err)
+	}
 	if res.SnapshotID == 0 {
 		return res, nil // an empty table
 	}
-	scan := t.Scan(opts...)
 	tasks, err := scan.PlanFiles(ctx)
 	if err != nil {
-		return res, fmt.Errorf("planning the scan of %s: %w", name, err)
+		return Reading{}, fmt.Errorf("planning the scan of %s: %w", name, err)
 	}
 	res.FilesPlanned = len(tasks)
 	// Read the tasks just planned rather than planning again.
 	_, it, err := scan.ReadTasks(ctx, tasks)
 	if err != nil {
-		return res, fmt.Errorf("scanning %s: %w", name, err)
+		return Reading{}, fmt.Errorf("scanning %s: %w", name, err)
 	}
-	for rec, err := range it {
-		if err != nil {
-			for _, r := range res.Records {
-				r.Release()
+	res.Records = func(yield func(arrow.RecordBatch, error) bool) {
+		for rec, err := range it {
+			if err != nil {
+				yield(nil, fmt.Errorf("scanning %s: %w", name, err))
+				return
 			}
-			return ScanResult{}, fmt.Errorf("scanning %s: %w", name, err)
+			ok := yield(rec, nil)
+			rec.Release()
+			if !ok {
+				return
+			}
 		}
-		rec.Retain()
-		res.Records = append(res.Records, rec)
 	}
 	return res, nil
+}
+
+// projectedSchema is the Arrow schema a scan's records have.
+func projectedSchema(scan *table.Scan) (*arrow.Schema, error) {
+	isc, err := scan.Projection()
+	if err != nil {
+		return nil, err
+	}
+	return table.SchemaToArrowSchema(isc, nil, false, false)
 }
 
 // Replace swaps the table's whole content for the reader's records in one
@@ -367,6 +416,21 @@ func (c *Catalog) write(ctx context.Context, name string, rdr array.RecordReader
 		}
 	}
 	return s.Commit(ctx, o)
+}
+
+// ErrNoSuchTable reports a table the catalog does not list.
+var ErrNoSuchTable = catalog.ErrNoSuchTable
+
+// Purge drops a table and deletes its files.
+func (c *Catalog) Purge(ctx context.Context, name string) error {
+	ident, err := Ident(name)
+	if err != nil {
+		return err
+	}
+	if err := c.cat.PurgeTable(ctx, ident); err != nil && !errors.Is(err, catalog.ErrNoSuchTable) {
+		return fmt.Errorf("purging %s: %w", name, err)
+	}
+	return nil
 }
 
 // Exists says whether the table exists.

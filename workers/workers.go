@@ -93,6 +93,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
 	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
 	lake := &activities.Lake{Catalog: deps.Catalog}
+	feats := &activities.Features{Catalog: deps.Catalog}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -113,10 +114,12 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.SelfCheck)
 			w.RegisterWorkflow(workflows.Ingest)
 			w.RegisterWorkflow(workflows.Maintain)
+			w.RegisterWorkflow(workflows.TrainingSet)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
 			w.RegisterActivity(lake)
+			w.RegisterActivity(feats)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

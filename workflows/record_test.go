@@ -12,11 +12,13 @@ import (
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -45,15 +47,31 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.WriteFile(csvPath, []byte("customer_id,tenure\nC1,3\nC2,4\n,5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Labels and events for the training set.
+	events := filepath.Join(t.TempDir(), "txn.csv")
+	labels := filepath.Join(t.TempDir(), "labels.csv")
+	os.WriteFile(events, []byte("customer_id,ts,amount\nC1,2026-11-01T10:00:00Z,10\nC1,2026-11-05T10:00:00Z,20\n"), 0o644)
+	os.WriteFile(labels, []byte("customer_id,label_at,churned\nC1,2026-11-05T10:00:00Z,false\n"), 0o644)
+	ing := &activities.Ingest{Catalog: cat}
+	for src, path := range map[string]string{"txn": events, "labels": labels} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(ing)
+		if _, err := env.ExecuteActivity(ing.IngestFile, activities.IngestInput{Source: src, Format: "csv", Path: path, Key: "customer_id", RunID: "setup-" + src}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.SelfCheck)
 		r.RegisterWorkflow(workflows.Ingest)
 		r.RegisterWorkflow(workflows.Maintain)
+		r.RegisterWorkflow(workflows.TrainingSet)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(probe)
 		r.RegisterActivity(&activities.Ingest{Catalog: cat})
 		r.RegisterActivity(&activities.Lake{Catalog: cat})
+		r.RegisterActivity(&activities.Features{Catalog: cat})
 	})
 
 	c := srv.GetDefaultClient()
@@ -62,6 +80,10 @@ func TestRecordHistories(t *testing.T) {
 		"ingest-v1": {workflows.Ingest, workflows.IngestRequest{Source: "customers", Format: "csv", Path: csvPath, Key: "customer_id",
 			MaxRejectRatio: 0.5}},
 		"maintain-v1": {workflows.Maintain, workflows.MaintainRequest{}},
+		"trainingset-v1": {workflows.TrainingSet, workflows.TrainingSetRequest{Model: "churn", LabelTable: "raw.labels", Key: "customer_id",
+			LabelTime: "label_at", LabelColumn: "churned", Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{
+				Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
+				Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
 	}
 	for name, wf := range runs {
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])

@@ -27,6 +27,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(workflows.SelfCheck)
 			r.RegisterWorkflow(workflows.Ingest)
 			r.RegisterWorkflow(workflows.Maintain)
+			r.RegisterWorkflow(workflows.TrainingSet)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}

@@ -8,15 +8,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/pgcluster"
 	"github.com/sluice-ml/sluice/workflows"
@@ -124,6 +127,67 @@ func TestDevStack(t *testing.T) {
 		if !strings.Contains(out, "ingested 2 rows into raw.customers") || !strings.Contains(out, "1 rejected into quarantine.customers") ||
 			!strings.Contains(out, "allowed(plan: pro)") {
 			t.Errorf("sluice ingest said:\n%s", out)
+		}
+	})
+
+	t.Run("sluice training-set joins labels with features as of their times", func(t *testing.T) {
+		proj := t.TempDir()
+		specFile := filepath.Join(proj, "sluice.yaml")
+		must(t, os.WriteFile(specFile, []byte(`project: it
+sources:
+  txn: {csv: txn.csv, key: customer_id, timestamp: ts}
+  labels: {csv: labels.csv, key: customer_id, timestamp: label_at}
+entities:
+  customer: {key: customer_id}
+feature_views:
+  customer_txn:
+    entity: customer
+    source: txn
+    aggregations:
+      - {column: amount, function: sum, windows: [7d]}
+models:
+  churn:
+    task: binary
+    label: {source: labels, column: churned}
+    features: [customer_txn]
+`), 0o644))
+		must(t, os.WriteFile(filepath.Join(proj, "txn.csv"), []byte("customer_id,ts,amount\nC1,2026-11-01T10:00:00Z,10\nC1,2026-11-05T10:00:00Z,20\nC1,2026-11-09T10:00:00Z,40\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(proj, "labels.csv"), []byte("customer_id,label_at,churned\nC1,2026-11-05T10:00:00Z,false\nC1,2026-11-10T00:00:00Z,true\n"), 0o644))
+		for _, src := range []string{"txn", "labels"} {
+			if out := run(t, "ingest", src, "-f", specFile, "--temporal-address", frontend); !strings.Contains(out, "ingested") {
+				t.Fatalf("sluice ingest %s said:\n%s", src, out)
+			}
+		}
+		banner := dev.out.String()
+		field := func(name string) string {
+			m := regexp.MustCompile(`(?m)^\s*` + name + `\s+(\S+)`).FindStringSubmatch(banner)
+			if m == nil {
+				t.Fatalf("no %s in the banner:\n%s", name, banner)
+			}
+			return m[1]
+		}
+		outFile := filepath.Join(proj, "churn.parquet")
+		out := run(t, "training-set", "churn", "-f", specFile, "--temporal-address", frontend,
+			"--database-url", field("PostgreSQL"), "--lake", field("Lake"), "--out", outFile)
+		if !strings.Contains(out, "wrote 2 rows to training.churn") || !strings.Contains(out, "raw.labels@") || !strings.Contains(out, "raw.txn@") {
+			t.Fatalf("sluice training-set said:\n%s", out)
+		}
+		recs, err := tabfile.Read(context.Background(), outFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums := map[bool]float64{}
+		for _, r := range recs {
+			churned := r.Column(r.Schema().FieldIndices("churned")[0]).(*array.Boolean)
+			sum := r.Column(r.Schema().FieldIndices("customer_txn__amount_sum_7d")[0]).(*array.Float64)
+			for i := range sum.Len() {
+				sums[churned.Value(i)] = sum.Value(i)
+			}
+			r.Release()
+		}
+		// As of the 5th at 10:00: 10 + 20; as of the 10th: 20 + 40.
+		if sums[false] != 30 || sums[true] != 60 {
+			t.Errorf("sums by label %v, want 30 (false) and 60 (true)", sums)
 		}
 	})
 

@@ -33,6 +33,7 @@ func commands() []command {
 		{"api", "run the control API", runAPI},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
 		{"ingest", "land a source of the project spec in the lake (raw.<source>)", runIngest},
+		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"os"
 	"path/filepath"
@@ -309,4 +310,27 @@ func writeParquet(w io.Writer, cols []Column) error {
 		return err
 	}
 	return fw.Close()
+}
+
+// WriteParquet writes record batches of one schema to a zstd Parquet file.
+func WriteParquet(path string, schema *arrow.Schema, recs iter.Seq2[arrow.RecordBatch, error]) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	for rec, err := range recs {
+		if err == nil {
+			err = w.WriteBuffered(rec)
+		}
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	return w.Close() // closes the file too
 }

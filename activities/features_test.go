@@ -1,0 +1,143 @@
+package activities_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/lakehouse"
+)
+
+var tsType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+
+func day(d int, h int) arrow.Timestamp {
+	return arrow.Timestamp(time.Date(2026, 11, d, h, 0, 0, 0, time.UTC).UnixMicro())
+}
+
+// lakeTable creates a table and appends rows built by fill.
+func lakeTable(t *testing.T, cat *lakehouse.Catalog, name string, schema *arrow.Schema, ts string, fill func(b *array.RecordBuilder)) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cat.EnsureTable(ctx, name, schema, ts); err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	fill(b)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if _, err := cat.Append(ctx, name, []arrow.RecordBatch{rec}, "load-"+name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runTrainingSet(t *testing.T, a *activities.Features, in activities.TrainingSetInput) activities.TrainingSetResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	val, err := env.ExecuteActivity(a.TrainingSet, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.TrainingSetResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestTrainingSetIsPointInTimeAndReproducible(t *testing.T) {
+	cat := newIngest(t).Catalog
+	ctx := context.Background()
+	lakeTable(t, cat, "raw.txn", arrow.NewSchema([]arrow.Field{
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ts", Type: tsType},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64},
+	}, nil), "ts", func(b *array.RecordBuilder) {
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"C1", "C1", "C1", "C2"}, nil)
+		b.Field(1).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{day(1, 10), day(5, 10), day(9, 10), day(2, 0)}, nil)
+		b.Field(2).(*array.Float64Builder).AppendValues([]float64{10, 20, 40, 7}, nil)
+	})
+	lakeTable(t, cat, "raw.labels", arrow.NewSchema([]arrow.Field{
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: tsType},
+		{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
+	}, nil), "label_at", func(b *array.RecordBuilder) {
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"C1", "C1", "C2", "C3"}, nil)
+		b.Field(1).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{day(5, 10), day(8, 0), day(3, 0), day(3, 0)}, nil)
+		b.Field(2).(*array.BooleanBuilder).AppendValues([]bool{false, true, false, true}, nil)
+	})
+	view := features.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts", Aggregations: []features.Aggregation{
+		{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}, {Column: "amount", Function: "count", Window: 24 * time.Hour}}}
+	in := activities.TrainingSetInput{Model: "churn", RunID: "ts-1", LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+		Views: []activities.SourcedView{{View: view, Table: "raw.txn"}}, Partitions: 3}
+	a := &activities.Features{Catalog: cat, TempDir: t.TempDir()}
+	res := runTrainingSet(t, a, in)
+	if res.Rows != 4 || res.Read["raw.txn"] == 0 || res.Read["raw.labels"] == 0 {
+		t.Fatalf("result %+v", res)
+	}
+	got, err := cat.Scan(ctx, "training.churn", lakehouse.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		sum   float64
+		valid bool
+		count int64
+	}
+	rows := map[string]row{}
+	for _, r := range got.Records {
+		keys, at := r.Column(0).(*array.String), r.Column(1).(*array.Timestamp)
+		sums, counts := r.Column(3).(*array.Float64), r.Column(4).(*array.Int64)
+		for i := range keys.Len() {
+			g := row{valid: sums.IsValid(i), count: counts.Value(i)}
+			if g.valid {
+				g.sum = sums.Value(i)
+			}
+			rows[keys.Value(i)+"@"+at.Value(i).ToTime(arrow.Microsecond).Format("02T15")] = g
+		}
+		r.Release()
+	}
+	// C1 on the 5th at 10:00 sees the events of the 1st and the 5th (that
+	// one exactly at the label time); the 9th's is in its future. On the
+	// 8th at 00:00 the 7-day window (1st 00:00, 8th 00:00] still holds
+	// the 1st's 10:00 event.
+	want := map[string]row{"C1@05T10": {30, true, 1}, "C1@08T00": {30, true, 0}, "C2@03T00": {7, true, 0}, "C3@03T00": {0, false, 0}}
+	for k, w := range want {
+		if g := rows[k]; g != w {
+			t.Errorf("%s: %+v, want %+v", k, g, w)
+		}
+	}
+	info, err := cat.Describe(ctx, "training.churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(info.Snapshots); n != 1 {
+		t.Fatalf("%d snapshots", n)
+	}
+
+	// A retry writes nothing; a new run replaces the content.
+	if again := runTrainingSet(t, a, in); again.SnapshotID != res.SnapshotID || again.Rows != 4 {
+		t.Errorf("retry %+v, first %+v", again, res)
+	}
+	in.RunID = "ts-2"
+	runTrainingSet(t, a, in)
+	if n := countRows(t, cat, "training.churn"); n != 4 {
+		t.Errorf("after a second run training.churn has %d rows, want 4", n)
+	}
+	// Another feature list rebuilds the table.
+	in.RunID = "ts-3"
+	in.Views[0].View.Aggregations = in.Views[0].View.Aggregations[:1]
+	runTrainingSet(t, a, in)
+	if info, err := cat.Describe(ctx, "training.churn"); err != nil || len(info.Snapshots) != 1 {
+		t.Errorf("after a new feature list: %+v, %v", info, err)
+	}
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/tabfile"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+// trainingSetRequest resolves a model of the spec into the labels and
+// views its training set joins.
+func trainingSetRequest(s *spec.Spec, model string) (workflows.TrainingSetRequest, error) {
+	m, ok := s.Models[model]
+	if !ok {
+		return workflows.TrainingSetRequest{}, fmt.Errorf("the spec has no model %q", model)
+	}
+	labels := s.Sources[m.Label.Source]
+	if labels.Timestamp == "" {
+		return workflows.TrainingSetRequest{}, fmt.Errorf("model %s: the label source %s needs a timestamp (the label time)", model, m.Label.Source)
+	}
+	req := workflows.TrainingSetRequest{Model: model, LabelTable: "raw." + m.Label.Source, LabelTime: labels.Timestamp, LabelColumn: m.Label.Column}
+	for _, name := range m.Features {
+		v, err := features.ViewFromSpec(s, name)
+		if err != nil {
+			return req, err
+		}
+		if req.Key != "" && v.Key != req.Key {
+			return req, fmt.Errorf("model %s: its views key on %s and %s; one entity per model", model, req.Key, v.Key)
+		}
+		req.Key = v.Key
+		req.Views = append(req.Views, activities.SourcedView{View: v, Table: "raw." + s.FeatureViews[name].Source})
+	}
+	return req, nil
+}
+
+func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	f := newFlagSet("training-set", stderr)
+	cfg.temporalFlags(f)
+	cfg.storageFlags(f)
+	var specPath, out string
+	var partitions int
+	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
+	f.StringVar(&out, "out", "", "also write the set to this Parquet file")
+	f.IntVar(&partitions, "partitions", 0, "hash partitions that bound memory (default 16)")
+	model, err := f.parseOne(args)
+	if err != nil {
+		return err
+	}
+	if model == "" {
+		return errors.New("usage: sluice training-set MODEL [-f sluice.yaml] [--out file.parquet]")
+	}
+	s, _, err := loadSpec(specPath)
+	if err != nil {
+		return err
+	}
+	req, err := trainingSetRequest(s, model)
+	if err != nil {
+		return err
+	}
+	req.Partitions = partitions
+	tc, err := cfg.dialTemporal(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	id := fmt.Sprintf("training-set/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.TrainingSet, req)
+	if err != nil {
+		return fmt.Errorf("starting the training set: %w", err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	var res activities.TrainingSetResult
+	if err := run.Get(ctx, &res); err != nil {
+		return fmt.Errorf("training set %s: %w", id, err)
+	}
+	fmt.Fprintf(stdout, "wrote %d rows to %s (snapshot %d), reading", res.Rows, res.Table, res.SnapshotID)
+	for _, t := range slices.Sorted(maps.Keys(res.Read)) {
+		fmt.Fprintf(stdout, " %s@%d", t, res.Read[t])
+	}
+	fmt.Fprintln(stdout)
+	if out == "" {
+		return nil
+	}
+	if err := cfg.validateStorage(); err != nil {
+		return err
+	}
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: cfg.DatabaseURL, Lake: cfg.Lake})
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	rd, err := cat.Read(ctx, res.Table, lakehouse.ScanOptions{SnapshotID: res.SnapshotID})
+	if err != nil {
+		return err
+	}
+	if err := tabfile.WriteParquet(out, rd.Schema, rd.Records); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return nil
+}
