@@ -6,19 +6,25 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/online"
 )
 
 // Features computes feature values from the lake: training sets now,
 // materialization next.
 type Features struct {
 	Catalog *lakehouse.Catalog
+	// Online is the online store; nil skips online loads.
+	Online *online.Store
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
 }
@@ -232,4 +238,171 @@ func badInputIfMissing(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
 	return err
+}
+
+// WatermarkMaterialized is the property of features.<view> holding the
+// newest as-of time materialized: an incremental run recomputes only the
+// entities whose features may have changed since.
+const WatermarkMaterialized = "sluice.materialized-through"
+
+// AsOfColumn is the as-of time column of features.<view>.
+const AsOfColumn = features.AsOfColumn
+
+// MaterializeInput asks for a view's features as of a time.
+type MaterializeInput struct {
+	View SourcedView
+	// AsOf is the time the features are computed at.
+	AsOf time.Time
+	// RunID stamps the snapshot; the workflow derives it from the view
+	// and the as-of time, so materializing the same time twice writes
+	// once.
+	RunID string
+	// Online also upserts the rows into sluice_online.<view>.
+	Online bool
+	// Incremental computes only the entities whose features may have
+	// changed since the stored watermark; otherwise every entity.
+	Incremental bool
+	Partitions  int
+}
+
+// MaterializeResult says what a run wrote.
+type MaterializeResult struct {
+	Table      string
+	Entities   int64
+	SnapshotID int64
+	// SourceSnapshot is the snapshot of the source read.
+	SourceSnapshot int64
+	// Since is the watermark an incremental run started from (zero: all).
+	Since time.Time
+	// Online counts the rows upserted into the online store.
+	Online int64
+}
+
+// Materialize computes a view's features for its entities as of a time
+// and appends them to features.<view> (partitioned by the as-of day) in
+// one snapshot that also moves the watermark; with Online it then upserts
+// that snapshot's rows into the online store, so the two agree. An entity
+// needs a source row at or before the as-of time to get a row.
+//
+// Incremental runs keep exactly the entities whose values can differ from
+// the watermark's: a row entered (watermark, t], or left a window w
+// ((watermark−w, t−w]), or a plain column aged past the ttl.
+func (a *Features) Materialize(ctx context.Context, in MaterializeInput) (MaterializeResult, error) {
+	v := in.View.View
+	res := MaterializeResult{Table: "features." + v.Name}
+	if v.Name == "" || in.View.Table == "" || in.RunID == "" || in.AsOf.IsZero() {
+		return res, temporal.NewNonRetryableApplicationError("materialize needs a view, its source table, a run id and an as-of time", ErrTypeBadInput, nil)
+	}
+	t := in.AsOf.UTC()
+	if in.Incremental {
+		if wm, ok, err := a.Catalog.Property(ctx, res.Table, WatermarkMaterialized); err != nil {
+			return res, err
+		} else if ok {
+			if res.Since, err = time.Parse(time.RFC3339Nano, wm); err != nil {
+				return res, fmt.Errorf("reading the watermark of %s: %w", res.Table, err)
+			}
+		}
+	}
+	cols := []string{v.Key, v.Timestamp}
+	for _, c := range v.Columns {
+		cols = appendNew(cols, c)
+	}
+	for _, ag := range v.Aggregations {
+		cols = appendNew(cols, ag.Column)
+	}
+	src, err := a.Catalog.Read(ctx, in.View.Table, lakehouse.ScanOptions{Columns: cols})
+	if err != nil {
+		return res, badInputIfMissing(err)
+	}
+	res.SourceSnapshot = src.SnapshotID
+	changed := features.ChangedBetween(v, res.Since, t)
+	w := &stagedSink{a: a, ctx: ctx, table: res.Table, runID: in.RunID, ts: AsOfColumn}
+	err = features.Snapshot(ctx, src.Records, v, t, changed,
+		features.TrainingSetOptions{Partitions: in.Partitions, Dir: a.TempDir}, func(rec arrow.RecordBatch) error {
+			activity.RecordHeartbeat(ctx, nil)
+			res.Entities += rec.NumRows()
+			return w.add(rec)
+		})
+	if err = errors.Join(err, w.finish()); err != nil {
+		w.abort()
+		return res, err
+	}
+	if w.stage == nil {
+		return res, nil // no entity has a row at or before t
+	}
+	if w.stage.Done {
+		res.SnapshotID = w.stage.SnapshotID()
+		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[rowsSummary], 10, 64)
+	} else {
+		props := map[string]string{}
+		if cur, ok, err := a.Catalog.Property(ctx, res.Table, WatermarkMaterialized); err != nil {
+			return res, err
+		} else if prev, perr := time.Parse(time.RFC3339Nano, cur); !ok || perr != nil || t.After(prev) {
+			props[WatermarkMaterialized] = t.Format(time.RFC3339Nano)
+		}
+		r, err := w.stage.Commit(ctx, lakehouse.CommitOptions{TableProperties: props, Summary: map[string]string{
+			rowsSummary: strconv.FormatInt(res.Entities, 10), ReadSnapshotPrefix + in.View.Table: strconv.FormatInt(src.SnapshotID, 10)}})
+		if err != nil {
+			return res, err
+		}
+		res.SnapshotID = r.SnapshotID
+	}
+	if in.Online && a.Online != nil {
+		if res.Online, err = a.upsertOnline(ctx, res, v, t); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// upsertOnline loads the rows of the run's snapshot as of t.
+func (a *Features) upsertOnline(ctx context.Context, res MaterializeResult, v features.View, t time.Time) (int64, error) {
+	rd, err := a.Catalog.Read(ctx, res.Table, lakehouse.ScanOptions{SnapshotID: res.SnapshotID,
+		Filter: iceberg.EqualTo(iceberg.Reference(AsOfColumn), iceberg.Timestamp(t.UnixMicro()))})
+	if err != nil {
+		return 0, err
+	}
+	// The online row holds the key and the features; its event time is
+	// the as-of time.
+	keep := []string{v.Key}
+	keep = append(keep, v.OutputNames()...)
+	schema, project, err := projection(rd.Schema, keep)
+	if err != nil {
+		return 0, err
+	}
+	return a.Online.Upsert(ctx, v.Name, v.Key, schema, func(yield func(arrow.RecordBatch, error) bool) {
+		for rec, err := range rd.Records {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			p := project(rec)
+			ok := yield(p, nil)
+			p.Release()
+			if !ok {
+				return
+			}
+		}
+	}, t)
+}
+
+// projection keeps the named columns of a schema.
+func projection(s *arrow.Schema, names []string) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
+	idx := make([]int, len(names))
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		found := s.FieldIndices(n)
+		if len(found) == 0 {
+			return nil, nil, fmt.Errorf("the table has no column %s", n)
+		}
+		idx[i], fields[i] = found[0], s.Field(found[0])
+	}
+	out := arrow.NewSchema(fields, nil)
+	return out, func(rec arrow.RecordBatch) arrow.RecordBatch {
+		cols := make([]arrow.Array, len(idx))
+		for i, j := range idx {
+			cols[i] = rec.Column(j)
+		}
+		return array.NewRecordBatch(out, cols, rec.NumRows())
+	}, nil
 }

@@ -12,7 +12,10 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/online"
 )
 
 var tsType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -140,4 +143,144 @@ func TestTrainingSetIsPointInTimeAndReproducible(t *testing.T) {
 	if info, err := cat.Describe(ctx, "training.churn"); err != nil || len(info.Snapshots) != 1 {
 		t.Errorf("after a new feature list: %+v, %v", info, err)
 	}
+}
+
+func runMaterialize(t *testing.T, a *activities.Features, in activities.MaterializeInput) activities.MaterializeResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	val, err := env.ExecuteActivity(a.Materialize, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.MaterializeResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// newestOffline reads features.<view>: each entity's newest row's sum.
+func newestOffline(t *testing.T, cat *lakehouse.Catalog, table string) map[string]float64 {
+	t.Helper()
+	res, err := cat.Scan(context.Background(), table, lakehouse.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		at  arrow.Timestamp
+		sum float64
+	}
+	newest := map[string]row{}
+	for _, r := range res.Records {
+		keys, at, sums := r.Column(0).(*array.String), r.Column(1).(*array.Timestamp), r.Column(2).(*array.Float64)
+		for i := range keys.Len() {
+			if old, ok := newest[keys.Value(i)]; !ok || at.Value(i) > old.at {
+				r := row{at: at.Value(i)}
+				if sums.IsValid(i) {
+					r.sum = sums.Value(i)
+				}
+				newest[keys.Value(i)] = r
+			}
+		}
+		r.Release()
+	}
+	out := map[string]float64{}
+	for k, r := range newest {
+		out[k] = r.sum
+	}
+	return out
+}
+
+func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
+	cat := newIngest(t).Catalog
+	ctx := context.Background()
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Exec(ctx, "DROP TABLE IF EXISTS sluice_online.spend")
+	txnSchema := arrow.NewSchema([]arrow.Field{
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ts", Type: tsType},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64},
+	}, nil)
+	add := func(run string, keys []string, at []arrow.Timestamp, amounts []float64) {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, txnSchema)
+		b.Field(0).(*array.StringBuilder).AppendValues(keys, nil)
+		b.Field(1).(*array.TimestampBuilder).AppendValues(at, nil)
+		b.Field(2).(*array.Float64Builder).AppendValues(amounts, nil)
+		rec := b.NewRecordBatch()
+		if _, err := cat.Append(ctx, "raw.spend", []arrow.RecordBatch{rec}, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cat.EnsureTable(ctx, "raw.spend", txnSchema, "ts"); err != nil {
+		t.Fatal(err)
+	}
+	// C1 spends on the 1st and 3rd, C2 on the 2nd, C3 on the 1st; C4 only
+	// after the first as-of time.
+	add("load-1", []string{"C1", "C1", "C2", "C3", "C4"}, []arrow.Timestamp{day(1, 10), day(3, 10), day(2, 10), day(1, 12), day(9, 0)}, []float64{1, 2, 4, 8, 16})
+	view := features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}
+	a := &activities.Features{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}
+	t1 := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
+	in := activities.MaterializeInput{View: activities.SourcedView{View: view, Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true, Partitions: 2}
+	res := runMaterialize(t, a, in)
+	// As of the 4th: the 2-day window (2nd 00:00, 4th 00:00] holds C1's 2
+	// and C2's 4; C3's spend of the 1st is outside; C4 has nothing yet.
+	if res.Entities != 3 || res.Online != 3 || !res.Since.IsZero() {
+		t.Fatalf("first run %+v", res)
+	}
+	want := map[string]float64{"C1": 2, "C2": 4, "C3": 0}
+	check := func(when string) {
+		t.Helper()
+		got := newestOffline(t, cat, "features.spend")
+		r := online.NewReader(db, online.CacheOptions{})
+		rows, err := r.Get(ctx, "spend", []string{"C1", "C2", "C3", "C4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range []string{"C1", "C2", "C3", "C4"} {
+			w, ok := want[k]
+			if !ok {
+				if _, in := got[k]; in || rows[i] != nil {
+					t.Errorf("%s: %s has a row (offline %v, online %v)", when, k, got[k], rows[i])
+				}
+				continue
+			}
+			var on float64
+			if rows[i] != nil && rows[i]["spend__amount_sum_2d"] != nil {
+				on = rows[i]["spend__amount_sum_2d"].(float64)
+			}
+			if got[k] != w || on != w {
+				t.Errorf("%s: %s offline %v online %v, want %v", when, k, got[k], on, w)
+			}
+		}
+	}
+	check("after the first run")
+	// The same as-of time again writes nothing.
+	if again := runMaterialize(t, a, in); again.SnapshotID != res.SnapshotID {
+		t.Errorf("rerun wrote snapshot %d, first %d", again.SnapshotID, res.SnapshotID)
+	}
+
+	// Incremental: a day later, only entities whose values can change
+	// are recomputed: C2 (its spend of the 2nd leaves the window) and C3
+	// (it spent on the 4th). C1's spend of the 3rd stays in the window, so
+	// its row of the 4th still holds; C4 is still in the future.
+	add("load-2", []string{"C3"}, []arrow.Timestamp{day(4, 12)}, []float64{32})
+	t2 := t1.Add(24 * time.Hour)
+	in.AsOf, in.RunID = t2, "m/t2"
+	res2 := runMaterialize(t, a, in)
+	if !res2.Since.Equal(t1) {
+		t.Errorf("incremental run started from %v, want %v", res2.Since, t1)
+	}
+	// (3rd, 5th]: C1 has 2 (3rd 10:00), C2 has nothing, C3 has 32.
+	want = map[string]float64{"C1": 2, "C2": 0, "C3": 32}
+	if res2.Entities != 2 {
+		t.Errorf("incremental run computed %d entities, want 2", res2.Entities)
+	}
+	check("after the incremental run")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -93,7 +94,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
 	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
 	lake := &activities.Lake{Catalog: deps.Catalog}
-	feats := &activities.Features{Catalog: deps.Catalog}
+	feats := &activities.Features{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -115,6 +116,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.Ingest)
 			w.RegisterWorkflow(workflows.Maintain)
 			w.RegisterWorkflow(workflows.TrainingSet)
+			w.RegisterWorkflow(workflows.Materialize)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)

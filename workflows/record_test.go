@@ -25,8 +25,6 @@ import (
 	"github.com/sluice-ml/sluice/workflows"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 // TestRecordHistories runs each workflow on a real server and saves its
 // history under testdata/histories for TestReplayRecordedHistories.
 func TestRecordHistories(t *testing.T) {
@@ -66,6 +64,7 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.Ingest)
 		r.RegisterWorkflow(workflows.Maintain)
 		r.RegisterWorkflow(workflows.TrainingSet)
+		r.RegisterWorkflow(workflows.Materialize)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(probe)
@@ -74,6 +73,8 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterActivity(&activities.Features{Catalog: cat})
 	})
 
+	txnView := activities.SourcedView{Table: "raw.txn", View: features.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}
 	c := srv.GetDefaultClient()
 	runs := map[string][2]any{
 		"selfcheck-v1": {workflows.SelfCheck, workflows.SelfCheckInput{Note: "recorded", Steps: 2}},
@@ -84,6 +85,9 @@ func TestRecordHistories(t *testing.T) {
 			LabelTime: "label_at", LabelColumn: "churned", Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{
 				Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
 				Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
+		"materialize-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView, AsOf: time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC)}},
+		"materialize-backfill-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView,
+			Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), Concurrency: 2}},
 	}
 	for name, wf := range runs {
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])

@@ -28,6 +28,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(workflows.Ingest)
 			r.RegisterWorkflow(workflows.Maintain)
 			r.RegisterWorkflow(workflows.TrainingSet)
+			r.RegisterWorkflow(workflows.Materialize)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}

@@ -17,7 +17,19 @@ type TrainingSetRequest = activities.TrainingSetInput
 // its features as of the label time, in one snapshot that records the
 // snapshots it read.
 func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.TrainingSetResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	ctx = withFeatureActivity(ctx)
+	req.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	var a *activities.Features
+	var res activities.TrainingSetResult
+	err := workflow.ExecuteActivity(ctx, a.TrainingSet, req).Get(ctx, &res)
+	return res, err
+}
+
+// withFeatureActivity sets the options of the feature activities on the io
+// queue: hours to run, a heartbeat per partition, retries with backoff
+// except for bad input.
+func withFeatureActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 6 * time.Hour,
 		HeartbeatTimeout:    5 * time.Minute,
@@ -29,9 +41,4 @@ func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.Train
 			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
 		},
 	})
-	req.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
-	var a *activities.Features
-	var res activities.TrainingSetResult
-	err := workflow.ExecuteActivity(ctx, a.TrainingSet, req).Get(ctx, &res)
-	return res, err
 }

@@ -143,6 +143,7 @@ feature_views:
   customer_txn:
     entity: customer
     source: txn
+    online: true
     aggregations:
       - {column: amount, function: sum, windows: [7d]}
 models:
@@ -188,6 +189,15 @@ models:
 		// As of the 5th at 10:00: 10 + 20; as of the 10th: 20 + 40.
 		if sums[false] != 30 || sums[true] != 60 {
 			t.Errorf("sums by label %v, want 30 (false) and 60 (true)", sums)
+		}
+
+		out = run(t, "materialize", "customer_txn", "-f", specFile, "--temporal-address", frontend, "--as-of", "2026-11-10")
+		if !strings.Contains(out, "features.customer_txn: 1 entities (all entities)") || !strings.Contains(out, "1 online") {
+			t.Fatalf("sluice materialize said:\n%s", out)
+		}
+		out = run(t, "features", "get", "customer_txn", "C1", "C9", "--database-url", field("PostgreSQL"))
+		if !strings.Contains(out, `"customer_txn__amount_sum_7d":60`) || !strings.Contains(out, `{"found":false,"key":"C9"}`) {
+			t.Errorf("sluice features get said:\n%s", out)
 		}
 	})
 

@@ -77,6 +77,23 @@ func (f *flagSet) parse(args []string, positional bool) error {
 	return nil
 }
 
+// parseMany parses flags and positional arguments in any order and
+// returns the positional ones.
+func (f *flagSet) parseMany(args []string) ([]string, error) {
+	var pos []string
+	for {
+		for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			pos, args = append(pos, args[0]), args[1:]
+		}
+		if err := f.parse(args, true); err != nil {
+			return nil, err
+		}
+		if args = f.Args(); len(args) == 0 {
+			return pos, nil
+		}
+	}
+}
+
 // parseOne parses args that hold at most one positional argument, before
 // or after the flags, and returns it ("" when absent).
 func (f *flagSet) parseOne(args []string) (string, error) {

@@ -25,21 +25,7 @@ func lakeCommands() []command {
 }
 
 func runLake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: sluice lake COMMAND [flags]\n\nCommands:")
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		for _, c := range lakeCommands() {
-			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-		}
-		tw.Flush()
-		return nil
-	}
-	for _, c := range lakeCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	return fmt.Errorf("unknown command %q (see sluice lake help)", args[0])
+	return runSub(ctx, "lake", lakeCommands(), args, stdout, stderr)
 }
 
 // openLake parses the storage flags and opens the catalog. It takes the

@@ -33,6 +33,8 @@ func commands() []command {
 		{"api", "run the control API", runAPI},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
 		{"ingest", "land a source of the project spec in the lake (raw.<source>)", runIngest},
+		{"materialize", "compute a feature view into features.<view> and the online store (--start/--end backfills)", runMaterialize},
+		{"features", "read entities' online features", runFeatures},
 		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
@@ -81,4 +83,23 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
+}
+
+// runSub runs one of a command group's subcommands, or lists them.
+func runSub(ctx context.Context, group string, cmds []command, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(stdout, "Usage: sluice %s COMMAND [flags]\n\nCommands:\n", group)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, c := range cmds {
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+		}
+		tw.Flush()
+		return nil
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return fmt.Errorf("unknown command %q (see sluice %s help)", args[0], group)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/ml"
@@ -32,21 +31,7 @@ func mlCommands() []command {
 }
 
 func runML(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: sluice ml COMMAND [flags]\n\nCommands:")
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		for _, c := range mlCommands() {
-			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-		}
-		tw.Flush()
-		return nil
-	}
-	for _, c := range mlCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	return fmt.Errorf("unknown command %q (see sluice ml help)", args[0])
+	return runSub(ctx, "ml", mlCommands(), args, stdout, stderr)
 }
 
 // paramFlag collects repeated -param k=v flags.

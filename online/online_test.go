@@ -1,0 +1,94 @@
+package online_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/online"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var schema = arrow.NewSchema([]arrow.Field{
+	{Name: "customer_id", Type: arrow.BinaryTypes.String},
+	{Name: "txn__amount_sum_7d", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "txn__plan", Type: arrow.BinaryTypes.String, Nullable: true},
+}, nil)
+
+func batch(keys []string, sums []float64, plans []string) func(func(arrow.RecordBatch, error) bool) {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	b.Field(0).(*array.StringBuilder).AppendValues(keys, nil)
+	b.Field(1).(*array.Float64Builder).AppendValues(sums, nil)
+	b.Field(2).(*array.StringBuilder).AppendValues(plans, []bool{true, false, true}[:len(plans)])
+	rec := b.NewRecordBatch()
+	return func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }
+}
+
+func TestUpsertGetCacheAndNotify(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Exec(ctx, "DROP TABLE IF EXISTS sluice_online.txn")
+	s := &online.Store{DB: db}
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	n, err := s.Upsert(ctx, "txn", "customer_id", schema, batch([]string{"C1", "C2", "C3"}, []float64{1, 2, 3}, []string{"pro", "x", "max"}), day)
+	if err != nil || n != 3 {
+		t.Fatalf("upsert: %d, %v", n, err)
+	}
+	r := online.NewReader(db, online.CacheOptions{Size: 10, TTL: time.Hour})
+	lctx, stop := context.WithCancel(ctx)
+	watching, err := r.Watch(lctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stop()
+		if err := <-watching; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	rows, err := r.Get(ctx, "txn", []string{"C2", "C9", "C1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0]["txn__amount_sum_7d"] != 2.0 || rows[0]["txn__plan"] != nil || rows[1] != nil || rows[2]["txn__plan"] != "pro" {
+		t.Fatalf("rows %v", rows)
+	}
+	// An older load does not overwrite newer values; a newer one does,
+	// and its NOTIFY empties the cache.
+	if _, err := s.Upsert(ctx, "txn", "customer_id", schema, batch([]string{"C1"}, []float64{-1}, []string{"old"}), day.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "txn", "customer_id", schema, batch([]string{"C2"}, []float64{20}, []string{"new"}), day.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rows, err = r.Get(ctx, "txn", []string{"C1", "C2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[1]["txn__amount_sum_7d"] == 20.0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rows[0]["txn__amount_sum_7d"] != 1.0 || rows[1]["txn__amount_sum_7d"] != 20.0 || !rows[1][online.EventTime].(time.Time).Equal(day.Add(24*time.Hour)) {
+		t.Errorf("after the loads: %v", rows)
+	}
+	if _, err := r.Get(ctx, "nope", []string{"C1"}); !errors.Is(err, online.ErrNoView) {
+		t.Errorf("an unknown view: %v", err)
+	}
+}

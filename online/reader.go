@@ -1,0 +1,241 @@
+package online
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Row is an entity's online features by column name, the event time
+// included; nil for an entity the view has no row for.
+type Row map[string]any
+
+// ErrNoView reports a view that has never been materialized online.
+var ErrNoView = errors.New("online: no such view")
+
+// CacheOptions bound the reader's cache.
+type CacheOptions struct {
+	// Size is the most rows kept; 0 means 100,000.
+	Size int
+	// TTL is how long a row is served from the cache; 0 means a minute.
+	// A load of the view empties its cache sooner (see Listen).
+	TTL time.Duration
+}
+
+// Reader answers batched lookups of online features, from a size-bounded
+// cache with a time to live where it can.
+type Reader struct {
+	db   *pgxpool.Pool
+	size int
+	ttl  time.Duration
+	now  func() time.Time
+
+	mu    sync.Mutex
+	lru   *list.List // of *entry, most recent first
+	items map[cacheKey]*list.Element
+	gen   map[string]uint64
+	meta  map[string]viewMeta
+}
+
+type cacheKey struct {
+	view, key string
+	gen       uint64
+}
+
+type entry struct {
+	k       cacheKey
+	row     Row
+	expires time.Time
+}
+
+type viewMeta struct {
+	key     string
+	integer bool // the key column is bigint
+}
+
+// NewReader reads the online tables in db.
+func NewReader(db *pgxpool.Pool, o CacheOptions) *Reader {
+	if o.Size <= 0 {
+		o.Size = 100_000
+	}
+	if o.TTL <= 0 {
+		o.TTL = time.Minute
+	}
+	return &Reader{db: db, size: o.Size, ttl: o.TTL, now: time.Now, lru: list.New(),
+		items: map[cacheKey]*list.Element{}, gen: map[string]uint64{}, meta: map[string]viewMeta{}}
+}
+
+// Invalidate forgets the cached rows of a view (and its key column, in
+// case the table was rebuilt).
+func (r *Reader) Invalidate(view string) {
+	r.mu.Lock()
+	r.gen[view]++
+	delete(r.meta, view)
+	r.mu.Unlock()
+}
+
+// Watch empties a view's cache whenever a load of it commits, until ctx
+// ends. It returns once it is listening; done yields how the watch ended
+// (nil when ctx ended). It holds one connection of the pool.
+func (r *Reader) Watch(ctx context.Context) (done <-chan error, err error) {
+	conn, err := r.db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("online: listening: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("online: listening: %w", err)
+	}
+	ch := make(chan error, 1)
+	go func() {
+		defer conn.Release()
+		for {
+			n, err := conn.Conn().WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					err = nil
+				} else {
+					err = fmt.Errorf("online: listening: %w", err)
+				}
+				// The connection is mid-wait: close it rather than
+				// hand it back.
+				conn.Hijack().Close(context.Background())
+				ch <- err
+				return
+			}
+			r.Invalidate(n.Payload)
+		}
+	}()
+	return ch, nil
+}
+
+// Get returns the rows of the keys, in order; a key without a row gets
+// nil. Keys missing from the cache are read in one query.
+func (r *Reader) Get(ctx context.Context, view string, keys []string) ([]Row, error) {
+	out := make([]Row, len(keys))
+	now := r.now()
+	var missing []int
+	r.mu.Lock()
+	gen := r.gen[view]
+	for i, k := range keys {
+		if el, ok := r.items[cacheKey{view, k, gen}]; ok {
+			e := el.Value.(*entry)
+			if now.Before(e.expires) {
+				r.lru.MoveToFront(el)
+				out[i] = e.row
+				continue
+			}
+		}
+		missing = append(missing, i)
+	}
+	r.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	want := make([]string, len(missing))
+	for j, i := range missing {
+		want[j] = keys[i]
+	}
+	rows, err := r.query(ctx, view, want)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, i := range missing {
+		row := rows[keys[i]]
+		out[i] = row
+		r.put(cacheKey{view, keys[i], gen}, row, now.Add(r.ttl))
+	}
+	return out, nil
+}
+
+// put caches a row (a nil row too: a known miss), evicting the least
+// recently used beyond the size.
+func (r *Reader) put(k cacheKey, row Row, expires time.Time) {
+	if el, ok := r.items[k]; ok {
+		e := el.Value.(*entry)
+		e.row, e.expires = row, expires
+		r.lru.MoveToFront(el)
+		return
+	}
+	r.items[k] = r.lru.PushFront(&entry{k: k, row: row, expires: expires})
+	for r.lru.Len() > r.size {
+		last := r.lru.Back()
+		delete(r.items, last.Value.(*entry).k)
+		r.lru.Remove(last)
+	}
+}
+
+// describe finds the view's key column: the table's primary key.
+func (r *Reader) describe(ctx context.Context, view string) (viewMeta, error) {
+	r.mu.Lock()
+	m, ok := r.meta[view]
+	r.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	var typ string
+	err := r.db.QueryRow(ctx, `
+		SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+		FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+		WHERE i.indrelid = to_regclass($1) AND i.indisprimary`, table(view)).Scan(&m.key, &typ)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, fmt.Errorf("%w: %s (materialize it with online: true first)", ErrNoView, view)
+	}
+	if err != nil {
+		return m, fmt.Errorf("online: looking up %s: %w", view, err)
+	}
+	m.integer = typ == "bigint"
+	r.mu.Lock()
+	r.meta[view] = m
+	r.mu.Unlock()
+	return m, nil
+}
+
+func (r *Reader) query(ctx context.Context, view string, keys []string) (map[string]Row, error) {
+	m, err := r.describe(ctx, view)
+	if err != nil {
+		return nil, err
+	}
+	var arg any = keys
+	if m.integer {
+		ints := make([]int64, 0, len(keys))
+		for _, k := range keys {
+			if v, err := strconv.ParseInt(k, 10, 64); err == nil {
+				ints = append(ints, v)
+			}
+		}
+		arg = ints
+	}
+	rows, err := r.db.Query(ctx, fmt.Sprintf("SELECT * FROM %s WHERE %s = ANY($1)", table(view), pgx.Identifier{m.key}.Sanitize()), arg)
+	if err != nil {
+		return nil, fmt.Errorf("online: reading %s: %w", view, err)
+	}
+	defer rows.Close()
+	out := map[string]Row{}
+	fields := rows.FieldDescriptions()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, fmt.Errorf("online: reading %s: %w", view, err)
+		}
+		row := make(Row, len(vals))
+		var key string
+		for i, f := range fields {
+			row[f.Name] = vals[i]
+			if f.Name == m.key {
+				key = fmt.Sprint(vals[i])
+			}
+		}
+		out[key] = row
+	}
+	return out, rows.Err()
+}
