@@ -57,6 +57,9 @@ bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench . ./ml/...
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./sources/
 	SLUICE_VERSITYGW=$(VERSITYGW) bash bench/lake.sh
+	bash bench/features.sh
+	$(GO) test -run '^$$' -bench Upsert -benchtime 5x ./online/
+	$(GO) test -run '^$$' -bench Get100 -benchtime 2000x ./online/
 	bash bench/ml.sh
 	bash bench/foundation.sh
 

@@ -49,7 +49,8 @@ func (v View) AsOf(ctx context.Context, events []arrow.RecordBatch, q Queries) (
 	qOrder, qStart := groupByKey(qID, k.n, func(int32) bool { return true }, q.Times)
 
 	out := newOutputs(v, src, len(q.Times))
-	pointers := make([]int, len(v.Aggregations))
+	groups := windowGroups(v)
+	pointers := make([]int, len(groups))
 	for id := range k.n {
 		evs := evOrder[evStart[id]:evStart[id+1]]
 		qs := qOrder[qStart[id]:qStart[id+1]]
@@ -69,14 +70,14 @@ func (v View) AsOf(ctx context.Context, events []arrow.RecordBatch, q Queries) (
 			for c := range v.Columns {
 				out.plain(c, qi, evs[:hi], evTime, t, v.TTL)
 			}
-			for a, agg := range v.Aggregations {
-				from := arrow.Timestamp(t - agg.Window.Microseconds())
-				lo := pointers[a]
+			for g, grp := range groups {
+				from := arrow.Timestamp(t - grp.window.Microseconds())
+				lo := pointers[g]
 				for lo < hi && evTime[evs[lo]] <= from {
 					lo++
 				}
-				pointers[a] = lo
-				out.aggregate(a, qi, evs[lo:hi])
+				pointers[g] = lo
+				out.aggregate(grp, qi, evs[lo:hi])
 			}
 		}
 	}
@@ -336,57 +337,92 @@ func (o *outputs) plain(c int, qi int32, rows []int32, times []arrow.Timestamp, 
 	o.take[c][qi] = int64(r)
 }
 
-// aggregate sets aggregation a of query qi over the window's rows.
-func (o *outputs) aggregate(a int, qi int32, rows []int32) {
-	agg := o.v.Aggregations[a]
-	col := o.src.cols[agg.Column]
-	slot := o.slot(a)
-	switch agg.Function {
-	case "count":
-		n := int64(0)
-		for _, r := range rows {
-			if col.IsValid(int(r)) {
-				n++
-			}
+// windowGroup is the aggregations of one column over one window: one
+// pass over the window's rows serves them all.
+type windowGroup struct {
+	column string
+	window time.Duration
+	aggs   []int
+	// numeric is set when a function needs the values as numbers;
+	// extremes when one needs the minimum or maximum.
+	numeric, extremes bool
+}
+
+func windowGroups(v View) []windowGroup {
+	var groups []windowGroup
+	for a, agg := range v.Aggregations {
+		i := slices.IndexFunc(groups, func(g windowGroup) bool { return g.column == agg.Column && g.window == agg.Window })
+		if i < 0 {
+			groups = append(groups, windowGroup{column: agg.Column, window: agg.Window})
+			i = len(groups) - 1
 		}
-		o.count[slot][qi] = n
-		return
-	case "last":
-		for j := len(rows) - 1; j >= 0; j-- {
-			if col.IsValid(int(rows[j])) {
-				o.take[len(o.v.Columns)+slot][qi] = int64(rows[j])
-				return
-			}
+		groups[i].aggs = append(groups[i].aggs, a)
+		if agg.Function != "count" && agg.Function != "last" {
+			groups[i].numeric = true
 		}
-		return
+		if agg.Function == "min" || agg.Function == "max" {
+			groups[i].extremes = true
+		}
 	}
-	nums := o.src.nums[agg.Column]
-	var acc float64
-	n := 0
+	return groups
+}
+
+// aggregate sets a window group's aggregations of query qi over the
+// window's rows, in one pass: values are taken in time order (ties in
+// read order), nulls skipped.
+func (o *outputs) aggregate(g windowGroup, qi int32, rows []int32) {
+	col := o.src.cols[g.column]
+	nulls := col.NullN() > 0
+	var nums []float64
+	if g.numeric {
+		nums = o.src.nums[g.column]
+	}
+	n, last := 0, int32(-1)
+	var sum, lo, hi float64
 	for _, r := range rows {
-		if !col.IsValid(int(r)) {
+		if nulls && col.IsNull(int(r)) {
 			continue
 		}
-		x := nums[r]
-		switch {
-		case n == 0:
-			acc = x
-		case agg.Function == "min":
-			acc = math.Min(acc, x)
-		case agg.Function == "max":
-			acc = math.Max(acc, x)
-		default: // sum, mean
-			acc += x
+		last = r
+		if nums != nil {
+			x := nums[r]
+			switch {
+			case n == 0:
+				sum, lo, hi = x, x, x
+			case g.extremes:
+				sum += x
+				lo, hi = math.Min(lo, x), math.Max(hi, x)
+			default:
+				sum += x
+			}
 		}
 		n++
 	}
-	if n == 0 {
-		return
+	for _, a := range g.aggs {
+		slot := o.slot(a)
+		var x float64
+		switch o.v.Aggregations[a].Function {
+		case "count":
+			o.count[slot][qi] = int64(n)
+			continue
+		case "last":
+			if last >= 0 {
+				o.take[len(o.v.Columns)+slot][qi] = int64(last)
+			}
+			continue
+		case "sum":
+			x = sum
+		case "mean":
+			x = sum / float64(n)
+		case "min":
+			x = lo
+		case "max":
+			x = hi
+		}
+		if n > 0 {
+			o.nums[slot][qi], o.valid[slot][qi] = x, true
+		}
 	}
-	if agg.Function == "mean" {
-		acc /= float64(n)
-	}
-	o.nums[slot][qi], o.valid[slot][qi] = acc, true
 }
 
 // slot is the index of aggregation a among those of its output kind.

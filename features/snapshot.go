@@ -46,21 +46,15 @@ func Snapshot(ctx context.Context, events iter.Seq2[arrow.RecordBatch, error], v
 		return err
 	}
 	at := t.UTC().UnixMicro()
-	for p := range parts {
+	emit = serialized(emit)
+	return eachPartition(ctx, parts, func(p int) error {
 		recs, err := sp.Read(p)
-		if err != nil {
+		if err != nil || len(recs) == 0 {
 			return err
 		}
-		if len(recs) == 0 {
-			continue
-		}
-		err = snapshotPartition(ctx, recs, v, at, changed, emit)
-		releaseAll(recs)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		defer releaseAll(recs)
+		return snapshotPartition(ctx, recs, v, at, changed, emit)
+	})
 }
 
 func snapshotPartition(ctx context.Context, recs []arrow.RecordBatch, v View, at int64, changed func(time.Time) bool, emit func(arrow.RecordBatch) error) error {
@@ -143,7 +137,7 @@ func ChangedBetween(v View, wm, t time.Time) func(at time.Time) bool {
 		return nil
 	}
 	type span struct {
-		from, to time.Time
+		from, to   time.Time
 		closedFrom bool // [from, to) rather than (from, to]
 	}
 	spans := []span{{from: wm, to: t}}

@@ -1,6 +1,7 @@
 package features
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ type Spill struct {
 	parts  int
 	seed   maphash.Seed
 	files  []*os.File
+	bufs   []*bufio.Writer
 	ws     []*ipc.FileWriter
 	rows   []int64
 	schema *arrow.Schema
@@ -38,7 +40,7 @@ func (s *Spill) Schema() *arrow.Schema { return s.schema }
 // Spills that will be joined partition by partition share one seed.
 func NewSpill(dir, key string, parts int, seed maphash.Seed) *Spill {
 	return &Spill{dir: dir, key: key, parts: parts, seed: seed,
-		files: make([]*os.File, parts), ws: make([]*ipc.FileWriter, parts), rows: make([]int64, parts)}
+		files: make([]*os.File, parts), bufs: make([]*bufio.Writer, parts), ws: make([]*ipc.FileWriter, parts), rows: make([]int64, parts)}
 }
 
 // partitionOf is the partition of each row's key; null keys go to
@@ -104,12 +106,13 @@ func (s *Spill) write(ctx context.Context, p int, rec arrow.RecordBatch, take []
 		if err != nil {
 			return err
 		}
-		w, err := ipc.NewFileWriter(f, ipc.WithSchema(rec.Schema()))
+		buf := bufio.NewWriterSize(f, 1<<20)
+		w, err := ipc.NewFileWriter(buf, ipc.WithSchema(rec.Schema()))
 		if err != nil {
 			f.Close()
 			return err
 		}
-		s.files[p], s.ws[p] = f, w
+		s.files[p], s.bufs[p], s.ws[p] = f, buf, w
 	}
 	b := array.NewInt64Builder(memory.DefaultAllocator)
 	b.AppendValues(take, nil)
@@ -133,7 +136,7 @@ func (s *Spill) Close() error {
 		if w == nil {
 			continue
 		}
-		errs = append(errs, w.Close(), s.files[p].Close())
+		errs = append(errs, w.Close(), s.bufs[p].Flush(), s.files[p].Close())
 		s.ws[p] = nil
 	}
 	return errors.Join(errs...)

@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"iter"
 	"os"
+	"runtime"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -76,15 +78,61 @@ func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error]
 			return err
 		}
 	}
-	for p := range parts {
+	emit = serialized(emit)
+	return eachPartition(ctx, parts, func(p int) error {
 		if lab.Rows(p) == 0 {
-			continue
+			return nil
 		}
-		if err := trainingPartition(ctx, p, lab, evs, views, o, emit); err != nil {
-			return err
+		return trainingPartition(ctx, p, lab, evs, views, o, emit)
+	})
+}
+
+// eachPartition runs f for every partition, one per core at a time, and
+// returns the first error.
+func eachPartition(ctx context.Context, parts int, f func(p int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errs := make(chan error, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for range cap(errs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				if err := f(p); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for p := range parts {
+		select {
+		case next <- p:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return context.Cause(ctx) // nil unless the caller's ctx ended
+}
+
+// serialized makes emit safe to call from several partitions at once.
+func serialized(emit func(arrow.RecordBatch) error) func(arrow.RecordBatch) error {
+	var mu sync.Mutex
+	return func(rec arrow.RecordBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return emit(rec)
+	}
 }
 
 func trainingPartition(ctx context.Context, p int, lab *Spill, evs []*Spill, views []Labeled, o TrainingSetOptions, emit func(arrow.RecordBatch) error) error {
