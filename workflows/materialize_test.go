@@ -128,4 +128,37 @@ func TestBackfillTwiceGivesIdenticalTables(t *testing.T) {
 	if len(info.Snapshots) != 32 {
 		t.Errorf("%d snapshots after the overlapping backfill, want 32", len(info.Snapshots))
 	}
+
+	// A backfill killed part way (its workflow and children terminated,
+	// as when the whole run dies) and started again ends with the same
+	// table as one that ran through.
+	killed, through := view, view
+	killed.View.Name, through.View.Name = "spend_killed", "spend_through"
+	run, err := srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "backfill-killed", TaskQueue: workflows.QueueControl},
+		workflows.Materialize, workflows.MaterializeRequest{View: killed, Start: start, End: start.AddDate(0, 0, 30), Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if info, err := cat.Describe(ctx, "features.spend_killed"); err == nil && len(info.Snapshots) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backfill to kill made no progress")
+		}
+	}
+	if err := srv.GetDefaultClient().TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "killed by the test"); err != nil {
+		t.Fatal(err)
+	}
+	view = killed
+	backfill("backfill-killed-again", start, start.AddDate(0, 0, 30))
+	view = through
+	backfill("backfill-through", start, start.AddDate(0, 0, 30))
+	gotRows, wantRows := dump(t, cat, "features.spend_killed"), dump(t, cat, "features.spend_through")
+	if strings.Join(gotRows, "\n") != strings.Join(wantRows, "\n") {
+		t.Errorf("the resumed backfill has %d rows, the uninterrupted one %d, or their values differ", len(gotRows), len(wantRows))
+	}
+	if info, err := cat.Describe(ctx, "features.spend_killed"); err != nil || len(info.Snapshots) != 30 {
+		t.Errorf("the resumed backfill: %v, want 30 snapshots (%v)", len(info.Snapshots), err)
+	}
 }
