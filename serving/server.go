@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/online"
 )
 
 // Options configures the server.
@@ -24,6 +25,7 @@ func DefaultOptions() Options { return Options{Addr: "127.0.0.1:8080"} }
 type Server struct {
 	opts   Options
 	logger *slog.Logger
+	online *online.Reader
 }
 
 // New returns a server. A nil logger discards.
@@ -35,12 +37,20 @@ func New(o Options, logger *slog.Logger) *Server {
 }
 
 // Handler routes the server's endpoints.
+// WithOnline serves online features through the reader (its cache kept
+// fresh by the reader's Watch).
+func (s *Server) WithOnline(r *online.Reader) *Server {
+	s.online = r
+	return s
+}
+
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Wrap(s.logger, s.health))
 	// Open Inference Protocol v2 health endpoints.
 	r.Get("/v2/health/live", httpx.Wrap(s.logger, s.health))
 	r.Get("/v2/health/ready", httpx.Wrap(s.logger, s.health))
+	r.Post("/v1/features/{view}", httpx.Wrap(s.logger, s.features))
 	return r
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/pgcluster"
 	"github.com/sluice-ml/sluice/serving"
 	"github.com/sluice-ml/sluice/workers"
@@ -210,10 +211,15 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 
 	httpCtx, httpStop := context.WithCancel(context.Background())
 	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
+	features := online.NewReader(st.pool, online.CacheOptions{})
+	if _, err := features.Watch(httpCtx); err != nil {
+		httpStop()
+		return nil, err
+	}
 	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
 	go func() { st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).Handler()), apiLn) }()
 	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(serving.New(cfg.Serving, logger).Handler()), serveLn)
+		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(serving.New(cfg.Serving, logger).WithOnline(features).Handler()), serveLn)
 	}()
 
 	pgNote := "(SLUICE_DATABASE_URL)"

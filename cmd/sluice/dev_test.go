@@ -199,6 +199,16 @@ models:
 		if !strings.Contains(out, `"customer_txn__amount_sum_7d":60`) || !strings.Contains(out, `{"found":false,"key":"C9"}`) {
 			t.Errorf("sluice features get said:\n%s", out)
 		}
+		// Serving answers the same from its cache.
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/features/customer_txn", ports[3]), "application/json", strings.NewReader(`{"keys":["C1","C9"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"customer_txn__amount_sum_7d":60`) || !strings.Contains(string(body), `null]`) {
+			t.Errorf("serving /v1/features said %d: %s", resp.StatusCode, body)
+		}
 	})
 
 	t.Run("second stack on the same dir is refused", func(t *testing.T) {
