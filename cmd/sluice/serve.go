@@ -8,6 +8,8 @@ import (
 
 	"github.com/sluice-ml/sluice/api"
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/serving"
 )
 
@@ -15,6 +17,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := defaultConfig()
 	f := newFlagSet("serve", stderr)
 	f.stringVar(&cfg.Serving.Addr, "addr", "SLUICE_SERVE_ADDR", cfg.Serving.Addr, "listen address")
+	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the online store (online features are off without it)")
 	cfg.logFlags(f)
 	if err := f.parse(args, false); err != nil {
 		return err
@@ -23,12 +26,27 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	srv := serving.New(cfg.Serving, logger)
+	if cfg.DatabaseURL != "" {
+		pool, err := metastore.Open(ctx, cfg.DatabaseURL, logger)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		features := online.NewReader(pool, online.CacheOptions{})
+		watchCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		if _, err := features.Watch(watchCtx); err != nil {
+			return err
+		}
+		srv.WithOnline(features)
+	}
 	ln, err := httpx.Listen(cfg.Serving.Addr, "--addr")
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "addr", ln.Addr().String())
-	return httpx.Serve(ctx, newHTTPServer(serving.New(cfg.Serving, logger).Handler()), ln)
+	logger.Info("serving", "addr", ln.Addr().String(), "online_features", cfg.DatabaseURL != "")
+	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
 }
 
 func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
