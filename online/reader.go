@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluice-ml/sluice/metastore"
 )
 
 // Row is an entity's online features by column name, the event time
@@ -85,35 +87,7 @@ func (r *Reader) Invalidate(view string) {
 // ends. It returns once it is listening; done yields how the watch ended
 // (nil when ctx ended). It holds one connection of the pool.
 func (r *Reader) Watch(ctx context.Context) (done <-chan error, err error) {
-	conn, err := r.db.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("online: listening: %w", err)
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("online: listening: %w", err)
-	}
-	ch := make(chan error, 1)
-	go func() {
-		defer conn.Release()
-		for {
-			n, err := conn.Conn().WaitForNotification(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					err = nil
-				} else {
-					err = fmt.Errorf("online: listening: %w", err)
-				}
-				// The connection is mid-wait: close it rather than
-				// hand it back.
-				conn.Hijack().Close(context.Background())
-				ch <- err
-				return
-			}
-			r.Invalidate(n.Payload)
-		}
-	}()
-	return ch, nil
+	return metastore.Listen(ctx, r.db, Channel, r.Invalidate)
 }
 
 // Get returns the rows of the keys, in order; a key without a row gets

@@ -35,6 +35,7 @@ func commands() []command {
 		{"ingest", "land a source of the project spec in the lake (raw.<source>)", runIngest},
 		{"materialize", "compute a feature view into features.<view> and the online store (--start/--end backfills)", runMaterialize},
 		{"features", "read entities' online features", runFeatures},
+		{"models", "the model registry: list, show, promote, rollback, history", runModels},
 		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/registry"
+)
+
+func modelsCommands() []command {
+	return []command{
+		{"list", "the models, their version counts and aliases", runModelsList},
+		{"show", "a model's versions (or one version, as JSON): sluice models show MODEL [VERSION]", runModelsShow},
+		{"promote", "point an alias at a version: sluice models promote MODEL VERSION [--alias champion] [--reason R]", runModelsPromote},
+		{"rollback", "point an alias back at its previous version: sluice models rollback MODEL [--alias champion]", runModelsRollback},
+		{"history", "an alias's moves: sluice models history MODEL [--alias champion]", runModelsHistory},
+	}
+}
+
+func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runSub(ctx, "models", modelsCommands(), args, stdout, stderr)
+}
+
+// openRegistry parses the database flag (plus extra flags) and the
+// positional arguments, and opens the registry.
+func openRegistry(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flagSet)) (*registry.Registry, []string, func(), error) {
+	cfg := defaultConfig()
+	f := newFlagSet("models "+name, stderr)
+	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL connection URL")
+	if extra != nil {
+		extra(f)
+	}
+	pos, err := f.parseMany(args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, nil, nil, errors.New("--database-url (or SLUICE_DATABASE_URL) is needed")
+	}
+	pool, err := metastore.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &registry.Registry{DB: pool}, pos, pool.Close, nil
+}
+
+// operator names who moves an alias from the command line.
+func operator() string {
+	if u, err := user.Current(); err == nil {
+		host, _ := os.Hostname()
+		return "cli:" + u.Username + "@" + host
+	}
+	return "cli"
+}
+
+func runModelsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	reg, _, done, err := openRegistry(ctx, "list", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	models, err := reg.Models(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tVERSIONS\tLATEST\tALIASES")
+	for _, m := range models {
+		var aliases []string
+		for _, a := range slices.Sorted(maps.Keys(m.Aliases)) {
+			aliases = append(aliases, fmt.Sprintf("%s=v%d", a, m.Aliases[a]))
+		}
+		fmt.Fprintf(tw, "%s\t%d\tv%d\t%s\n", m.Name, m.Versions, m.Latest, strings.Join(aliases, " "))
+	}
+	return tw.Flush()
+}
+
+func runModelsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	reg, pos, done, err := openRegistry(ctx, "show", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) == 0 || len(pos) > 2 {
+		return errors.New("usage: sluice models show MODEL [VERSION]")
+	}
+	if len(pos) == 2 {
+		n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+		if err != nil {
+			return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+		}
+		v, err := reg.Get(ctx, pos[0], n)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	versions, err := reg.Versions(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if len(versions) == 0 {
+		return fmt.Errorf("%w: model %s", registry.ErrNotFound, pos[0])
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tCREATED\tALGORITHM\tMETRICS\tALIASES\tRUN")
+	for _, v := range versions {
+		var metrics []string
+		for _, k := range slices.Sorted(maps.Keys(v.Metrics)) {
+			metrics = append(metrics, fmt.Sprintf("%s=%.4f", k, v.Metrics[k]))
+		}
+		fmt.Fprintf(tw, "v%d\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.CreatedAt.UTC().Format("2006-01-02 15:04"), v.Algorithm,
+			strings.Join(metrics, " "), strings.Join(v.Aliases, ","), v.RunID)
+	}
+	return tw.Flush()
+}
+
+func runModelsPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	alias, reason := "champion", "promoted by hand"
+	reg, pos, done, err := openRegistry(ctx, "promote", args, stderr, func(f *flagSet) {
+		f.StringVar(&alias, "alias", alias, "the alias to move")
+		f.StringVar(&reason, "reason", reason, "why, for the alias's history")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) != 2 {
+		return errors.New("usage: sluice models promote MODEL VERSION [--alias champion] [--reason R]")
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	if err != nil {
+		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+	}
+	m, err := reg.SetAlias(ctx, pos[0], alias, n, operator(), reason)
+	if err != nil {
+		return err
+	}
+	printMove(stdout, m)
+	return nil
+}
+
+func runModelsRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	alias, reason := "champion", "rolled back by hand"
+	reg, pos, done, err := openRegistry(ctx, "rollback", args, stderr, func(f *flagSet) {
+		f.StringVar(&alias, "alias", alias, "the alias to move back")
+		f.StringVar(&reason, "reason", reason, "why, for the alias's history")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) != 1 {
+		return errors.New("usage: sluice models rollback MODEL [--alias champion] [--reason R]")
+	}
+	m, err := reg.Rollback(ctx, pos[0], alias, operator(), reason)
+	if err != nil {
+		return err
+	}
+	printMove(stdout, m)
+	return nil
+}
+
+func runModelsHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	alias := "champion"
+	reg, pos, done, err := openRegistry(ctx, "history", args, stderr, func(f *flagSet) {
+		f.StringVar(&alias, "alias", alias, "the alias")
+	})
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) != 1 {
+		return errors.New("usage: sluice models history MODEL [--alias champion]")
+	}
+	moves, err := reg.History(ctx, pos[0], alias)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN\tFROM\tTO\tBY\tREASON")
+	for _, m := range moves {
+		fmt.Fprintf(tw, "%s\t%s\tv%d\t%s\t%s\n", m.At.UTC().Format("2006-01-02 15:04:05"), versionOrDash(m.From), m.To, m.By, m.Reason)
+	}
+	return tw.Flush()
+}
+
+func printMove(w io.Writer, m registry.AliasMove) {
+	if m.From == m.To {
+		fmt.Fprintf(w, "%s %s already names v%d\n", m.Model, m.Alias, m.To)
+		return
+	}
+	fmt.Fprintf(w, "%s %s: %s -> v%d\n", m.Model, m.Alias, versionOrDash(m.From), m.To)
+}
+
+func versionOrDash(v int) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("v%d", v)
+}
