@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -126,6 +127,14 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.
 			w.RegisterActivity(selfCheck)
+			// Training runs on the cpu and gpu queues. There is no GPU
+			// trainer yet: a gpu worker trains on the CPU and its trials
+			// say so.
+			device := "cpu"
+			if class == "gpu" {
+				device = "cpu (gpu queue; no GPU trainer yet)"
+			}
+			w.RegisterActivity(&activities.Training{Catalog: deps.Catalog, Lake: deps.Lake, Worker: identity(), Device: device})
 		}
 		s.workers = append(s.workers, w)
 		s.queues = append(s.queues, queue)
@@ -154,4 +163,10 @@ func (s *Set) Stop() {
 	for _, w := range s.workers {
 		w.Stop()
 	}
+}
+
+// identity names this worker process in trial records.
+func identity() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }

@@ -33,6 +33,11 @@ type Spec struct {
 	Params map[string]string
 	// Now stamps the artifact; nil means time.Now.
 	Now func() time.Time
+	// Resume continues gbdt training from a checkpoint of the same data
+	// and parameters; OnRound sees every round's checkpoint (an error
+	// stops training).
+	Resume  *gbdt.Checkpoint
+	OnRound func(*gbdt.Checkpoint) error
 }
 
 // GBDTParams reads gbdt parameters by name over the defaults (learning
@@ -234,7 +239,7 @@ func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Art
 		if err != nil {
 			return nil, err
 		}
-		m, err := gbdt.Train(ctx, train, p, gbdt.Options{Valid: valid})
+		m, err := gbdt.Train(ctx, train, p, gbdt.Options{Valid: valid, Resume: s.Resume, OnRound: s.OnRound})
 		if err != nil {
 			return nil, err
 		}

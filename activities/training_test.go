@@ -1,0 +1,96 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/lakehouse"
+)
+
+func runTrial(a *activities.Training, in activities.TrialInput) (activities.TrialResult, error) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	val, err := env.ExecuteActivity(a.Trial, in)
+	var res activities.TrialResult
+	if err == nil {
+		err = val.Get(&res)
+	}
+	return res, err
+}
+
+// TestTrialResumesFromItsCheckpoint fails a trial after its checkpoint
+// at round 20; the retry resumes there and ends with the model an
+// uninterrupted trial trains.
+func TestTrialResumesFromItsCheckpoint(t *testing.T) {
+	cat := newIngest(t).Catalog
+	ctx := context.Background()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: tsType},
+		{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
+		{Name: "f__spend", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "f__plan", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	lakeTable(t, cat, "training.churn", schema, "label_at", func(b *array.RecordBuilder) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range 3000 {
+			spend := r.Float64() * 100
+			plan := []string{"basic", "pro", "max"}[r.IntN(3)]
+			churn := spend < 30 || (plan == "basic" && r.IntN(3) == 0)
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("C%d", i))
+			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour).UnixMicro()))
+			b.Field(2).(*array.BooleanBuilder).Append(churn)
+			b.Field(3).(*array.Float64Builder).Append(spend)
+			b.Field(4).(*array.StringBuilder).Append(plan)
+		}
+	})
+	lake, err := lakehouse.Open(ctx, lakehouse.Options{URL: "file://" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &activities.Training{Catalog: cat, Lake: lake, Worker: "test", Device: "cpu"}
+	in := activities.TrialInput{Model: "churn", RunID: "whole", Trial: 1, Table: "training.churn", Key: "customer_id", Time: "label_at",
+		Label: "churned", Task: "binary", Params: map[string]string{"trees": "40", "max_depth": "3", "threads": "1"}, CheckpointEvery: 10}
+	whole, err := runTrial(a, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.Metrics["auc"] < 0.8 || whole.ResumedFrom != 0 || whole.Rounds != 40 {
+		t.Fatalf("uninterrupted trial %+v", whole)
+	}
+	in.RunID = "crashed"
+	errCrash := errors.New("worker died")
+	a.Fault = func(round int) error {
+		if round == 20 {
+			return errCrash
+		}
+		return nil
+	}
+	if _, err := runTrial(a, in); err == nil || !strings.Contains(err.Error(), "worker died") {
+		t.Fatalf("first attempt: %v, want the injected crash", err)
+	}
+	a.Fault = nil
+	resumed, err := runTrial(a, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResumedFrom != 20 || resumed.Rounds != 40 {
+		t.Errorf("retry %+v, want it resumed at round 20", resumed)
+	}
+	for k, v := range whole.Metrics {
+		if resumed.Metrics[k] != v {
+			t.Errorf("metric %s: resumed %v, uninterrupted %v", k, resumed.Metrics[k], v)
+		}
+	}
+}
