@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/ml/gbdt"
+	"github.com/sluice-ml/sluice/ml/metrics"
 	"github.com/sluice-ml/sluice/ml/trainer"
 )
 
@@ -269,4 +270,46 @@ func releaseAll(recs []arrow.RecordBatch) {
 	for _, r := range recs {
 		r.Release()
 	}
+}
+
+// EvaluateInput names a trained artifact and the test split to measure it
+// on (the same split the trial used).
+type EvaluateInput struct {
+	Trial       TrialInput
+	ArtifactKey string
+}
+
+// Evaluate measures an artifact on the test split of its trial's training
+// set.
+func (a *Training) Evaluate(ctx context.Context, in EvaluateInput) (map[string]float64, error) {
+	r, err := a.Lake.Get(ctx, in.ArtifactKey)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", in.ArtifactKey, err)
+	}
+	art, err := artifact.Decode(r)
+	r.Close()
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", in.ArtifactKey, err), ErrTypeBadInput, err)
+	}
+	sets, err := a.splitByTime(ctx, in.Trial)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range sets {
+			releaseAll(s)
+		}
+	}()
+	if len(sets[2]) == 0 {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s has no test rows", in.Trial.Table), ErrTypeBadInput, nil)
+	}
+	test, err := ml.FromArrow(sets[2], ml.ArrowOptions{Label: in.Trial.Label, Task: art.Task, Columns: trainer.ArtifactColumns(art), Classes: art.Classes})
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	preds, err := art.Predict(trainer.Columns2D(test), 0)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Evaluate(string(art.Task), test.Labels, preds, art.Outputs())
 }

@@ -78,10 +78,18 @@ type Registry struct {
 // version with the same run id is the one an earlier attempt of that run
 // registered: it is returned as it is.
 func (r *Registry) Register(ctx context.Context, v Version) (Version, error) {
+	return r.RegisterPlaced(ctx, v, nil)
+}
+
+// RegisterPlaced registers a version like Register; once the version is
+// numbered, and before it commits, place (when set) stores the artifact
+// where that number says and returns its key. A retry after a failure
+// numbers the version the same, so place may run again for it.
+func (r *Registry) RegisterPlaced(ctx context.Context, v Version, place func(version int) (string, error)) (Version, error) {
 	if !nameRE.MatchString(v.Model) {
 		return Version{}, fmt.Errorf("%w: model %q", errInvalidName, v.Model)
 	}
-	if v.ArtifactKey == "" {
+	if v.ArtifactKey == "" && place == nil {
 		return Version{}, errors.New("registry: a version needs its artifact key")
 	}
 	tx, err := r.DB.Begin(ctx)
@@ -109,6 +117,11 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, error) {
 	}
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) + 1 FROM sluice.model_versions WHERE model = $1`, v.Model).Scan(&v.Version); err != nil {
 		return Version{}, fmt.Errorf("registry: numbering %s: %w", v.Model, err)
+	}
+	if place != nil {
+		if v.ArtifactKey, err = place(v.Version); err != nil {
+			return Version{}, fmt.Errorf("registry: storing %s version %d: %w", v.Model, v.Version, err)
+		}
 	}
 	if v.FeatureSchema == nil {
 		v.FeatureSchema = json.RawMessage("[]")
@@ -368,4 +381,42 @@ func (r *Registry) Watch(ctx context.Context, f func(AliasMove)) (done <-chan er
 			f(m)
 		}
 	})
+}
+
+// Experiment is one recorded trial of a training run.
+type Experiment struct {
+	RunID       string             `json:"run_id"`
+	Trial       int                `json:"trial"`
+	Params      map[string]string  `json:"params"`
+	Metrics     map[string]float64 `json:"metrics"`
+	Rounds      int                `json:"rounds"`
+	ResumedFrom int                `json:"resumed_from"`
+	Worker      string             `json:"worker"`
+	Device      string             `json:"device"`
+	ArtifactKey string             `json:"artifact_key"`
+	Best        bool               `json:"best"`
+	RecordedAt  time.Time          `json:"recorded_at"`
+}
+
+// Experiments lists a model's recorded trials, newest run first.
+func (r *Registry) Experiments(ctx context.Context, model string) ([]Experiment, error) {
+	rows, err := r.DB.Query(ctx, `SELECT run_id, trial, params, metrics, rounds, resumed_from, worker, device, artifact_key, best, recorded_at
+		FROM sluice.experiments WHERE model = $1 ORDER BY recorded_at DESC, run_id, trial`, model)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	defer rows.Close()
+	var out []Experiment
+	for rows.Next() {
+		var e Experiment
+		var params, metrics []byte
+		if err := rows.Scan(&e.RunID, &e.Trial, &params, &metrics, &e.Rounds, &e.ResumedFrom, &e.Worker, &e.Device, &e.ArtifactKey, &e.Best, &e.RecordedAt); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		if err := errors.Join(json.Unmarshal(params, &e.Params), json.Unmarshal(metrics, &e.Metrics)); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

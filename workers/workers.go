@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -96,6 +97,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
 	lake := &activities.Lake{Catalog: deps.Catalog}
 	feats := &activities.Features{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
+	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, DB: deps.DB, Lake: deps.Lake}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -118,11 +120,13 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.Maintain)
 			w.RegisterWorkflow(workflows.TrainingSet)
 			w.RegisterWorkflow(workflows.Materialize)
+			w.RegisterWorkflow(workflows.Train)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
 			w.RegisterActivity(lake)
 			w.RegisterActivity(feats)
+			w.RegisterActivity(models)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

@@ -4,6 +4,7 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -48,8 +50,15 @@ func TestRecordHistories(t *testing.T) {
 	// Labels and events for the training set.
 	events := filepath.Join(t.TempDir(), "txn.csv")
 	labels := filepath.Join(t.TempDir(), "labels.csv")
-	os.WriteFile(events, []byte("customer_id,ts,amount\nC1,2026-11-01T10:00:00Z,10\nC1,2026-11-05T10:00:00Z,20\n"), 0o644)
-	os.WriteFile(labels, []byte("customer_id,label_at,churned\nC1,2026-11-05T10:00:00Z,false\n"), 0o644)
+	ev, lab := "customer_id,ts,amount\n", "customer_id,label_at,churned\n"
+	for c := range 60 {
+		for d := range c % 7 {
+			ev += fmt.Sprintf("C%d,2026-11-%02dT10:00:00Z,%d\n", c, 1+d, 10+c%5)
+		}
+		lab += fmt.Sprintf("C%d,2026-11-%02dT12:00:00Z,%v\n", c, 5+c%20, c%7 < 3)
+	}
+	os.WriteFile(events, []byte(ev), 0o644)
+	os.WriteFile(labels, []byte(lab), 0o644)
 	ing := &activities.Ingest{Catalog: cat}
 	for src, path := range map[string]string{"txn": events, "labels": labels} {
 		var s testsuite.WorkflowTestSuite
@@ -59,18 +68,24 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	objects := testenv.Lake(t)
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.SelfCheck)
 		r.RegisterWorkflow(workflows.Ingest)
 		r.RegisterWorkflow(workflows.Maintain)
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Materialize)
+		r.RegisterWorkflow(workflows.Train)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(probe)
 		r.RegisterActivity(&activities.Ingest{Catalog: cat})
 		r.RegisterActivity(&activities.Lake{Catalog: cat})
 		r.RegisterActivity(&activities.Features{Catalog: cat})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: pool}, DB: pool, Lake: objects})
+	})
+	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
+		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: objects, Worker: "recorder", Device: "cpu"})
 	})
 
 	txnView := activities.SourcedView{Table: "raw.txn", View: features.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
@@ -85,6 +100,10 @@ func TestRecordHistories(t *testing.T) {
 			LabelTime: "label_at", LabelColumn: "churned", Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{
 				Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
 				Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
+		"train-v1": {workflows.Train, workflows.TrainRequest{Model: "churn_train", Task: "binary", Algorithm: "gbdt",
+			Params: map[string]string{"trees": "5"}, Sweep: map[string][]string{"max_depth": {"1", "2"}},
+			TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+				Views: []activities.SourcedView{txnView}}}},
 		"materialize-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView, AsOf: time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC)}},
 		"materialize-backfill-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView,
 			Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), Concurrency: 2}},

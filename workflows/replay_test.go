@@ -1,10 +1,14 @@
 package workflows_test
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -29,7 +33,21 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(workflows.Maintain)
 			r.RegisterWorkflow(workflows.TrainingSet)
 			r.RegisterWorkflow(workflows.Materialize)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+			r.RegisterWorkflow(workflows.Train)
+			// The recorder ran each workflow with its file's name as the id,
+			// which ids of child workflows derive from.
+			fh, err := os.Open(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := strings.TrimSuffix(filepath.Base(f), ".json")
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: id, RunID: "replay"}}); err != nil {
 				t.Fatalf("replaying %s: %v", f, err)
 			}
 		})

@@ -211,6 +211,56 @@ models:
 		}
 	})
 
+	t.Run("sluice train sweeps, records and registers", func(t *testing.T) {
+		proj := t.TempDir()
+		specFile := filepath.Join(proj, "sluice.yaml")
+		must(t, os.WriteFile(specFile, []byte(`project: it
+sources:
+  spend: {csv: spend.csv, key: customer_id, timestamp: ts}
+  outcomes: {csv: outcomes.csv, key: customer_id, timestamp: label_at}
+entities:
+  customer: {key: customer_id}
+feature_views:
+  activity:
+    entity: customer
+    source: spend
+    aggregations:
+      - {column: amount, function: count, windows: [30d]}
+models:
+  retention:
+    task: binary
+    label: {source: outcomes, column: churned}
+    features: [activity]
+    params: {trees: 10}
+    sweep: {max_depth: [1, 2]}
+`), 0o644))
+		ev, lab := "customer_id,ts,amount\n", "customer_id,label_at,churned\n"
+		for c := range 80 {
+			for d := range c % 9 {
+				ev += fmt.Sprintf("C%d,2026-10-%02dT10:00:00Z,%d\n", c, 1+d, 10+c%5)
+			}
+			lab += fmt.Sprintf("C%d,2026-10-%02dT12:00:00Z,%v\n", c, 10+c%20, c%9 < 4)
+		}
+		must(t, os.WriteFile(filepath.Join(proj, "spend.csv"), []byte(ev), 0o644))
+		must(t, os.WriteFile(filepath.Join(proj, "outcomes.csv"), []byte(lab), 0o644))
+		for _, src := range []string{"spend", "outcomes"} {
+			if out := run(t, "ingest", src, "-f", specFile, "--temporal-address", frontend); !strings.Contains(out, "ingested") {
+				t.Fatalf("sluice ingest %s said:\n%s", src, out)
+			}
+		}
+		out := run(t, "train", "retention", "-f", specFile, "--temporal-address", frontend)
+		if !strings.Contains(out, "registered retention v1 (models/retention/v1/model.sluice)") || !strings.Contains(out, "VALID AUC") {
+			t.Fatalf("sluice train said:\n%s", out)
+		}
+		db := "--database-url=" + regexp.MustCompile(`(?m)^\s*PostgreSQL\s+(\S+)`).FindStringSubmatch(dev.out.String())[1]
+		if out := run(t, "experiments", "list", "retention", db); strings.Count(out, "max_depth=") != 2 || !strings.Contains(out, " *") {
+			t.Errorf("sluice experiments list said:\n%s", out)
+		}
+		if out := run(t, "models", "list", db); !strings.Contains(out, "retention") {
+			t.Errorf("sluice models list said:\n%s", out)
+		}
+	})
+
 	t.Run("second stack on the same dir is refused", func(t *testing.T) {
 		second := startSluice(t, nil, args...)
 		if _, err := second.exit(t, 10*time.Second); err == nil {

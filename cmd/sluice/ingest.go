@@ -36,6 +36,36 @@ func loadSpec(path string) (*spec.Spec, string, error) {
 	return s, filepath.Dir(abs), nil
 }
 
+// specArg parses the flags and the one name a spec command takes (a
+// source, view or model), and loads the spec from -f or ./sluice.yaml.
+func specArg(f *flagSet, args []string, specPath *string, usage string) (string, *spec.Spec, string, error) {
+	name, err := f.parseOne(args)
+	if err != nil {
+		return "", nil, "", err
+	}
+	if name == "" {
+		return "", nil, "", errors.New(usage)
+	}
+	s, dir, err := loadSpec(*specPath)
+	return name, s, dir, err
+}
+
+// startRun dials Temporal and starts a workflow on the control queue,
+// saying so on stdout. The caller closes the client.
+func startRun(ctx context.Context, cfg *config, stdout io.Writer, id string, wf, req any) (client.Client, client.WorkflowRun, error) {
+	tc, err := cfg.dialTemporal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, wf, req)
+	if err != nil {
+		tc.Close()
+		return nil, nil, fmt.Errorf("starting %s: %w", id, err)
+	}
+	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	return tc, run, nil
+}
+
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultConfig()
 	f := newFlagSet("ingest", stderr)

@@ -35,6 +35,8 @@ func commands() []command {
 		{"ingest", "land a source of the project spec in the lake (raw.<source>)", runIngest},
 		{"materialize", "compute a feature view into features.<view> and the online store (--start/--end backfills)", runMaterialize},
 		{"features", "read entities' online features", runFeatures},
+		{"train", "train a model of the spec: training set, sweep trials on its queue, test, register", runTrain},
+		{"experiments", "a model's recorded trials", runExperiments},
 		{"models", "the model registry: list, show, promote, rollback, history", runModels},
 		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},

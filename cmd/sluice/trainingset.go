@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"time"
-
-	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
@@ -55,14 +52,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.StringVar(&out, "out", "", "also write the set to this Parquet file")
 	f.IntVar(&partitions, "partitions", 0, "hash partitions that bound memory (default 16)")
-	model, err := f.parseOne(args)
-	if err != nil {
-		return err
-	}
-	if model == "" {
-		return errors.New("usage: sluice training-set MODEL [-f sluice.yaml] [--out file.parquet]")
-	}
-	s, _, err := loadSpec(specPath)
+	model, s, _, err := specArg(f, args, &specPath, "usage: sluice training-set MODEL [-f sluice.yaml] [--out file.parquet]")
 	if err != nil {
 		return err
 	}
@@ -71,17 +61,12 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	req.Partitions = partitions
-	tc, err := cfg.dialTemporal(ctx)
+	id := fmt.Sprintf("training-set/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.TrainingSet, req)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	id := fmt.Sprintf("training-set/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.TrainingSet, req)
-	if err != nil {
-		return fmt.Errorf("starting the training set: %w", err)
-	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
 	var res activities.TrainingSetResult
 	if err := run.Get(ctx, &res); err != nil {
 		return fmt.Errorf("training set %s: %w", id, err)

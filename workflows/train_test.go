@@ -1,0 +1,129 @@
+package workflows_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
+	if got := workflows.Trials(map[string]string{"trees": "20"}, map[string][]string{"max_depth": {"2", "3"}, "learning_rate": {"0.1", "0.3"}}); len(got) != 4 ||
+		got[0]["learning_rate"] != "0.1" || got[0]["max_depth"] != "2" || got[3]["max_depth"] != "3" || got[3]["trees"] != "20" {
+		t.Fatalf("grid %v", got)
+	}
+	ctx := testenv.Context(t)
+	dbURL := testenv.PostgresURL(t)
+	db, err := metastore.Open(ctx, dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL,
+		Lake: lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}, Name: fmt.Sprintf("train_%d", time.Now().UnixNano())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	lake, err := lakehouse.Open(ctx, lakehouse.Options{URL: "file://" + t.TempDir() + "/objects"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Customers who spend little churn.
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(3, 4))
+	txn := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "amount", Type: arrow.PrimitiveTypes.Float64}}, nil)
+	labels := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "churned", Type: arrow.FixedWidthTypes.Boolean}}, nil)
+	tb, lb := array.NewRecordBuilder(memory.DefaultAllocator, txn), array.NewRecordBuilder(memory.DefaultAllocator, labels)
+	for c := range 400 {
+		id := fmt.Sprintf("C%d", c)
+		rate := r.Float64()
+		for d := range 60 {
+			if r.Float64() < rate {
+				tb.Field(0).(*array.StringBuilder).Append(id)
+				tb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, d).Add(time.Hour).UnixMicro()))
+				tb.Field(2).(*array.Float64Builder).Append(10 + r.Float64()*5)
+			}
+		}
+		lb.Field(0).(*array.StringBuilder).Append(id)
+		lb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, 30+c%30).UnixMicro()))
+		lb.Field(2).(*array.BooleanBuilder).Append(rate+0.2*r.Float64() < 0.4)
+	}
+	for name, b := range map[string]*array.RecordBuilder{"raw.txn": tb, "raw.labels": lb} {
+		rec := b.NewRecordBatch()
+		if _, err := cat.EnsureTable(ctx, name, rec.Schema(), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cat.Append(ctx, name, []arrow.RecordBatch{rec}, "load"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
+		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainingSet)
+	})
+	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
+	})
+	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
+		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})
+	})
+	model := fmt.Sprintf("churn_%d", time.Now().UnixNano())
+	req := workflows.TrainRequest{Model: model, Task: "binary", Algorithm: "gbdt", Params: map[string]string{"trees": "30", "threads": "1"},
+		Sweep: map[string][]string{"max_depth": {"1", "3"}}, CheckpointEvery: 10,
+		TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+			Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}}
+	run, err := srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/" + model, TaskQueue: workflows.QueueControl}, workflows.Train, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.TrainResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trials) != 2 || res.Metric != "auc" || res.Test["auc"] < 0.7 || res.Version.Version != 1 {
+		t.Fatalf("result: %d trials, metric %s, test %v, version %+v", len(res.Trials), res.Metric, res.Test, res.Version)
+	}
+	other := 1 - res.Best
+	if res.Trials[res.Best].Metrics["auc"] < res.Trials[other].Metrics["auc"] {
+		t.Errorf("best trial %d has auc %v, the other %v", res.Best, res.Trials[res.Best].Metrics["auc"], res.Trials[other].Metrics["auc"])
+	}
+	v := res.Version
+	if v.ArtifactKey != "models/"+model+"/v1/model.sluice" || v.TrainingSnapshots["training."+model] == 0 || v.TrainingSnapshots["raw.txn"] == 0 ||
+		v.Metrics["valid_auc"] == 0 || v.WorkflowID != "train/"+model {
+		t.Errorf("version %+v", v)
+	}
+	if rc, err := lake.Get(ctx, v.ArtifactKey); err != nil {
+		t.Errorf("the artifact: %v", err)
+	} else {
+		rc.Close()
+	}
+	var trials, best int
+	if err := db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE best) FROM sluice.experiments WHERE model = $1`, model).Scan(&trials, &best); err != nil || trials != 2 || best != 1 {
+		t.Errorf("experiments: %d trials, %d best (%v)", trials, best, err)
+	}
+	if res.Trials[0].Worker != "w1" || res.Trials[0].Device != "cpu" {
+		t.Errorf("trial record %+v", res.Trials[0])
+	}
+}
