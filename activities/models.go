@@ -3,10 +3,12 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sluice-ml/sluice/gates"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/registry"
 )
@@ -71,4 +73,50 @@ func (a *Models) Register(ctx context.Context, in RegisterInput) (registry.Versi
 		defer r.Close()
 		return key, a.Lake.Put(ctx, key, r)
 	})
+}
+
+// ResolveInput names a model's alias.
+type ResolveInput struct{ Model, Alias string }
+
+// ResolveResult is the version an alias names, if any.
+type ResolveResult struct {
+	Found   bool
+	Version registry.Version
+}
+
+// Resolve looks an alias up; an unset alias is not an error.
+func (a *Models) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
+	v, err := a.Registry.Resolve(ctx, in.Model, in.Alias)
+	if errors.Is(err, registry.ErrNotFound) {
+		return ResolveResult{}, nil
+	}
+	return ResolveResult{Found: err == nil, Version: v}, err
+}
+
+// GateReportInput stores a gate report with a version.
+type GateReportInput struct {
+	Model   string
+	Version int
+	Report  gates.Report
+}
+
+// SetGateReport stores the gates' verdict with the version.
+func (a *Models) SetGateReport(ctx context.Context, in GateReportInput) error {
+	b, err := json.Marshal(in.Report)
+	if err != nil {
+		return err
+	}
+	return a.Registry.SetGateReport(ctx, in.Model, in.Version, b)
+}
+
+// SetAliasInput moves an alias.
+type SetAliasInput struct {
+	Model, Alias string
+	Version      int
+	By, Reason   string
+}
+
+// SetAlias moves an alias (atomically, with its history and NOTIFY).
+func (a *Models) SetAlias(ctx context.Context, in SetAliasInput) (registry.AliasMove, error) {
+	return a.Registry.SetAlias(ctx, in.Model, in.Alias, in.Version, in.By, in.Reason)
 }

@@ -119,7 +119,10 @@ type Model struct {
 	Sweep     map[string][]string `yaml:"sweep"`
 	Queue     string              `yaml:"queue"`
 	Gates     []Gate              `yaml:"gates"`
-	Scoring   Scoring             `yaml:"scoring"`
+	// Approval is manual to wait for `sluice models approve` after the
+	// gates pass; empty or auto promotes at once.
+	Approval string  `yaml:"approval"`
+	Scoring  Scoring `yaml:"scoring"`
 }
 
 // Label names the label column of a source.

@@ -208,6 +208,11 @@ func (v *validator) model(s *Spec, f, name string, m Model) {
 	default:
 		v.fail(f+".algorithm", "want gbdt or linear; got %q", m.Algorithm)
 	}
+	switch m.Approval {
+	case "", "auto", "manual":
+	default:
+		v.fail(f+".approval", "want auto or manual; got %q", m.Approval)
+	}
 	switch m.Queue {
 	case "", "cpu", "gpu":
 	default:

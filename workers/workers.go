@@ -121,6 +121,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.TrainingSet)
 			w.RegisterWorkflow(workflows.Materialize)
 			w.RegisterWorkflow(workflows.Train)
+			w.RegisterWorkflow(workflows.Promote)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)

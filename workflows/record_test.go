@@ -5,8 +5,10 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/gates"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -76,6 +79,7 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Materialize)
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.Promote)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(probe)
@@ -107,8 +111,15 @@ func TestRecordHistories(t *testing.T) {
 		"materialize-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView, AsOf: time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC)}},
 		"materialize-backfill-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView,
 			Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), Concurrency: 2}},
+		// After train-v1, which registers churn_train v1.
+		"promote-v1": {workflows.Promote, workflows.PromoteRequest{Model: "churn_train", Version: 1,
+			Gates: []gates.Gate{{Metric: "auc", Min: new(float64)}}, Metrics: map[string]float64{"auc": 1}}},
 	}
-	for name, wf := range runs {
+	names := slices.Sorted(maps.Keys(runs))
+	// promote-v1 needs the version train-v1 registers.
+	names = append(slices.DeleteFunc(names, func(n string) bool { return n == "promote-v1" }), "promote-v1")
+	for _, name := range names {
+		wf := runs[name]
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])
 		if err != nil {
 			t.Fatal(err)

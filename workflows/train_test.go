@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
@@ -22,24 +24,31 @@ import (
 	"github.com/sluice-ml/sluice/workflows"
 )
 
-func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
-	if got := workflows.Trials(map[string]string{"trees": "20"}, map[string][]string{"max_depth": {"2", "3"}, "learning_rate": {"0.1", "0.3"}}); len(got) != 4 ||
-		got[0]["learning_rate"] != "0.1" || got[0]["max_depth"] != "2" || got[3]["max_depth"] != "3" || got[3]["trees"] != "20" {
-		t.Fatalf("grid %v", got)
-	}
+// world is a lake with spend events and churn labels, a registry, and a
+// real Temporal server with workers for the training workflows.
+type world struct {
+	ctx  context.Context
+	db   *pgxpool.Pool
+	cat  *lakehouse.Catalog
+	lake lakehouse.ObjectStore
+	srv  *temporaltest.TestServer
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
 	ctx := testenv.Context(t)
 	dbURL := testenv.PostgresURL(t)
 	db, err := metastore.Open(ctx, dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(db.Close)
 	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL,
 		Lake: lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}, Name: fmt.Sprintf("train_%d", time.Now().UnixNano())})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cat.Close()
+	t.Cleanup(func() { cat.Close() })
 	lake, err := lakehouse.Open(ctx, lakehouse.Options{URL: "file://" + t.TempDir() + "/objects"})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +89,7 @@ func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
 		r.RegisterWorkflow(workflows.TrainingSet)
+		r.RegisterWorkflow(workflows.Promote)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
@@ -88,20 +98,39 @@ func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})
 	})
-	model := fmt.Sprintf("churn_%d", time.Now().UnixNano())
-	req := workflows.TrainRequest{Model: model, Task: "binary", Algorithm: "gbdt", Params: map[string]string{"trees": "30", "threads": "1"},
-		Sweep: map[string][]string{"max_depth": {"1", "3"}}, CheckpointEvery: 10,
+	return &world{ctx: ctx, db: db, cat: cat, lake: lake, srv: srv}
+}
+
+// trainRequest sweeps a churn model on the world's data.
+func trainRequest(model string, params map[string]string, sweep map[string][]string) workflows.TrainRequest {
+	return workflows.TrainRequest{Model: model, Task: "binary", Algorithm: "gbdt", Params: params, Sweep: sweep, CheckpointEvery: 10,
 		TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
 			Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
 				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}}
-	run, err := srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/" + model, TaskQueue: workflows.QueueControl}, workflows.Train, req)
+}
+
+func (w *world) train(t *testing.T, id string, req workflows.TrainRequest) workflows.TrainResult {
+	t.Helper()
+	run, err := w.srv.GetDefaultClient().ExecuteWorkflow(w.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Train, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res workflows.TrainResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := run.Get(w.ctx, &res); err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
+	if got := workflows.Trials(map[string]string{"trees": "20"}, map[string][]string{"max_depth": {"2", "3"}, "learning_rate": {"0.1", "0.3"}}); len(got) != 4 ||
+		got[0]["learning_rate"] != "0.1" || got[0]["max_depth"] != "2" || got[3]["max_depth"] != "3" || got[3]["trees"] != "20" {
+		t.Fatalf("grid %v", got)
+	}
+	w := newWorld(t)
+	ctx, db, lake := w.ctx, w.db, w.lake
+	model := fmt.Sprintf("churn_%d", time.Now().UnixNano())
+	res := w.train(t, "train/"+model, trainRequest(model, map[string]string{"trees": "30", "threads": "1"}, map[string][]string{"max_depth": {"1", "3"}}))
 	if len(res.Trials) != 2 || res.Metric != "auc" || res.Test["auc"] < 0.7 || res.Version.Version != 1 {
 		t.Fatalf("result: %d trials, metric %s, test %v, version %+v", len(res.Trials), res.Metric, res.Test, res.Version)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/workflows"
 )
 
 func modelsCommands() []command {
@@ -25,6 +26,7 @@ func modelsCommands() []command {
 		{"promote", "point an alias at a version: sluice models promote MODEL VERSION [--alias champion] [--reason R]", runModelsPromote},
 		{"rollback", "point an alias back at its previous version: sluice models rollback MODEL [--alias champion]", runModelsRollback},
 		{"history", "an alias's moves: sluice models history MODEL [--alias champion]", runModelsHistory},
+		{"approve", "approve (or --reject) a version waiting for manual approval: sluice models approve MODEL VERSION", runModelsApprove},
 	}
 }
 
@@ -211,4 +213,40 @@ func versionOrDash(v int) string {
 		return "-"
 	}
 	return fmt.Sprintf("v%d", v)
+}
+
+func runModelsApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	f := newFlagSet("models approve", stderr)
+	cfg.temporalFlags(f)
+	var reject bool
+	reason := ""
+	f.BoolVar(&reject, "reject", false, "reject the version instead")
+	f.StringVar(&reason, "reason", "", "why, for the alias's history")
+	pos, err := f.parseMany(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return errors.New("usage: sluice models approve MODEL VERSION [--reject] [--reason R]")
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	if err != nil {
+		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+	}
+	tc, err := cfg.dialTemporal(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	id := workflows.PromoteID(pos[0], n)
+	if err := tc.SignalWorkflow(ctx, id, "", workflows.ApproveSignal, workflows.Approval{Approve: !reject, By: operator(), Reason: reason}); err != nil {
+		return fmt.Errorf("signalling %s (is the version waiting for approval?): %w", id, err)
+	}
+	verb := "approved"
+	if reject {
+		verb = "rejected"
+	}
+	fmt.Fprintf(stdout, "%s %s v%d (%s)\n", verb, pos[0], n, id)
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/server/temporaltest"
+
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
@@ -48,5 +50,13 @@ func TestModelsCommands(t *testing.T) {
 	}
 	if code, out := runInProcess(t, "models", "promote", model, "9", db); code == 0 || !strings.Contains(out, "not found") {
 		t.Errorf("promoting a missing version: exit %d:\n%s", code, out)
+	}
+}
+
+func TestModelsApproveNeedsAWaitingVersion(t *testing.T) {
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	code, out := runInProcess(t, "models", "approve", "churn", "v3", "--temporal-address", srv.GetFrontendHostPort(), "--temporal-namespace", srv.GetDefaultNamespace())
+	if code == 0 || !strings.Contains(out, "promote/churn/v3") || !strings.Contains(out, "waiting for approval") {
+		t.Errorf("exit %d:\n%s", code, out)
 	}
 }
