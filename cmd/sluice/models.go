@@ -26,6 +26,7 @@ func modelsCommands() []command {
 		{"promote", "point an alias at a version: sluice models promote MODEL VERSION [--alias champion] [--reason R]", runModelsPromote},
 		{"rollback", "point an alias back at its previous version: sluice models rollback MODEL [--alias champion]", runModelsRollback},
 		{"history", "an alias's moves: sluice models history MODEL [--alias champion]", runModelsHistory},
+		{"lineage", "what a version was made from: sluice models lineage MODEL VERSION", runModelsLineage},
 		{"approve", "approve (or --reject) a version waiting for manual approval: sluice models approve MODEL VERSION", runModelsApprove},
 	}
 }
@@ -248,5 +249,30 @@ func runModelsApprove(ctx context.Context, args []string, stdout, stderr io.Writ
 		verb = "rejected"
 	}
 	fmt.Fprintf(stdout, "%s %s v%d (%s)\n", verb, pos[0], n, id)
+	return nil
+}
+
+func runModelsLineage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	reg, pos, done, err := openRegistry(ctx, "lineage", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(pos) != 2 {
+		return errors.New("usage: sluice models lineage MODEL VERSION")
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	if err != nil {
+		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+	}
+	v, err := reg.Get(ctx, pos[0], n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s v%d\n  artifact      %s\n  workflow      %s (run %s)\n  spec version  %s\n  code version  %s\n  read:\n",
+		v.Model, v.Version, v.ArtifactKey, v.WorkflowID, v.RunID, orDash(v.SpecVersion), orDash(v.CodeVersion))
+	for _, t := range slices.Sorted(maps.Keys(v.TrainingSnapshots)) {
+		fmt.Fprintf(stdout, "    %-30s snapshot %d\n", t, v.TrainingSnapshots[t])
+	}
 	return nil
 }

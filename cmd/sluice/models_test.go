@@ -25,7 +25,8 @@ func TestModelsCommands(t *testing.T) {
 	model := fmt.Sprintf("cli_%d", time.Now().UnixNano())
 	for i := 1; i <= 2; i++ {
 		if _, err := reg.Register(ctx, registry.Version{Model: model, Algorithm: "gbdt", Metrics: map[string]float64{"auc": 0.7 + float64(i)/100},
-			ArtifactKey: fmt.Sprintf("models/%s/v%d", model, i), RunID: fmt.Sprint(i)}); err != nil {
+			ArtifactKey: fmt.Sprintf("models/%s/v%d", model, i), RunID: fmt.Sprint(i), WorkflowID: "train/x",
+			TrainingSnapshots: map[string]int64{"training.churn": 77, "raw.txn": 12}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,6 +42,7 @@ func TestModelsCommands(t *testing.T) {
 		{[]string{"models", "show", model, "2", db}, `"artifact_key": "models/` + model + `/v2"`},
 		{[]string{"models", "rollback", model, db}, model + " champion: v2 -> v1"},
 		{[]string{"models", "history", model, db}, "auc up"},
+		{[]string{"models", "lineage", model, "2", db}, "training.churn                 snapshot 77"},
 	}
 	for _, s := range steps {
 		code, out := runInProcess(t, s.args...)
