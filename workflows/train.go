@@ -28,8 +28,11 @@ type TrainRequest struct {
 	Concurrency                 int
 	ValidFraction, TestFraction float64
 	CheckpointEvery             int
-	SpecVersion                 string
-	CodeVersion                 string
+	// HeartbeatTimeout is how long a silent trial counts as alive before
+	// Temporal retries it elsewhere; 0 means 2 minutes.
+	HeartbeatTimeout time.Duration
+	SpecVersion      string
+	CodeVersion      string
 }
 
 // TrainResult reports the run.
@@ -114,10 +117,14 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 			Key: tsReq.Key, Time: tsReq.LabelTime, Label: tsReq.LabelColumn, Task: req.Task, Algorithm: req.Algorithm, Params: p,
 			ValidFraction: req.ValidFraction, TestFraction: req.TestFraction, CheckpointEvery: req.CheckpointEvery}
 	}
+	heartbeat := req.HeartbeatTimeout
+	if heartbeat <= 0 {
+		heartbeat = 2 * time.Minute
+	}
 	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: 12 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 10, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}},
 	})

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/workflows"
+)
+
+// TestSweepSurvivesSIGKILLOfATrialWorker runs a 4-trial sweep over two
+// `sluice worker --queues cpu` processes, SIGKILLs one while it trains a
+// trial past a checkpoint, and checks that the trial resumed from its
+// checkpoint on the other worker and that the sweep picked the same best
+// model as an uninterrupted run.
+func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dbURL := testenv.PostgresURL(t)
+	lakeURL := "file://" + t.TempDir() + "/lake"
+	db, err := metastore.Open(ctx, dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: lakehouse.Options{URL: lakeURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	objects, err := lakehouse.Open(ctx, lakehouse.Options{URL: lakeURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txnSchema := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "amount", Type: arrow.PrimitiveTypes.Float64}}, nil)
+	labelSchema := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "churned", Type: arrow.FixedWidthTypes.Boolean}}, nil)
+	tb, lb := array.NewRecordBuilder(memory.DefaultAllocator, txnSchema), array.NewRecordBuilder(memory.DefaultAllocator, labelSchema)
+	r := rand.New(rand.NewPCG(5, 6))
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for c := range 1500 {
+		id := fmt.Sprintf("C%d", c)
+		rate := r.Float64()
+		for d := range 40 {
+			if r.Float64() < rate {
+				tb.Field(0).(*array.StringBuilder).Append(id)
+				tb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, d).UnixMicro()))
+				tb.Field(2).(*array.Float64Builder).Append(r.Float64() * 20)
+			}
+		}
+		lb.Field(0).(*array.StringBuilder).Append(id)
+		lb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, 20+c%20).UnixMicro()))
+		lb.Field(2).(*array.BooleanBuilder).Append(rate+0.3*r.Float64() < 0.45)
+	}
+	for name, b := range map[string]*array.RecordBuilder{"raw.sk_txn": tb, "raw.sk_labels": lb} {
+		rec := b.NewRecordBatch()
+		if _, err := cat.EnsureTable(ctx, name, rec.Schema(), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cat.Append(ctx, name, []arrow.RecordBatch{rec}, "load"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
+		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainingSet)
+	})
+	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: objects})
+	})
+	env := []string{
+		"SLUICE_TEMPORAL_ADDRESS=" + srv.GetFrontendHostPort(),
+		"SLUICE_TEMPORAL_NAMESPACE=" + srv.GetDefaultNamespace(),
+		"SLUICE_DATABASE_URL=" + dbURL,
+		"SLUICE_LAKE=" + lakeURL,
+	}
+	victim := startSluice(t, env, "worker", "--queues", "cpu")
+	victim.waitFor(t, "worker polling", 60*time.Second)
+	survivor := startSluice(t, env, "worker", "--queues", "cpu")
+	survivor.waitFor(t, "worker polling", 60*time.Second)
+
+	req := workflows.TrainRequest{Model: "sk", Task: "binary", Algorithm: "gbdt", Params: map[string]string{"trees": "400", "threads": "1"},
+		Sweep: map[string][]string{"max_depth": {"2", "4"}, "learning_rate": {"0.05", "0.1"}}, CheckpointEvery: 25, Concurrency: 4,
+		HeartbeatTimeout: 3 * time.Second,
+		TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.sk_labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+			Views: []activities.SourcedView{{Table: "raw.sk_txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 14 * 24 * time.Hour}, {Column: "amount", Function: "mean", Window: 7 * 24 * time.Hour}}}}}}}
+	c := srv.GetDefaultClient()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/sk/killed", TaskQueue: workflows.QueueControl}, workflows.Train, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victimID := fmt.Sprintf("%d@", victim.cmd.Process.Pid)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no trial on the victim got past a checkpoint")
+		}
+		desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		past := false
+		for _, pa := range desc.PendingActivities {
+			if strings.HasPrefix(pa.LastWorkerIdentity, victimID) && pa.HeartbeatDetails != nil {
+				past = true
+			}
+		}
+		if past {
+			break
+		}
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.exit(t, 10*time.Second)
+	var killed workflows.TrainResult
+	if err := run.Get(ctx, &killed); err != nil {
+		t.Fatalf("the sweep after SIGKILL: %v", err)
+	}
+	resumed := false
+	for _, tr := range killed.Trials {
+		if tr.ResumedFrom > 0 {
+			resumed = true
+			if !strings.HasSuffix(tr.Worker, fmt.Sprintf("/%d", survivor.cmd.Process.Pid)) {
+				t.Errorf("trial %d resumed on %s, want the survivor", tr.Trial, tr.Worker)
+			}
+		}
+	}
+	if !resumed {
+		t.Fatalf("no trial resumed from a checkpoint: %+v", killed.Trials)
+	}
+
+	// The same sweep, uninterrupted, picks the same model.
+	run, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/sk/whole", TaskQueue: workflows.QueueControl}, workflows.Train, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole workflows.TrainResult
+	if err := run.Get(ctx, &whole); err != nil {
+		t.Fatal(err)
+	}
+	if whole.Best != killed.Best || whole.Trials[whole.Best].Metrics["auc"] != killed.Trials[killed.Best].Metrics["auc"] {
+		t.Errorf("best trial %d (auc %v) after the kill, %d (auc %v) uninterrupted", killed.Best, killed.Trials[killed.Best].Metrics["auc"],
+			whole.Best, whole.Trials[whole.Best].Metrics["auc"])
+	}
+	for i := range whole.Trials {
+		if whole.Trials[i].Metrics["auc"] != killed.Trials[i].Metrics["auc"] {
+			t.Errorf("trial %d: auc %v after the kill, %v uninterrupted", i+1, killed.Trials[i].Metrics["auc"], whole.Trials[i].Metrics["auc"])
+		}
+	}
+}
