@@ -3,7 +3,7 @@ package activities
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,7 +116,7 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 	if every <= 0 {
 		every = 10
 	}
-	cpKey := in.prefix() + "checkpoint.json"
+	cpKey := in.prefix() + "checkpoint.gob"
 	spec := trainer.Spec{Task: task, Algorithm: alg, Label: in.Label, Params: in.Params}
 	if alg == artifact.GBDT {
 		if spec.Resume, err = a.loadCheckpoint(ctx, cpKey); err != nil {
@@ -130,11 +130,12 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 			if cp.Round%every != 0 {
 				return nil
 			}
-			b, err := json.Marshal(cp)
-			if err != nil {
-				return err
+			// gob, not JSON: thresholds and losses may be infinite.
+			var b bytes.Buffer
+			if err := gob.NewEncoder(&b).Encode(cp); err != nil {
+				return fmt.Errorf("checkpointing trial %d: %w", in.Trial, err)
 			}
-			if err := a.Lake.Put(ctx, cpKey, bytes.NewReader(b)); err != nil {
+			if err := a.Lake.Put(ctx, cpKey, &b); err != nil {
 				return fmt.Errorf("checkpointing trial %d: %w", in.Trial, err)
 			}
 			activity.RecordHeartbeat(ctx, cp.Round)
@@ -170,7 +171,7 @@ func (a *Training) loadCheckpoint(ctx context.Context, key string) (*gbdt.Checkp
 	}
 	defer r.Close()
 	var cp gbdt.Checkpoint
-	if err := json.NewDecoder(r).Decode(&cp); err != nil {
+	if err := gob.NewDecoder(r).Decode(&cp); err != nil {
 		return nil, fmt.Errorf("reading checkpoint %s: %w", key, err)
 	}
 	return &cp, nil

@@ -3,13 +3,9 @@ package workflows_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -17,6 +13,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -54,35 +51,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	// Customers who spend little churn.
-	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	r := rand.New(rand.NewPCG(3, 4))
-	txn := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
-		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "amount", Type: arrow.PrimitiveTypes.Float64}}, nil)
-	labels := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
-		{Name: "label_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "churned", Type: arrow.FixedWidthTypes.Boolean}}, nil)
-	tb, lb := array.NewRecordBuilder(memory.DefaultAllocator, txn), array.NewRecordBuilder(memory.DefaultAllocator, labels)
-	for c := range 400 {
-		id := fmt.Sprintf("C%d", c)
-		rate := r.Float64()
-		for d := range 60 {
-			if r.Float64() < rate {
-				tb.Field(0).(*array.StringBuilder).Append(id)
-				tb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, d).Add(time.Hour).UnixMicro()))
-				tb.Field(2).(*array.Float64Builder).Append(10 + r.Float64()*5)
-			}
-		}
-		lb.Field(0).(*array.StringBuilder).Append(id)
-		lb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, 30+c%30).UnixMicro()))
-		lb.Field(2).(*array.BooleanBuilder).Append(rate+0.2*r.Float64() < 0.4)
-	}
-	for name, b := range map[string]*array.RecordBuilder{"raw.txn": tb, "raw.labels": lb} {
-		rec := b.NewRecordBatch()
-		if _, err := cat.EnsureTable(ctx, name, rec.Schema(), ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cat.Append(ctx, name, []arrow.RecordBatch{rec}, "load"); err != nil {
-			t.Fatal(err)
-		}
+	if err := benchdata.ChurnTables(ctx, cat, "raw.", 400, 3); err != nil {
+		t.Fatal(err)
 	}
 
 	srv := temporaltest.NewServer(temporaltest.WithT(t))

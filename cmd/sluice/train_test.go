@@ -3,21 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -49,35 +46,8 @@ func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	txnSchema := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
-		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "amount", Type: arrow.PrimitiveTypes.Float64}}, nil)
-	labelSchema := arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
-		{Name: "label_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}, {Name: "churned", Type: arrow.FixedWidthTypes.Boolean}}, nil)
-	tb, lb := array.NewRecordBuilder(memory.DefaultAllocator, txnSchema), array.NewRecordBuilder(memory.DefaultAllocator, labelSchema)
-	r := rand.New(rand.NewPCG(5, 6))
-	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	for c := range 1500 {
-		id := fmt.Sprintf("C%d", c)
-		rate := r.Float64()
-		for d := range 40 {
-			if r.Float64() < rate {
-				tb.Field(0).(*array.StringBuilder).Append(id)
-				tb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, d).UnixMicro()))
-				tb.Field(2).(*array.Float64Builder).Append(r.Float64() * 20)
-			}
-		}
-		lb.Field(0).(*array.StringBuilder).Append(id)
-		lb.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start.AddDate(0, 0, 20+c%20).UnixMicro()))
-		lb.Field(2).(*array.BooleanBuilder).Append(rate+0.3*r.Float64() < 0.45)
-	}
-	for name, b := range map[string]*array.RecordBuilder{"raw.sk_txn": tb, "raw.sk_labels": lb} {
-		rec := b.NewRecordBatch()
-		if _, err := cat.EnsureTable(ctx, name, rec.Schema(), ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cat.Append(ctx, name, []arrow.RecordBatch{rec}, "load"); err != nil {
-			t.Fatal(err)
-		}
+	if err := benchdata.ChurnTables(ctx, cat, "raw.sk_", 1500, 5); err != nil {
+		t.Fatal(err)
 	}
 
 	srv := temporaltest.NewServer(temporaltest.WithT(t))
