@@ -60,6 +60,7 @@ bench: build $(VERSITYGW)
 	bash bench/features.sh
 	$(GO) test -run '^$$' -bench Upsert -benchtime 5x ./online/
 	$(GO) test -run '^$$' -bench Get100 -benchtime 2000x ./online/
+	$(GO) test -run '^$$' -bench TrainOverhead -benchtime 3x ./workflows/
 	bash bench/ml.sh
 	bash bench/foundation.sh
 

@@ -59,6 +59,8 @@ type TrainingSetResult struct {
 	// Read maps each table read to the snapshot read, so the set can be
 	// rebuilt exactly.
 	Read map[string]int64
+	// Seconds is the attempt's compute time.
+	Seconds float64
 }
 
 // ReadSnapshotPrefix prefixes the training snapshot's summary keys that
@@ -71,6 +73,7 @@ const ReadSnapshotPrefix = "sluice.read."
 // of every table read. A retry of a committed run writes nothing.
 func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (TrainingSetResult, error) {
 	res := TrainingSetResult{Table: "training." + in.Model, Read: map[string]int64{}}
+	begin := time.Now()
 	if in.Model == "" || in.RunID == "" || in.LabelTable == "" || in.Key == "" || in.LabelTime == "" || in.LabelColumn == "" || len(in.Views) == 0 {
 		return res, temporal.NewNonRetryableApplicationError("a training set needs a model, a run id, a label table with key, time and label columns, and views", ErrTypeBadInput, nil)
 	}
@@ -114,6 +117,7 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 	if w.stage == nil {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s has no label rows", in.LabelTable), ErrTypeBadInput, nil)
 	}
+	res.Seconds = time.Since(begin).Seconds()
 	if w.stage.Done {
 		res.SnapshotID = w.stage.SnapshotID()
 		res.Rows, _ = strconv.ParseInt(w.stage.Summary()[rowsSummary], 10, 64)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -72,6 +73,8 @@ type TrialResult struct {
 	Rounds      int
 	Worker      string
 	Device      string
+	// Seconds is the attempt's compute time, reading included.
+	Seconds float64
 }
 
 func (in TrialInput) prefix() string {
@@ -85,6 +88,7 @@ func (in TrialInput) prefix() string {
 // model.
 func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error) {
 	res := TrialResult{Trial: in.Trial, Worker: a.Worker, Device: a.Device}
+	begin := time.Now()
 	if in.Model == "" || in.RunID == "" || in.Table == "" || in.Label == "" || in.Time == "" {
 		return res, temporal.NewNonRetryableApplicationError("a trial needs a model, a run id, a training table and its label and time columns", ErrTypeBadInput, nil)
 	}
@@ -158,6 +162,7 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 		return res, fmt.Errorf("writing trial %d's model: %w", in.Trial, err)
 	}
 	res.Metrics = art.Metrics
+	res.Seconds = time.Since(begin).Seconds()
 	return res, nil
 }
 

@@ -31,7 +31,7 @@ type world struct {
 	srv  *temporaltest.TestServer
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := testenv.Context(t)
 	dbURL := testenv.PostgresURL(t)
@@ -55,7 +55,15 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 
-	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	var opts []temporaltest.TestServerOption
+	tt, isT := t.(*testing.T)
+	if isT {
+		opts = append(opts, temporaltest.WithT(tt))
+	}
+	srv := temporaltest.NewServer(opts...)
+	if !isT {
+		t.Cleanup(srv.Stop)
+	}
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
 		r.RegisterWorkflow(workflows.TrainingSet)
@@ -79,7 +87,7 @@ func trainRequest(model string, params map[string]string, sweep map[string][]str
 				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}}
 }
 
-func (w *world) train(t *testing.T, id string, req workflows.TrainRequest) workflows.TrainResult {
+func (w *world) train(t testing.TB, id string, req workflows.TrainRequest) workflows.TrainResult {
 	t.Helper()
 	run, err := w.srv.GetDefaultClient().ExecuteWorkflow(w.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Train, req)
 	if err != nil {
