@@ -33,10 +33,37 @@ type Training struct {
 	// "gpu:N"), for the trials' records.
 	Worker string
 	Device string
+	// GPUs, when set, hands each trial a GPU of this host for its run
+	// (a gpu worker runs at most one trial per GPU).
+	GPUs *Devices
 	// Fault, when set, is called after each checkpoint with its round; an
 	// error fails the attempt there, as a crash would. Tests use it.
 	Fault func(round int) error
 }
+
+// Devices hands out the indices of a host's GPUs, one trial each.
+type Devices struct{ free chan int }
+
+// NewDevices makes n GPUs, 0 to n-1, available.
+func NewDevices(n int) *Devices {
+	d := &Devices{free: make(chan int, n)}
+	for i := range n {
+		d.free <- i
+	}
+	return d
+}
+
+// acquire waits for a free GPU.
+func (d *Devices) acquire(ctx context.Context) (int, error) {
+	select {
+	case i := <-d.free:
+		return i, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (d *Devices) release(i int) { d.free <- i }
 
 // TrialInput is one trial of a sweep.
 type TrialInput struct {
@@ -95,6 +122,16 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 	task, alg := ml.Task(in.Task), artifact.Algorithm(in.Algorithm)
 	if alg == "" {
 		alg = artifact.GBDT
+	}
+	if a.GPUs != nil {
+		gpu, err := a.GPUs.acquire(ctx)
+		if err != nil {
+			return res, err
+		}
+		defer a.GPUs.release(gpu)
+		// The trainer would run on this device; until a GPU trainer
+		// exists it trains on the CPU, and the record says so.
+		res.Device = fmt.Sprintf("gpu:%d (trained on the CPU: no GPU trainer yet)", gpu)
 	}
 	sets, err := a.splitByTime(ctx, in)
 	if err != nil {

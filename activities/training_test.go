@@ -93,4 +93,12 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 			t.Errorf("metric %s: resumed %v, uninterrupted %v", k, resumed.Metrics[k], v)
 		}
 	}
+
+	// On a gpu worker each trial holds a device and says which.
+	a.GPUs = activities.NewDevices(1)
+	in.RunID = "gpu"
+	g, err := runTrial(a, in)
+	if err != nil || !strings.HasPrefix(g.Device, "gpu:0") || g.Metrics["auc"] != whole.Metrics["auc"] {
+		t.Errorf("a trial on the gpu queue: %+v, %v", g, err)
+	}
 }

@@ -135,11 +135,14 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			// Training runs on the cpu and gpu queues. There is no GPU
 			// trainer yet: a gpu worker trains on the CPU and its trials
 			// say so.
-			device := "cpu"
+			training := &activities.Training{Catalog: deps.Catalog, Lake: deps.Lake, Worker: identity(), Device: "cpu"}
 			if class == "gpu" {
-				device = "cpu (gpu queue; no GPU trainer yet)"
+				training.Device = "cpu (gpu queue; no GPUs given: --gpus)"
+				if o.GPUs > 0 {
+					training.GPUs = activities.NewDevices(o.GPUs)
+				}
 			}
-			w.RegisterActivity(&activities.Training{Catalog: deps.Catalog, Lake: deps.Lake, Worker: identity(), Device: device})
+			w.RegisterActivity(training)
 		}
 		s.workers = append(s.workers, w)
 		s.queues = append(s.queues, queue)
