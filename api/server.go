@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/registry"
 )
 
 // Options configures the API.
@@ -28,8 +29,9 @@ func DefaultOptions() Options { return Options{Addr: "127.0.0.1:8081"} }
 
 // Server is the control API.
 type Server struct {
-	opts   Options
-	logger *slog.Logger
+	opts     Options
+	logger   *slog.Logger
+	registry *registry.Registry
 }
 
 // New returns a server. A nil logger discards.
@@ -47,6 +49,7 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.requireToken)
 		r.Get("/health", httpx.Wrap(s.logger, s.health))
+		s.registryRoutes(r)
 	})
 	r.NotFound(httpx.Wrap(s.logger, func(r *http.Request) (any, error) {
 		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)

@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
 	"github.com/sluice-ml/sluice/workers"
 )
@@ -217,7 +218,9 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		return nil, err
 	}
 	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
-	go func() { st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).Handler()), apiLn) }()
+	go func() {
+		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).Handler()), apiLn)
+	}()
 	go func() {
 		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(serving.New(cfg.Serving, logger).WithOnline(features).Handler()), serveLn)
 	}()

@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
 )
 
@@ -54,6 +55,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f := newFlagSet("api", stderr)
 	f.stringVar(&cfg.API.Addr, "addr", "SLUICE_API_ADDR", cfg.API.Addr, "listen address")
 	f.stringVar(&cfg.API.Token, "token", "SLUICE_API_TOKEN", "", "bearer token that /api/v1 requires")
+	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the registry (its endpoints answer 501 without it)")
 	cfg.logFlags(f)
 	if err := f.parse(args, false); err != nil {
 		return err
@@ -69,8 +71,17 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("control API", "addr", ln.Addr().String())
-	return httpx.Serve(ctx, newHTTPServer(api.New(cfg.API, logger).Handler()), ln)
+	srv := api.New(cfg.API, logger)
+	if cfg.DatabaseURL != "" {
+		pool, err := metastore.Open(ctx, cfg.DatabaseURL, logger)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		srv.WithRegistry(&registry.Registry{DB: pool})
+	}
+	logger.Info("control API", "addr", ln.Addr().String(), "registry", cfg.DatabaseURL != "")
+	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
