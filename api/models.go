@@ -3,8 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -69,9 +67,9 @@ func (s *Server) modelVersion(r *http.Request) (any, error) {
 	if err := s.needRegistry(); err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(chi.URLParam(r, "version"), "v"))
+	n, err := registry.ParseVersion(chi.URLParam(r, "version"))
 	if err != nil {
-		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "version %q: want a number like 3 or v3", chi.URLParam(r, "version"))
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 	}
 	v, err := s.registry.Get(r.Context(), chi.URLParam(r, "model"), n)
 	return v, notFound(err)

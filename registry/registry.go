@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -419,4 +421,13 @@ func (r *Registry) Experiments(ctx context.Context, model string) ([]Experiment,
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// ParseVersion reads a version number written 3 or v3.
+func ParseVersion(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("version %q: want a number like 3 or v3", s)
+	}
+	return n, nil
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/user"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -99,9 +98,9 @@ func runModelsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return errors.New("usage: sluice models show MODEL [VERSION]")
 	}
 	if len(pos) == 2 {
-		n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+		n, err := registry.ParseVersion(pos[1])
 		if err != nil {
-			return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+			return err
 		}
 		v, err := reg.Get(ctx, pos[0], n)
 		if err != nil {
@@ -144,9 +143,9 @@ func runModelsPromote(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(pos) != 2 {
 		return errors.New("usage: sluice models promote MODEL VERSION [--alias champion] [--reason R]")
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	n, err := registry.ParseVersion(pos[1])
 	if err != nil {
-		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+		return err
 	}
 	m, err := reg.SetAlias(ctx, pos[0], alias, n, operator(), reason)
 	if err != nil {
@@ -231,9 +230,9 @@ func runModelsApprove(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(pos) != 2 {
 		return errors.New("usage: sluice models approve MODEL VERSION [--reject] [--reason R]")
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	n, err := registry.ParseVersion(pos[1])
 	if err != nil {
-		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+		return err
 	}
 	tc, err := cfg.dialTemporal(ctx)
 	if err != nil {
@@ -261,9 +260,9 @@ func runModelsLineage(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(pos) != 2 {
 		return errors.New("usage: sluice models lineage MODEL VERSION")
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(pos[1], "v"))
+	n, err := registry.ParseVersion(pos[1])
 	if err != nil {
-		return fmt.Errorf("version %q: want a number like 3 or v3", pos[1])
+		return err
 	}
 	v, err := reg.Get(ctx, pos[0], n)
 	if err != nil {
