@@ -53,7 +53,7 @@ func Materialize(ctx workflow.Context, req MaterializeRequest) (MaterializeResul
 	if asOf.IsZero() {
 		asOf = workflow.Now(ctx)
 	}
-	ctx = withFeatureActivity(ctx)
+	ctx = withIOActivity(ctx)
 	in := activities.MaterializeInput{View: req.View, AsOf: asOf, RunID: materializeID(req.View.View.Name, asOf),
 		Online: req.Online, Incremental: !req.Full, Partitions: req.Partitions}
 	var a *activities.Features

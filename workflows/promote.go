@@ -63,7 +63,7 @@ func Promote(ctx workflow.Context, req PromoteRequest) (PromoteResult, error) {
 	if alias == "" {
 		alias = "champion"
 	}
-	ioctx := withFeatureActivity(ctx)
+	ioctx := withIOActivity(ctx)
 	var models *activities.Models
 	var champ activities.ResolveResult
 	if err := workflow.ExecuteActivity(ioctx, models.Resolve, activities.ResolveInput{Model: req.Model, Alias: alias}).Get(ctx, &champ); err != nil {
@@ -71,7 +71,7 @@ func Promote(ctx workflow.Context, req PromoteRequest) (PromoteResult, error) {
 	}
 	var champMetrics map[string]float64
 	if champ.Found && champ.Version.Version != req.Version && relative(req.Gates) {
-		tctx := withFeatureActivity(ctx)
+		tctx := withIOActivity(ctx)
 		tctx = workflow.WithTaskQueue(tctx, QueueCPU) // where models are scored
 		var tr *activities.Training
 		if err := workflow.ExecuteActivity(tctx, tr.Evaluate, activities.EvaluateInput{Trial: req.Split, ArtifactKey: champ.Version.ArtifactKey}).Get(ctx, &champMetrics); err != nil {

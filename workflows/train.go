@@ -156,7 +156,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 	}
 	best := res.Trials[res.Best]
 
-	ioctx := withFeatureActivity(ctx)
+	ioctx := withIOActivity(ctx)
 	var models *activities.Models
 	if err := workflow.ExecuteActivity(ioctx, models.RecordTrials, activities.RecordTrialsInput{
 		Model: req.Model, RunID: runID, Params: params, Results: res.Trials, Best: res.Best}).Get(ctx, nil); err != nil {

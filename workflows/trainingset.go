@@ -17,7 +17,7 @@ type TrainingSetRequest = activities.TrainingSetInput
 // its features as of the label time, in one snapshot that records the
 // snapshots it read.
 func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.TrainingSetResult, error) {
-	ctx = withFeatureActivity(ctx)
+	ctx = withIOActivity(ctx)
 	req.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
 	var a *activities.Features
 	var res activities.TrainingSetResult
@@ -25,10 +25,10 @@ func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.Train
 	return res, err
 }
 
-// withFeatureActivity sets the options of the feature activities on the io
-// queue: hours to run, a heartbeat per partition, retries with backoff
-// except for bad input.
-func withFeatureActivity(ctx workflow.Context) workflow.Context {
+// withIOActivity sets the options of the long io-queue activities
+// (features, registry): hours to run, a heartbeat per partition, retries
+// with backoff except for bad input.
+func withIOActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 6 * time.Hour,

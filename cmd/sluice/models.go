@@ -131,8 +131,31 @@ func runModelsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runModelsPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	alias, reason := "champion", "promoted by hand"
-	reg, pos, done, err := openRegistry(ctx, "promote", args, stderr, func(f *flagSet) {
+	return moveAlias(ctx, "promote", args, stdout, stderr, "promoted by hand", 2,
+		"usage: sluice models promote MODEL VERSION [--alias champion] [--reason R]",
+		func(reg *registry.Registry, pos []string, alias, reason string) (registry.AliasMove, error) {
+			n, err := registry.ParseVersion(pos[1])
+			if err != nil {
+				return registry.AliasMove{}, err
+			}
+			return reg.SetAlias(ctx, pos[0], alias, n, operator(), reason)
+		})
+}
+
+func runModelsRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return moveAlias(ctx, "rollback", args, stdout, stderr, "rolled back by hand", 1,
+		"usage: sluice models rollback MODEL [--alias champion] [--reason R]",
+		func(reg *registry.Registry, pos []string, alias, reason string) (registry.AliasMove, error) {
+			return reg.Rollback(ctx, pos[0], alias, operator(), reason)
+		})
+}
+
+// moveAlias parses an alias command's --alias and --reason and its
+// positional arguments, moves the alias and prints the move.
+func moveAlias(ctx context.Context, name string, args []string, stdout, stderr io.Writer, reason string, nargs int, usage string,
+	move func(reg *registry.Registry, pos []string, alias, reason string) (registry.AliasMove, error)) error {
+	alias := "champion"
+	reg, pos, done, err := openRegistry(ctx, name, args, stderr, func(f *flagSet) {
 		f.StringVar(&alias, "alias", alias, "the alias to move")
 		f.StringVar(&reason, "reason", reason, "why, for the alias's history")
 	})
@@ -140,35 +163,10 @@ func runModelsPromote(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer done()
-	if len(pos) != 2 {
-		return errors.New("usage: sluice models promote MODEL VERSION [--alias champion] [--reason R]")
+	if len(pos) != nargs {
+		return errors.New(usage)
 	}
-	n, err := registry.ParseVersion(pos[1])
-	if err != nil {
-		return err
-	}
-	m, err := reg.SetAlias(ctx, pos[0], alias, n, operator(), reason)
-	if err != nil {
-		return err
-	}
-	printMove(stdout, m)
-	return nil
-}
-
-func runModelsRollback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	alias, reason := "champion", "rolled back by hand"
-	reg, pos, done, err := openRegistry(ctx, "rollback", args, stderr, func(f *flagSet) {
-		f.StringVar(&alias, "alias", alias, "the alias to move back")
-		f.StringVar(&reason, "reason", reason, "why, for the alias's history")
-	})
-	if err != nil {
-		return err
-	}
-	defer done()
-	if len(pos) != 1 {
-		return errors.New("usage: sluice models rollback MODEL [--alias champion] [--reason R]")
-	}
-	m, err := reg.Rollback(ctx, pos[0], alias, operator(), reason)
+	m, err := move(reg, pos, alias, reason)
 	if err != nil {
 		return err
 	}
