@@ -77,7 +77,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var fullRefresh bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.BoolVar(&wait, "wait", true, "wait for the run to finish")
-	f.IntVar(&chunkRows, "chunk-rows", 0, "rows per committed chunk (default 100000)")
+	f.IntVar(&chunkRows, "chunk-rows", 0, "rows per chunk, the unit of parsing and of resuming after a crash (default 100000)")
 	f.Float64Var(&maxReject, "max-reject-ratio", 0, "fail above this share of rejected rows (default 0.01)")
 	f.BoolVar(&fullRefresh, "full-refresh", false, "replace the table's content in one snapshot instead of appending")
 	source, err := f.parseOne(args)
