@@ -2,10 +2,14 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +54,24 @@ type TrainingSetInput struct {
 	Views       []SourcedView
 	// Partitions bounds memory (see features.TrainingSet); 0 means 16.
 	Partitions int
+	// Rebuild builds the set even when the table already holds one of
+	// the same definition made from the tables as they are now.
+	Rebuild bool
+}
+
+// definition fingerprints what a training set is made of (labels and
+// views), not the data: equal definitions over equal snapshots give
+// equal sets.
+func (in TrainingSetInput) definition() (string, error) {
+	b, err := json.Marshal(struct {
+		LabelTable, Key, LabelTime, LabelColumn string
+		Views                                   []SourcedView
+	}{in.LabelTable, in.Key, in.LabelTime, in.LabelColumn, in.Views})
+	if err != nil {
+		return "", fmt.Errorf("fingerprinting the training set: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // TrainingSetResult says what was built from what.
@@ -62,11 +84,41 @@ type TrainingSetResult struct {
 	Read map[string]int64
 	// Seconds is the attempt's compute time.
 	Seconds float64
+	// Reused says the table already held this set; nothing was built.
+	Reused bool
 }
 
 // ReadSnapshotPrefix prefixes the training snapshot's summary keys that
 // record the snapshot of each table read.
 const ReadSnapshotPrefix = "sluice.read."
+
+// definitionSummary is the training snapshot's summary key holding the
+// set's definition fingerprint.
+const definitionSummary = "sluice.definition"
+
+// reusable finds the set already in the table: same definition, and
+// every table it read still at the snapshot it read.
+func (a *Features) reusable(ctx context.Context, res TrainingSetResult, def string) (TrainingSetResult, bool, error) {
+	id, summary, ok, err := a.Catalog.Current(ctx, res.Table)
+	if err != nil || !ok || summary[definitionSummary] != def {
+		return res, false, err
+	}
+	for k, v := range summary {
+		t, found := strings.CutPrefix(k, ReadSnapshotPrefix)
+		if !found {
+			continue
+		}
+		read, _ := strconv.ParseInt(v, 10, 64)
+		now, _, ok, err := a.Catalog.Current(ctx, t)
+		if err != nil || !ok || now != read {
+			return res, false, err
+		}
+		res.Read[t] = read
+	}
+	res.SnapshotID, res.Reused = id, true
+	res.Rows, _ = strconv.ParseInt(summary[rowsSummary], 10, 64)
+	return res, true, nil
+}
 
 // TrainingSet builds training.<model>: every label row with each view's
 // features as of its label time, joined a hash partition at a time, and
@@ -77,6 +129,15 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 	begin := time.Now()
 	if in.Model == "" || in.RunID == "" || in.LabelTable == "" || in.Key == "" || in.LabelTime == "" || in.LabelColumn == "" || len(in.Views) == 0 {
 		return res, temporal.NewNonRetryableApplicationError("a training set needs a model, a run id, a label table with key, time and label columns, and views", ErrTypeBadInput, nil)
+	}
+	def, err := in.definition()
+	if err != nil {
+		return res, err
+	}
+	if !in.Rebuild {
+		if r, ok, err := a.reusable(ctx, res, def); err != nil || ok {
+			return r, err
+		}
 	}
 	labels, err := a.Catalog.Read(ctx, in.LabelTable, lakehouse.ScanOptions{Columns: []string{in.Key, in.LabelTime, in.LabelColumn}})
 	if err != nil {
@@ -124,7 +185,7 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 		res.Rows, _ = strconv.ParseInt(w.stage.Summary()[rowsSummary], 10, 64)
 		return res, nil
 	}
-	summary := map[string]string{rowsSummary: strconv.FormatInt(res.Rows, 10)}
+	summary := map[string]string{rowsSummary: strconv.FormatInt(res.Rows, 10), definitionSummary: def}
 	for t, id := range res.Read {
 		summary[ReadSnapshotPrefix+t] = strconv.FormatInt(id, 10)
 	}

@@ -23,6 +23,58 @@ func (s *Server) registryRoutes(r chi.Router) {
 	r.Get("/models/{model}/versions/{version}", httpx.Wrap(s.logger, s.modelVersion))
 	r.Get("/models/{model}/experiments", httpx.Wrap(s.logger, s.experiments))
 	r.Get("/models/{model}/aliases/{alias}/history", httpx.Wrap(s.logger, s.aliasHistory))
+	r.Put("/models/{model}/aliases/{alias}", httpx.Wrap(s.logger, s.moveAlias))
+	r.Post("/models/{model}/aliases/{alias}/rollback", httpx.Wrap(s.logger, s.rollbackAlias))
+}
+
+// aliasRequest moves an alias: to a version, or back (rollback, where
+// Version is not read). By and Reason go into the alias's history.
+type aliasRequest struct {
+	Version int    `json:"version"`
+	By      string `json:"by"`
+	Reason  string `json:"reason"`
+}
+
+// by names who moved an alias: the body's by, else "api".
+func (a aliasRequest) by() string {
+	if a.By == "" {
+		return "api"
+	}
+	return a.By
+}
+
+// moveAlias answers PUT /api/v1/models/{model}/aliases/{alias} with
+// {"version": 3, "reason": "..."}: the alias moves at once, in one
+// transaction with its history, and NOTIFY tells the servers.
+func (s *Server) moveAlias(r *http.Request) (any, error) {
+	if err := s.needRegistry(); err != nil {
+		return nil, err
+	}
+	var req aliasRequest
+	if err := httpx.DecodeJSON(r, 64<<10, &req, `{"version": 3, "reason": "...", "by": "..."}`); err != nil {
+		return nil, err
+	}
+	if req.Version < 1 {
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "version must be a version number ≥ 1")
+	}
+	m, err := s.registry.SetAlias(r.Context(), chi.URLParam(r, "model"), chi.URLParam(r, "alias"), req.Version, req.by(), req.Reason)
+	return m, registryError(err)
+}
+
+// rollbackAlias answers POST …/aliases/{alias}/rollback: the alias goes
+// back to the version it named before its last move.
+func (s *Server) rollbackAlias(r *http.Request) (any, error) {
+	if err := s.needRegistry(); err != nil {
+		return nil, err
+	}
+	var req aliasRequest
+	if r.ContentLength != 0 {
+		if err := httpx.DecodeJSON(r, 64<<10, &req, `{"reason": "...", "by": "..."}`); err != nil {
+			return nil, err
+		}
+	}
+	m, err := s.registry.Rollback(r.Context(), chi.URLParam(r, "model"), chi.URLParam(r, "alias"), req.by(), req.Reason)
+	return m, registryError(err)
 }
 
 func (s *Server) needRegistry() error {
@@ -32,10 +84,17 @@ func (s *Server) needRegistry() error {
 	return nil
 }
 
-// notFound turns the registry's not-found into a 404.
-func notFound(err error) error {
-	if errors.Is(err, registry.ErrNotFound) {
+// registryError gives the registry's errors their status: 404 for what
+// does not exist, 400 for a bad name, 409 for a rollback with nothing
+// before.
+func registryError(err error) error {
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
 		return httpx.Errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, registry.ErrInvalidName):
+		return httpx.Errorf(http.StatusBadRequest, "bad_request", "%v", err)
+	case errors.Is(err, registry.ErrNoPrevious):
+		return httpx.Errorf(http.StatusConflict, "no_previous", "%v", err)
 	}
 	return err
 }
@@ -72,7 +131,7 @@ func (s *Server) modelVersion(r *http.Request) (any, error) {
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 	}
 	v, err := s.registry.Get(r.Context(), chi.URLParam(r, "model"), n)
-	return v, notFound(err)
+	return v, registryError(err)
 }
 
 func (s *Server) experiments(r *http.Request) (any, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,20 +34,7 @@ func TestRegistryEndpoints(t *testing.T) {
 	}
 	srv := httptest.NewServer(api.New(api.Options{Token: "s3cret"}, nil).WithRegistry(reg).Handler())
 	defer srv.Close()
-	get := func(path string, into any) int {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if into != nil {
-			json.NewDecoder(resp.Body).Decode(into)
-		}
-		return resp.StatusCode
-	}
+	get := func(path string, into any) int { return call(t, srv.URL, "GET", path, "", into) }
 	var v registry.Version
 	if code := get("/api/v1/models/"+model+"/versions/v1", &v); code != 200 || v.Metrics["auc"] != 0.8 || len(v.Aliases) != 1 {
 		t.Errorf("version: %d %+v", code, v)
@@ -69,4 +57,66 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := get("/api/v1/models/nope", nil); code != 404 {
 		t.Errorf("a missing model: %d, want 404", code)
 	}
+
+	// Moving the alias: to v2, back, and the errors.
+	if _, err := reg.Register(ctx, registry.Version{Model: model, ArtifactKey: "k2", RunID: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(path, body string, into any) int { return call(t, srv.URL, "PUT", path, body, into) }
+	post := func(path, body string, into any) int { return call(t, srv.URL, "POST", path, body, into) }
+	var m registry.AliasMove
+	if code := put("/api/v1/models/"+model+"/aliases/champion", `{"version": 2, "reason": "canary passed", "by": "ana"}`, &m); code != 200 || m.From != 1 || m.To != 2 || m.By != "ana" {
+		t.Errorf("move: %d %+v", code, m)
+	}
+	if code := post("/api/v1/models/"+model+"/aliases/champion/rollback", "", &m); code != 200 || m.From != 2 || m.To != 1 || m.By != "api" {
+		t.Errorf("rollback: %d %+v", code, m)
+	}
+	if code := get("/api/v1/models/"+model+"/aliases/champion/history", &hist); code != 200 || len(hist.Moves) != 3 || hist.Moves[1].Reason != "canary passed" {
+		t.Errorf("history after the moves: %d %+v", code, hist)
+	}
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"PUT", "/aliases/champion", `{"version": 9}`, 404, "not_found"},
+		{"PUT", "/aliases/champion", `{"version": 0}`, 400, "bad_request"},
+		{"PUT", "/aliases/champion", `{"version": "2"}`, 400, "bad_request"},
+		{"PUT", "/aliases/champion", `{"version": 2, "colour": "red"}`, 400, "bad_request"},
+		{"PUT", "/aliases/champion", `{"version": 2} {}`, 400, "bad_request"},
+		{"PUT", "/aliases/champion", `{"reason": "` + strings.Repeat("x", 70<<10) + `"}`, 413, "too_large"},
+		{"PUT", "/aliases/no%20spaces", `{"version": 2}`, 400, "bad_request"},
+		{"POST", "/aliases/staging/rollback", "", 404, "not_found"},
+	} {
+		e.Error.Code = ""
+		if code := call(t, srv.URL, c.method, "/api/v1/models/"+model+c.path, c.body, &e); code != c.status || e.Error.Code != c.code {
+			t.Errorf("%s %s %.40s: %d %+v; want %d %s", c.method, c.path, c.body, code, e, c.status, c.code)
+		}
+	}
+	if code := call(t, srv.URL, "PUT", "/api/v1/models/"+model+"/aliases/champion", `{"version": 2}`, nil); code != 200 {
+		t.Errorf("move: %d", code)
+	}
+	req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/models/"+model+"/aliases/champion", strings.NewReader(`{"version": 1}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("a move without the token: %v %v", resp, err)
+	}
+}
+
+// call sends a request with the test token and decodes the answer.
+func call(t *testing.T, base, method, path, body string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if into != nil {
+		json.NewDecoder(resp.Body).Decode(into)
+	}
+	return resp.StatusCode
 }

@@ -486,3 +486,28 @@ func (c *Catalog) Property(ctx context.Context, name, key string) (string, bool,
 	v, ok := t.Properties()[key]
 	return v, ok, nil
 }
+
+// Current returns a table's current snapshot id and the summary its
+// commit wrote; ok is false when the table does not exist or has no
+// snapshot.
+func (c *Catalog) Current(ctx context.Context, name string) (id int64, summary map[string]string, ok bool, err error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("loading %s: %w", name, err)
+	}
+	s := t.CurrentSnapshot()
+	if s == nil {
+		return 0, nil, false, nil
+	}
+	if s.Summary != nil {
+		summary = s.Summary.Properties
+	}
+	return s.SnapshotID, summary, true, nil
+}

@@ -31,7 +31,7 @@ const Channel = "sluice_models"
 var (
 	ErrNotFound    = errors.New("registry: not found")
 	ErrNoPrevious  = errors.New("registry: the alias has no earlier version to roll back to")
-	errInvalidName = errors.New("registry: names are letters, digits, _ and -, starting with a letter")
+	ErrInvalidName = errors.New("registry: names are letters, digits, _ and -, starting with a letter")
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
@@ -89,7 +89,7 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, error) {
 // numbers the version the same, so place may run again for it.
 func (r *Registry) RegisterPlaced(ctx context.Context, v Version, place func(version int) (string, error)) (Version, error) {
 	if !nameRE.MatchString(v.Model) {
-		return Version{}, fmt.Errorf("%w: model %q", errInvalidName, v.Model)
+		return Version{}, fmt.Errorf("%w: model %q", ErrInvalidName, v.Model)
 	}
 	if v.ArtifactKey == "" && place == nil {
 		return Version{}, errors.New("registry: a version needs its artifact key")
@@ -270,7 +270,7 @@ func (r *Registry) Models(ctx context.Context) ([]Model, error) {
 // to the version it already names records nothing.
 func (r *Registry) SetAlias(ctx context.Context, model, alias string, version int, by, reason string) (AliasMove, error) {
 	if !nameRE.MatchString(alias) {
-		return AliasMove{}, fmt.Errorf("%w: alias %q", errInvalidName, alias)
+		return AliasMove{}, fmt.Errorf("%w: alias %q", ErrInvalidName, alias)
 	}
 	tx, err := r.DB.Begin(ctx)
 	if err != nil {

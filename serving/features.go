@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -33,10 +32,8 @@ func (s *Server) features(r *http.Request) (any, error) {
 	}
 	view := chi.URLParam(r, "view")
 	var req featuresRequest
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "the body must be {\"keys\": [\"...\"]} under 1 MiB: %v", err)
+	if err := httpx.DecodeJSON(r, 1<<20, &req, `{"keys": ["..."]}`); err != nil {
+		return nil, err
 	}
 	if len(req.Keys) == 0 || len(req.Keys) > maxFeatureKeys {
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d keys, not %d", maxFeatureKeys, len(req.Keys))

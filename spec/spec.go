@@ -111,18 +111,55 @@ type Aggregation struct {
 
 // Model is what to train, how to judge it, and what to score.
 type Model struct {
-	Task      string              `yaml:"task"`
-	Label     Label               `yaml:"label"`
-	Features  []string            `yaml:"features"`
-	Algorithm string              `yaml:"algorithm"`
-	Params    map[string]string   `yaml:"params"`
-	Sweep     map[string][]string `yaml:"sweep"`
-	Queue     string              `yaml:"queue"`
-	Gates     []Gate              `yaml:"gates"`
+	Task      string            `yaml:"task"`
+	Label     Label             `yaml:"label"`
+	Features  []string          `yaml:"features"`
+	Algorithm string            `yaml:"algorithm"`
+	Params    map[string]string `yaml:"params"`
+	// Sweep is the search space: per parameter, a list of values or, in
+	// a random search, a distribution like loguniform(0.01, 0.3).
+	Sweep  Sweep  `yaml:"sweep"`
+	Search Search `yaml:"search"`
+	Queue  string `yaml:"queue"`
+	Gates  []Gate `yaml:"gates"`
 	// Approval is manual to wait for `sluice models approve` after the
 	// gates pass; empty or auto promotes at once.
 	Approval string  `yaml:"approval"`
 	Scoring  Scoring `yaml:"scoring"`
+}
+
+// Sweep maps a parameter to the values to try. A single value may be
+// written without brackets.
+type Sweep map[string][]string
+
+// UnmarshalYAML reads each parameter's values as a list or one scalar.
+func (sw *Sweep) UnmarshalYAML(n *yaml.Node) error {
+	var raw map[string]yaml.Node
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	out := make(Sweep, len(raw))
+	for k, v := range raw {
+		if v.Kind == yaml.ScalarNode {
+			out[k] = []string{v.Value}
+			continue
+		}
+		var vs []string
+		if err := v.Decode(&vs); err != nil {
+			return err
+		}
+		out[k] = vs
+	}
+	*sw = out
+	return nil
+}
+
+// Search says how the sweep is explored: grid (every combination, the
+// default) or random (Trials draws, repeatable for a Seed).
+type Search struct {
+	Method string `yaml:"method"`
+	Trials int    `yaml:"trials"`
+	Seed   int64  `yaml:"seed"`
 }
 
 // Label names the label column of a source.

@@ -55,6 +55,9 @@ models:
 		{"bad cron", base + "pipelines:\n  d: {models: [m], steps: [train], schedule: \"61 * * * *\"}\n", "pipelines.d.schedule: cron minute field"},
 		{"bad step", base + "pipelines:\n  d: {models: [m], steps: [train, deploy]}\n", `pipelines.d.steps[1]: want one of ingest, materialize, train, promote, score, monitor; got "deploy"`},
 		{"gate", base + "    gates: [{metric: auc}]\n", "models.m.gates[0]: want exactly one of min, max or vs_champion"},
+		{"grid distribution", base + "    sweep: {lr: \"uniform(0.01, 0.1)\"}\n", "f.yaml:17: models.m.sweep.lr: a distribution like uniform(0.01, 0.1) is for a random search"},
+		{"unquoted distribution", base + "    sweep: {lr: loguniform(0.01, 0.3)}\n    search: {method: random, trials: 2}\n", "quote it whole"},
+		{"random trials", base + "    sweep: {lr: [0.1, 0.2]}\n    search: {method: random}\n", "models.m.search: a random search needs trials"},
 		{"missing project", strings.Replace(base, "project: p\n", "", 1), "project: missing"},
 	}
 	for _, tt := range tests {
@@ -110,5 +113,33 @@ func TestSourceSchemaAndDelimiter(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "sources.s.delimiter: only a csv source has a delimiter") ||
 		!strings.Contains(err.Error(), `f.yaml:7: sources.s.schema.zip: want one of int64, float64, bool, string, date, timestamp; got "text"`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRandomSearch(t *testing.T) {
+	y := `project: p
+sources:
+  s: {csv: a.csv, key: id, timestamp: ts}
+entities:
+  e: {key: id}
+feature_views:
+  v: {source: s, entity: e, columns: [x]}
+models:
+  m:
+    task: binary
+    label: {source: s, column: y}
+    features: [v]
+    sweep:
+      lr: loguniform(0.01, 0.3)
+      depth: [4, 6]
+    search: {method: random, trials: 8, seed: 3}
+`
+	s, err := Parse("f.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Models["m"]
+	if m.Search != (Search{Method: "random", Trials: 8, Seed: 3}) || m.Sweep["lr"][0] != "loguniform(0.01, 0.3)" || len(m.Sweep["depth"]) != 2 {
+		t.Fatalf("model %+v", m)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-ml/sluice/sweep"
 )
 
 // Steps a pipeline may run, in the order they run.
@@ -218,9 +220,12 @@ func (v *validator) model(s *Spec, f, name string, m Model) {
 	default:
 		v.fail(f+".queue", "want cpu or gpu; got %q", m.Queue)
 	}
+	if err := sweep.ValidateSearch(sweep.Search(m.Search)); err != nil {
+		v.fail(f+".search", "%v", err)
+	}
 	for _, k := range sortedKeys(m.Sweep) {
-		if len(m.Sweep[k]) == 0 {
-			v.fail(f+".sweep."+k, "want a list of values to try")
+		if err := sweep.ValidateParam(m.Sweep[k], sweep.Search(m.Search)); err != nil {
+			v.fail(f+".sweep."+k, "%v", err)
 		}
 	}
 	for i, g := range m.Gates {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/sweep"
 )
 
 // TrainRequest is a model to train: its training set, its algorithm and
@@ -19,9 +20,11 @@ type TrainRequest struct {
 	Task        string
 	Algorithm   string
 	Params      map[string]string
-	// Sweep lists values to try per parameter; every combination is a
-	// trial (a grid).
+	// Sweep is the search space: values to try per parameter, or in a
+	// random search distributions to draw from (see package sweep).
 	Sweep map[string][]string
+	// Search is grid (every combination; the default) or random.
+	Search sweep.Search
 	// Queue is the resource class trials run on: cpu (default) or gpu.
 	Queue string
 	// Concurrency caps the trials running at once; 0 means 4.
@@ -45,24 +48,6 @@ type TrainResult struct {
 	// Test holds the best trial's metrics on the test split.
 	Test    map[string]float64
 	Version registry.Version
-}
-
-// Trials expands a sweep into trial parameters: every combination, in an
-// order fixed by the sorted parameter names.
-func Trials(base map[string]string, sweep map[string][]string) []map[string]string {
-	trials := []map[string]string{clone(base)}
-	for _, k := range workflow.DeterministicKeys(sweep) {
-		var next []map[string]string
-		for _, t := range trials {
-			for _, v := range sweep[k] {
-				c := clone(t)
-				c[k] = v
-				next = append(next, c)
-			}
-		}
-		trials = next
-	}
-	return trials
 }
 
 // clone copies a map in key order (workflow code iterates no map
@@ -103,6 +88,11 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("train: queue %q is not cpu or gpu", req.Queue), activities.ErrTypeBadInput, nil)
 	}
 
+	params, err := sweep.Trials(req.Params, req.Sweep, req.Search)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError("train: "+err.Error(), activities.ErrTypeBadInput, nil)
+	}
+
 	tsReq := req.TrainingSet
 	tsReq.Model = req.Model
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: runID + "/training-set", TaskQueue: QueueControl})
@@ -110,7 +100,6 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 		return res, fmt.Errorf("building the training set: %w", err)
 	}
 
-	params := Trials(req.Params, req.Sweep)
 	inputs := make([]activities.TrialInput, len(params))
 	for i, p := range params {
 		inputs[i] = activities.TrialInput{Model: req.Model, RunID: runID, Trial: i + 1, Table: res.TrainingSet.Table, Snapshot: res.TrainingSet.SnapshotID,

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/sweep"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -101,10 +103,6 @@ func (w *world) train(t testing.TB, id string, req workflows.TrainRequest) workf
 }
 
 func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
-	if got := workflows.Trials(map[string]string{"trees": "20"}, map[string][]string{"max_depth": {"2", "3"}, "learning_rate": {"0.1", "0.3"}}); len(got) != 4 ||
-		got[0]["learning_rate"] != "0.1" || got[0]["max_depth"] != "2" || got[3]["max_depth"] != "3" || got[3]["trees"] != "20" {
-		t.Fatalf("grid %v", got)
-	}
 	w := newWorld(t)
 	ctx, db, lake := w.ctx, w.db, w.lake
 	model := fmt.Sprintf("churn_%d", time.Now().UnixNano())
@@ -132,5 +130,40 @@ func TestTrainSweepsRecordsAndRegisters(t *testing.T) {
 	}
 	if res.Trials[0].Worker != "w1" || res.Trials[0].Device != "cpu" {
 		t.Errorf("trial record %+v", res.Trials[0])
+	}
+
+	// A random search over the same training set: the set is reused, the
+	// trials are the seeded draws, and the version is the next one.
+	req := trainRequest(model, map[string]string{"trees": "30", "threads": "1"}, map[string][]string{"max_depth": {"int(1, 4)"}, "learning_rate": {"loguniform(0.05, 0.3)"}})
+	req.Search = sweep.Search{Method: sweep.Random, Trials: 3, Seed: 11}
+	again := w.train(t, "train/"+model+"/random", req)
+	want, _ := sweep.Trials(req.Params, req.Sweep, req.Search)
+	if !again.TrainingSet.Reused || again.TrainingSet.SnapshotID != res.TrainingSet.SnapshotID || again.TrainingSet.Rows != res.TrainingSet.Rows {
+		t.Errorf("second training set %+v; want snapshot %d reused", again.TrainingSet, res.TrainingSet.SnapshotID)
+	}
+	if len(again.Trials) != 3 || again.Version.Version != 2 || again.Version.Params["learning_rate"] != want[again.Best]["learning_rate"] {
+		t.Errorf("random search: %d trials, version %+v; want 3 trials and v2 with params %v", len(again.Trials), again.Version, want[again.Best])
+	}
+	req.TrainingSet.Rebuild = true
+	req.Search.Trials = 1
+	if rebuilt := w.train(t, "train/"+model+"/rebuild", req); rebuilt.TrainingSet.Reused || rebuilt.TrainingSet.SnapshotID == res.TrainingSet.SnapshotID {
+		t.Errorf("a rebuild reused the set: %+v", rebuilt.TrainingSet)
+	}
+}
+
+func TestTrainRefusesABadSearchBeforeBuilding(t *testing.T) {
+	w := newWorld(t)
+	model := fmt.Sprintf("churn_%d", time.Now().UnixNano())
+	req := trainRequest(model, nil, map[string][]string{"max_depth": {"uniform(1, 3)"}})
+	run, err := w.srv.GetDefaultClient().ExecuteWorkflow(w.ctx, client.StartWorkflowOptions{ID: "train/" + model, TaskQueue: workflows.QueueControl}, workflows.Train, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(w.ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "random search") {
+		t.Fatalf("got %v; want the sweep refused", err)
+	}
+	if ok, _ := w.cat.Exists(w.ctx, "training."+model); ok {
+		t.Error("the training set was built for a sweep that cannot run")
 	}
 }

@@ -170,7 +170,7 @@ models:
 		outFile := filepath.Join(proj, "churn.parquet")
 		out := run(t, "training-set", "churn", "-f", specFile, "--temporal-address", frontend,
 			"--database-url", field("PostgreSQL"), "--lake", field("Lake"), "--out", outFile)
-		if !strings.Contains(out, "wrote 2 rows to training.churn") || !strings.Contains(out, "raw.labels@") || !strings.Contains(out, "raw.txn@") {
+		if !strings.Contains(out, "wrote 2 rows in training.churn") || !strings.Contains(out, "raw.labels@") || !strings.Contains(out, "raw.txn@") {
 			t.Fatalf("sluice training-set said:\n%s", out)
 		}
 		recs, err := tabfile.Read(context.Background(), outFile)

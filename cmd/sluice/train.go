@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluice-ml/sluice/sweep"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -20,9 +21,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.temporalFlags(f)
 	var specPath string
 	var concurrency int
+	var rebuild bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.IntVar(&concurrency, "concurrency", 4, "trials run at once")
-	model, s, _, err := specArg(f, args, &specPath, "usage: sluice train MODEL [-f sluice.yaml] [--concurrency 4]")
+	f.BoolVar(&rebuild, "rebuild", false, "rebuild the training set even when its inputs have not changed")
+	model, s, _, err := specArg(f, args, &specPath, "usage: sluice train MODEL [-f sluice.yaml] [--concurrency 4] [--rebuild]")
 	if err != nil {
 		return err
 	}
@@ -30,9 +33,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	ts.Rebuild = rebuild
 	m := s.Models[model]
 	req := workflows.TrainRequest{Model: model, TrainingSet: ts, Task: m.Task, Algorithm: m.Algorithm, Params: m.Params, Sweep: m.Sweep,
-		Queue: m.Queue, Concurrency: concurrency, CodeVersion: version}
+		Search: sweep.Search(m.Search), Queue: m.Queue, Concurrency: concurrency, CodeVersion: version}
 	id := fmt.Sprintf("train/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.Train, req)
 	if err != nil {
@@ -57,8 +61,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, k := range slices.Sorted(maps.Keys(res.Test)) {
 		test = append(test, fmt.Sprintf("%s=%.4f", k, res.Test[k]))
 	}
-	fmt.Fprintf(stdout, "registered %s v%d (%s) from training set snapshot %d; test: %s\n", model, res.Version.Version, res.Version.ArtifactKey,
-		res.TrainingSet.SnapshotID, strings.Join(test, " "))
+	built := "built"
+	if res.TrainingSet.Reused {
+		built = "reused"
+	}
+	fmt.Fprintf(stdout, "registered %s v%d (%s) from training set snapshot %d (%s); test: %s\n", model, res.Version.Version, res.Version.ArtifactKey,
+		res.TrainingSet.SnapshotID, built, strings.Join(test, " "))
 	return nil
 }
 

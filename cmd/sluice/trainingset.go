@@ -49,10 +49,12 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	cfg.storageFlags(f)
 	var specPath, out string
 	var partitions int
+	var rebuild bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
+	f.BoolVar(&rebuild, "rebuild", false, "rebuild even when the inputs have not changed since the last build")
 	f.StringVar(&out, "out", "", "also write the set to this Parquet file")
 	f.IntVar(&partitions, "partitions", 0, "hash partitions that bound memory (default 16)")
-	model, s, _, err := specArg(f, args, &specPath, "usage: sluice training-set MODEL [-f sluice.yaml] [--out file.parquet]")
+	model, s, _, err := specArg(f, args, &specPath, "usage: sluice training-set MODEL [-f sluice.yaml] [--out file.parquet] [--rebuild]")
 	if err != nil {
 		return err
 	}
@@ -60,7 +62,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	req.Partitions = partitions
+	req.Partitions, req.Rebuild = partitions, rebuild
 	id := fmt.Sprintf("training-set/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.TrainingSet, req)
 	if err != nil {
@@ -71,7 +73,11 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := run.Get(ctx, &res); err != nil {
 		return fmt.Errorf("training set %s: %w", id, err)
 	}
-	fmt.Fprintf(stdout, "wrote %d rows to %s (snapshot %d), reading", res.Rows, res.Table, res.SnapshotID)
+	verb := "wrote"
+	if res.Reused {
+		verb = "reused (inputs unchanged)"
+	}
+	fmt.Fprintf(stdout, "%s %d rows in %s (snapshot %d), reading", verb, res.Rows, res.Table, res.SnapshotID)
 	for _, t := range slices.Sorted(maps.Keys(res.Read)) {
 		fmt.Fprintf(stdout, " %s@%d", t, res.Read[t])
 	}

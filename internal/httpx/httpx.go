@@ -107,3 +107,24 @@ func Listen(addr, flag string) (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// DecodeJSON reads a request body of at most limit bytes into v,
+// refusing unknown fields and trailing data. Its errors are *Error: 413
+// for a body over the limit, 400 otherwise, with shape describing what
+// was expected.
+func DecodeJSON(r *http.Request, limit int64, v any, shape string) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON value")
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return Errorf(http.StatusRequestEntityTooLarge, "too_large", "the body is over %d bytes", limit)
+	case err != nil:
+		return Errorf(http.StatusBadRequest, "bad_request", "the body must be %s: %v", shape, err)
+	}
+	return nil
+}
