@@ -144,24 +144,9 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 		return res, badInputIfMissing(err)
 	}
 	res.Read[in.LabelTable] = labels.SnapshotID
-	var views []features.Labeled
-	for _, sv := range in.Views {
-		cols := []string{sv.View.Key, sv.View.Timestamp}
-		for _, c := range sv.View.Columns {
-			cols = appendNew(cols, c)
-		}
-		for _, ag := range sv.View.Aggregations {
-			cols = appendNew(cols, ag.Column)
-		}
-		rd, err := a.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: cols})
-		if err != nil {
-			return res, badInputIfMissing(err)
-		}
-		if old, ok := res.Read[sv.Table]; ok && old != rd.SnapshotID {
-			return res, fmt.Errorf("%s changed while the training set was read; retrying", sv.Table)
-		}
-		res.Read[sv.Table] = rd.SnapshotID
-		views = append(views, features.Labeled{View: sv.View, Events: rd.Records})
+	views, err := readViews(ctx, a.Catalog, in.Views, res.Read)
+	if err != nil {
+		return res, err
 	}
 
 	// The set streams to a staged write as partitions come out.
@@ -195,6 +180,31 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 	}
 	res.SnapshotID = r.SnapshotID
 	return res, nil
+}
+
+// readViews opens each view's source rows for streaming (the columns the
+// view reads), recording in read the snapshot each table is read at.
+func readViews(ctx context.Context, cat *lakehouse.Catalog, svs []SourcedView, read map[string]int64) ([]features.Labeled, error) {
+	var views []features.Labeled
+	for _, sv := range svs {
+		cols := []string{sv.View.Key, sv.View.Timestamp}
+		for _, c := range sv.View.Columns {
+			cols = appendNew(cols, c)
+		}
+		for _, ag := range sv.View.Aggregations {
+			cols = appendNew(cols, ag.Column)
+		}
+		rd, err := cat.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: cols})
+		if err != nil {
+			return nil, badInputIfMissing(err)
+		}
+		if old, ok := read[sv.Table]; ok && old != rd.SnapshotID {
+			return nil, fmt.Errorf("%s changed while it was read; retrying", sv.Table)
+		}
+		read[sv.Table] = rd.SnapshotID
+		views = append(views, features.Labeled{View: sv.View, Events: rd.Records})
+	}
+	return views, nil
 }
 
 // stagedSink writes batches of one schema to a table through a stage,

@@ -128,6 +128,10 @@ type CommitOptions struct {
 	// Replace drops the table's current rows in the same snapshot (a
 	// full refresh): readers see the old rows or the new, never a mix.
 	Replace bool
+	// ReplaceFilter narrows Replace to the files that may hold rows
+	// matching it (by partition and column statistics), such as one
+	// as-of time's rows; nil replaces every file.
+	ReplaceFilter iceberg.BooleanExpression
 	// TableProperties are set in the same commit, such as a watermark
 	// that describes the data.
 	TableProperties map[string]string
@@ -151,7 +155,7 @@ func (s *Stage) Commit(ctx context.Context, o CommitOptions) (AppendResult, erro
 	var err error
 	if o.Replace {
 		var old []iceberg.DataFile
-		if old, err = s.currentFiles(ctx); err == nil {
+		if old, err = s.currentFiles(ctx, o.ReplaceFilter); err == nil {
 			err = s.tx.ReplaceDataFilesWithDataFiles(ctx, old, s.files, props, table.WithoutDuplicateCheck())
 		}
 	} else {
@@ -172,12 +176,17 @@ func (s *Stage) Commit(ctx context.Context, o CommitOptions) (AppendResult, erro
 	return r, err
 }
 
-// currentFiles lists the data files of the table's current snapshot.
-func (s *Stage) currentFiles(ctx context.Context) ([]iceberg.DataFile, error) {
+// currentFiles lists the data files of the table's current snapshot that
+// may hold rows matching filter (nil: all).
+func (s *Stage) currentFiles(ctx context.Context, filter iceberg.BooleanExpression) ([]iceberg.DataFile, error) {
 	if s.target.CurrentSnapshot() == nil {
 		return nil, nil
 	}
-	tasks, err := s.target.Scan().PlanFiles(ctx)
+	var opts []table.ScanOption
+	if filter != nil {
+		opts = append(opts, table.WithRowFilter(filter))
+	}
+	tasks, err := s.target.Scan(opts...).PlanFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing the files of %s: %w", s.name, err)
 	}

@@ -181,6 +181,9 @@ type Gate struct {
 // Scoring says which entities a batch score covers.
 type Scoring struct {
 	Entities string `yaml:"entities"`
+	// Retention drops prediction partitions older than this (relative to
+	// the newest run's as-of time); 0 keeps them.
+	Retention Duration `yaml:"retention"`
 }
 
 // Pipeline is a scheduled sequence of steps over some models.

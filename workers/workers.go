@@ -98,6 +98,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	lake := &activities.Lake{Catalog: deps.Catalog}
 	feats := &activities.Features{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
 	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, DB: deps.DB, Lake: deps.Lake}
+	score := &activities.Scoring{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -122,12 +123,14 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.Materialize)
 			w.RegisterWorkflow(workflows.Train)
 			w.RegisterWorkflow(workflows.Promote)
+			w.RegisterWorkflow(workflows.BatchScore)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
 			w.RegisterActivity(lake)
 			w.RegisterActivity(feats)
 			w.RegisterActivity(models)
+			w.RegisterActivity(score)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

@@ -80,8 +80,10 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.Materialize)
 		r.RegisterWorkflow(workflows.Train)
 		r.RegisterWorkflow(workflows.Promote)
+		r.RegisterWorkflow(workflows.BatchScore)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: pool, Lake: objects})
 		r.RegisterActivity(probe)
 		r.RegisterActivity(&activities.Ingest{Catalog: cat})
 		r.RegisterActivity(&activities.Lake{Catalog: cat})
@@ -114,10 +116,13 @@ func TestRecordHistories(t *testing.T) {
 		// After train-v1, which registers churn_train v1.
 		"promote-v1": {workflows.Promote, workflows.PromoteRequest{Model: "churn_train", Version: 1,
 			Gates: []gates.Gate{{Metric: "auc", Min: new(float64)}}, Metrics: map[string]float64{"auc": 1}}},
+		// After promote-v1, which makes it the champion.
+		"score-v1": {workflows.BatchScore, workflows.ScoreRequest{Model: "churn_train", AsOf: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC),
+			Population: "raw.labels", Key: "customer_id", Views: []activities.SourcedView{txnView}, Parts: 3, Concurrency: 2}},
 	}
 	names := slices.Sorted(maps.Keys(runs))
 	// promote-v1 needs the version train-v1 registers.
-	names = append(slices.DeleteFunc(names, func(n string) bool { return n == "promote-v1" }), "promote-v1")
+	names = append(slices.DeleteFunc(names, func(n string) bool { return n == "promote-v1" || n == "score-v1" }), "promote-v1", "score-v1")
 	for _, name := range names {
 		wf := runs[name]
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: name, TaskQueue: workflows.QueueControl}, wf[0], wf[1])

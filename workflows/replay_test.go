@@ -35,6 +35,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(workflows.Materialize)
 			r.RegisterWorkflow(workflows.Train)
 			r.RegisterWorkflow(workflows.Promote)
+			r.RegisterWorkflow(workflows.BatchScore)
 			// The recorder ran each workflow with its file's name as the id,
 			// which ids of child workflows derive from.
 			fh, err := os.Open(f)

@@ -70,10 +70,12 @@ func newWorld(t testing.TB) *world {
 		r.RegisterWorkflow(workflows.Train)
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Promote)
+		r.RegisterWorkflow(workflows.BatchScore)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
 		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
+		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir()})
 	})
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})

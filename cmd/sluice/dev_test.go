@@ -233,6 +233,7 @@ models:
     features: [activity]
     params: {trees: 10}
     sweep: {max_depth: [1, 2]}
+    scoring: {entities: outcomes, retention: 30d}
 `), 0o644))
 		ev, lab := "customer_id,ts,amount\n", "customer_id,label_at,churned\n"
 		for c := range 80 {
@@ -258,6 +259,17 @@ models:
 		}
 		if out := run(t, "models", "list", db); !strings.Contains(out, "retention") {
 			t.Errorf("sluice models list said:\n%s", out)
+		}
+		if out := run(t, "models", "promote", "retention", "1", db); !strings.Contains(out, "champion") {
+			t.Fatalf("sluice models promote said:\n%s", out)
+		}
+		out = run(t, "score", "retention", "-f", specFile, "--temporal-address", frontend, "--as-of", "2026-11-01", "--parts", "3")
+		if !strings.Contains(out, "scored 80 entities with retention v1 as of 2026-11-01T00:00:00Z") || !strings.Contains(out, "predict ") {
+			t.Fatalf("sluice score said:\n%s", out)
+		}
+		out = run(t, "predictions", "retention", "--entity", "C7", db)
+		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/retention/2026-11-01T00:00:00Z") {
+			t.Errorf("sluice predictions said:\n%s", out)
 		}
 	})
 

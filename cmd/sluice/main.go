@@ -38,6 +38,8 @@ func commands() []command {
 		{"train", "train a model of the spec: training set, sweep trials on its queue, test, register", runTrain},
 		{"experiments", "a model's recorded trials", runExperiments},
 		{"models", "the model registry: list, show, promote, rollback, history", runModels},
+		{"score", "bulk-score a model's population into predictions.<model> (PostgreSQL and the lake)", runScore},
+		{"predictions", "read a model's prediction table", runPredictions},
 		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
