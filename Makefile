@@ -58,6 +58,7 @@ bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./sources/
 	SLUICE_VERSITYGW=$(VERSITYGW) bash bench/lake.sh
 	bash bench/features.sh
+	bash bench/scoring.sh
 	$(GO) test -run '^$$' -bench Upsert -benchtime 5x ./online/
 	$(GO) test -run '^$$' -bench Get100 -benchtime 2000x ./online/
 	$(GO) test -run '^$$' -bench TrainOverhead -benchtime 3x ./workflows/

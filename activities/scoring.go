@@ -59,6 +59,9 @@ type ScoreRun struct {
 	KeyType  string
 	AsOf     time.Time
 	ScoredAt time.Time
+	// LakeOnly writes predictions.<model> in the lake and not in
+	// PostgreSQL.
+	LakeOnly bool
 }
 
 func (r ScoreRun) lakeTable() string { return "predictions." + r.Model }
@@ -154,7 +157,7 @@ func (a *Scoring) ScoreFeatures(ctx context.Context, in ScoreFeaturesInput) (Sco
 		}
 		defer rec.Release()
 		key := fmt.Sprintf("%spart-%05d.arrow", prefix, len(res.Objects))
-		if err := putIPC(ctx, a.Lake, key, rec); err != nil {
+		if err := PutIPC(ctx, a.Lake, key, rec); err != nil {
 			return err
 		}
 		res.Objects = append(res.Objects, key)
@@ -178,6 +181,9 @@ func (a *Scoring) ScoreFeatures(ctx context.Context, in ScoreFeaturesInput) (Sco
 func (a *Scoring) prepareTables(ctx context.Context, run ScoreRun) error {
 	if _, err := a.Catalog.EnsureTable(ctx, run.lakeTable(), scoring.Schema(run.Key, run.keyType()), scoring.ColAsOf); err != nil {
 		return err
+	}
+	if run.LakeOnly {
+		return nil
 	}
 	t := run.table()
 	if err := t.Ensure(ctx, a.DB); err != nil {
@@ -273,8 +279,9 @@ func firstOfEach[K comparable](n int, value func(int) K, isNull func(int) bool, 
 	}
 }
 
-// putIPC writes a record batch to the lake as an Arrow IPC file.
-func putIPC(ctx context.Context, lake lakehouse.ObjectStore, key string, rec arrow.RecordBatch) error {
+// PutIPC writes a record batch to the lake as an Arrow IPC file, as
+// ScoreFeatures leaves a part.
+func PutIPC(ctx context.Context, lake lakehouse.ObjectStore, key string, rec arrow.RecordBatch) error {
 	var buf bytes.Buffer
 	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(rec.Schema()))
 	if err == nil {
@@ -427,8 +434,14 @@ func (a *Scoring) ScorePart(ctx context.Context, in ScorePartInput) (scoring.Par
 	}()
 	lakeWritten := sync.OnceValue(func() written { return <-lakeDone })
 	part := scoring.Part{Part: in.Part, Rows: int64(len(b.Score)), Timings: timings}
-	rec, loaded, err := t.Load(ctx, a.DB, run.Stamp, part, b, func(p *scoring.Part) error {
-		clock("copy")
+	copied := b
+	if run.LakeOnly {
+		copied = nil
+	}
+	rec, loaded, err := t.Load(ctx, a.DB, run.Stamp, part, copied, func(p *scoring.Part) error {
+		if !run.LakeOnly {
+			clock("copy")
+		}
 		w := lakeWritten()
 		p.LakeFiles, p.Timings["lake_write"] = w.files, w.seconds
 		return w.err
@@ -505,10 +518,14 @@ func (a *Scoring) ScorePublish(ctx context.Context, in ScorePublishInput) (Score
 	}
 	res.LakeSnapshot = stage.SnapshotID()
 	t := run.table()
-	if _, err := t.Publish(ctx, a.DB, run.Stamp, run.AsOf); err != nil {
+	if run.LakeOnly {
+		if err := t.Discard(ctx, a.DB, run.Stamp); err != nil {
+			return res, err
+		}
+	} else if _, err := t.Publish(ctx, a.DB, run.Stamp, run.AsOf); err != nil {
 		return res, err
 	}
-	if in.Retention > 0 {
+	if in.Retention > 0 && !run.LakeOnly {
 		if res.Dropped, err = t.Retain(ctx, a.DB, run.AsOf.Add(-in.Retention)); err != nil {
 			return res, err
 		}

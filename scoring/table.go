@@ -108,17 +108,23 @@ func (t Table) Ensure(ctx context.Context, db *pgxpool.Pool) error {
 			return fmt.Errorf("scoring: %s exists without the key column %s", t.parent(), t.Key)
 		}
 		key := pgx.Identifier{t.Key}.Sanitize()
+		// Byte order for text keys: indexes build and probe without the
+		// locale's collation rules.
+		collate := ""
+		if keyType == "text" {
+			collate = `COLLATE "C"`
+		}
 		for _, q := range []string{
 			`CREATE SCHEMA IF NOT EXISTS predictions`,
 			fmt.Sprintf(`CREATE TABLE %s (
 				run_id        text             NOT NULL,
 				model_version integer          NOT NULL,
-				%s            %s               NOT NULL,
+				%s            %s               %s NOT NULL,
 				score         double precision NOT NULL,
 				label         text,
 				scored_at     timestamptz      NOT NULL,
 				as_of         timestamptz      NOT NULL
-			) PARTITION BY LIST (as_of)`, t.parent(), key, keyType),
+			) PARTITION BY LIST (as_of)`, t.parent(), key, keyType, collate),
 			fmt.Sprintf(`CREATE INDEX ON %s (%s)`, t.parent(), key),
 			fmt.Sprintf(`CREATE VIEW %s AS SELECT DISTINCT ON (%s) * FROM %s ORDER BY %[2]s, as_of DESC, scored_at DESC`,
 				t.ident(t.Model+"_latest"), key, t.parent()),
@@ -156,7 +162,8 @@ type Part struct {
 }
 
 // Load copies a partition's batch into the run's staging table and
-// records the partition, in one transaction. finish, when not nil, runs
+// records the partition, in one transaction (a nil batch records only:
+// a run writing the lake alone). finish, when not nil, runs
 // after the COPY and before the commit, and may complete the record (the
 // lake files written alongside). A partition already recorded loads
 // nothing and returns what was recorded (loaded false): a retry, or a
@@ -171,9 +178,11 @@ func (t Table) Load(ctx context.Context, db *pgxpool.Pool, run string, p Part, b
 		if tag.RowsAffected() == 0 {
 			return errAlreadyLoaded
 		}
-		if _, err = tx.Conn().PgConn().CopyFrom(ctx, CopyReader(b),
-			fmt.Sprintf(`COPY %s (%s) FROM STDIN (FORMAT binary)`, t.ident(t.StagingName(run)), t.Columns())); err != nil {
-			return err
+		if b != nil {
+			if _, err = tx.Conn().PgConn().CopyFrom(ctx, CopyReader(b),
+				fmt.Sprintf(`COPY %s (%s) FROM STDIN (FORMAT binary)`, t.ident(t.StagingName(run)), t.Columns())); err != nil {
+				return err
+			}
 		}
 		if finish != nil {
 			if err := finish(&p); err != nil {
@@ -240,8 +249,16 @@ func (t Table) Publish(ctx context.Context, db *pgxpool.Pool, run string, asOf t
 	if !exists {
 		return false, nil
 	}
-	if _, err := db.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`,
-		pgx.Identifier{t.StagingName(run) + "_key"}.Sanitize(), stg, pgx.Identifier{t.Key}.Sanitize())); err != nil {
+	// The index is built in one sort, with room to sort in memory.
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '512MB'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`,
+			pgx.Identifier{t.StagingName(run) + "_key"}.Sanitize(), stg, pgx.Identifier{t.Key}.Sanitize()))
+		return err
+	})
+	if err != nil {
 		return false, fmt.Errorf("scoring: indexing %s: %w", stg, err)
 	}
 	part := t.PartitionName(asOf)

@@ -33,6 +33,8 @@ type ScoreRequest struct {
 	// HeartbeatTimeout is how long a silent part counts as alive; 0
 	// means 5 minutes.
 	HeartbeatTimeout time.Duration
+	// LakeOnly writes the predictions to the lake and not to PostgreSQL.
+	LakeOnly bool
 }
 
 // ScoreResult reports a run.
@@ -47,6 +49,9 @@ type ScoreResult struct {
 	// summed over the parts read, predict, lake_write and copy (the last
 	// two run side by side), and commit.
 	Timings map[string]float64
+	// Wall is the elapsed seconds of each phase: features, parts (the
+	// fan-out) and publish.
+	Wall    map[string]float64
 	Dropped []string
 }
 
@@ -58,7 +63,13 @@ type ScoreResult struct {
 // the same as-of time again replaces its rows.
 func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	info := workflow.GetInfo(ctx)
-	res := ScoreResult{RunID: info.WorkflowExecution.ID, AsOf: req.AsOf, Timings: map[string]float64{}}
+	res := ScoreResult{RunID: info.WorkflowExecution.ID, AsOf: req.AsOf, Timings: map[string]float64{}, Wall: map[string]float64{}}
+	lap := workflow.Now(ctx)
+	phase := func(name string) {
+		now := workflow.Now(ctx)
+		res.Wall[name] = now.Sub(lap).Seconds()
+		lap = now
+	}
 	if res.AsOf.IsZero() {
 		res.AsOf = workflow.Now(ctx).UTC().Truncate(time.Second)
 	}
@@ -88,7 +99,9 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	}
 	res.Version = found.Version.Version
 	run := activities.ScoreRun{Model: req.Model, ID: res.RunID, Stamp: res.RunID + "#" + info.WorkflowExecution.RunID,
-		Version: res.Version, ArtifactKey: found.Version.ArtifactKey, Key: req.Key, AsOf: res.AsOf, ScoredAt: workflow.Now(ctx).UTC()}
+		Version: res.Version, ArtifactKey: found.Version.ArtifactKey, Key: req.Key, AsOf: res.AsOf, ScoredAt: workflow.Now(ctx).UTC(),
+		LakeOnly: req.LakeOnly}
+	lap = workflow.Now(ctx)
 
 	var sc *activities.Scoring
 	var feats activities.ScoreFeaturesResult
@@ -98,6 +111,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	}
 	run.KeyType = feats.KeyType
 	res.Entities, res.Timings["features"] = feats.Entities, feats.Seconds
+	phase("features")
 
 	// A sliding window of parts: the next starts as one finishes.
 	limit := req.Concurrency
@@ -128,12 +142,14 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	if failed != nil {
 		return res, failed
 	}
+	phase("parts")
 
 	var pub activities.ScorePublishResult
 	if err := workflow.ExecuteActivity(ioctx, sc.ScorePublish, activities.ScorePublishInput{Run: run, Parts: len(feats.Objects),
 		Retention: req.Retention}).Get(ctx, &pub); err != nil {
 		return res, fmt.Errorf("publishing: %w", err)
 	}
+	phase("publish")
 	res.Rows, res.LakeSnapshot, res.Dropped = pub.Rows, pub.LakeSnapshot, pub.Dropped
 	for _, k := range workflow.DeterministicKeys(pub.Timings) {
 		res.Timings[k] = pub.Timings[k]

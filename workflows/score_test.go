@@ -149,6 +149,25 @@ func TestBatchScoreOnePerEntityEverywhere(t *testing.T) {
 	if latest != 402 {
 		t.Errorf("_latest holds %d rows", latest)
 	}
+
+	// Lake only: the lake gains the as-of time's rows, PostgreSQL not.
+	sreq.LakeOnly, sreq.AsOf = true, asOf.Add(24*time.Hour)
+	if res := score(); res.Rows != 402 || res.Wall["parts"] <= 0 {
+		t.Errorf("lake-only result %+v", res)
+	}
+	db.QueryRow(ctx, `SELECT count(*) FROM predictions.`+model).Scan(&n)
+	sr, err := w.cat.Scan(ctx, "predictions."+model, lakehouse.ScanOptions{Columns: []string{"customer_id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lakeRows int64
+	for _, r := range sr.Records {
+		lakeRows += r.NumRows()
+		r.Release()
+	}
+	if n != 402 || lakeRows != 804 {
+		t.Errorf("after a lake-only run: %d rows in PostgreSQL (want 402), %d in the lake (want 804)", n, lakeRows)
+	}
 }
 
 func lakeScores(t *testing.T, w *world, table string) map[string]float64 {

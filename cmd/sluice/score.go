@@ -24,12 +24,14 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.temporalFlags(f)
 	var specPath, alias, asOfFlag string
 	var parts, concurrency int
+	var lakeOnly bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.StringVar(&alias, "alias", "champion", "the version to score with, by alias")
 	f.StringVar(&asOfFlag, "as-of", "", "score as of this time (default now)")
 	f.IntVar(&parts, "parts", 16, "hash partitions the population splits into")
 	f.IntVar(&concurrency, "concurrency", 4, "parts scored at once")
-	model, s, _, err := specArg(f, args, &specPath, "usage: sluice score MODEL [-f sluice.yaml] [--alias champion] [--as-of T]")
+	f.BoolVar(&lakeOnly, "lake-only", false, "write the predictions to the lake only, not to PostgreSQL")
+	model, s, _, err := specArg(f, args, &specPath, "usage: sluice score MODEL [-f sluice.yaml] [--alias champion] [--as-of T] [--lake-only]")
 	if err != nil {
 		return err
 	}
@@ -42,7 +44,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	req := workflows.ScoreRequest{Model: model, Alias: alias, Population: "raw." + m.Scoring.Entities, Key: ts.Key, Views: ts.Views,
-		Parts: parts, Concurrency: concurrency, Retention: time.Duration(m.Scoring.Retention)}
+		Parts: parts, Concurrency: concurrency, Retention: time.Duration(m.Scoring.Retention), LakeOnly: lakeOnly}
 	if req.AsOf, err = parseDay("as-of", asOfFlag); err != nil {
 		return err
 	}
@@ -63,8 +65,12 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, k := range slices.Sorted(maps.Keys(res.Timings)) {
 		steps = append(steps, fmt.Sprintf("%s %.2fs", k, res.Timings[k]))
 	}
-	fmt.Fprintf(stdout, "scored %d entities with %s v%d as of %s: predictions.%s in PostgreSQL and the lake (snapshot %d)\n",
-		res.Rows, model, res.Version, res.AsOf.Format(time.RFC3339), model, res.LakeSnapshot)
+	where := "PostgreSQL and the lake"
+	if lakeOnly {
+		where = "the lake"
+	}
+	fmt.Fprintf(stdout, "scored %d entities with %s v%d as of %s: predictions.%s in %s (snapshot %d)\n",
+		res.Rows, model, res.Version, res.AsOf.Format(time.RFC3339), model, where, res.LakeSnapshot)
 	fmt.Fprintf(stdout, "time: %s\n", strings.Join(steps, ", "))
 	if len(res.Dropped) > 0 {
 		fmt.Fprintf(stdout, "retention dropped %s\n", strings.Join(res.Dropped, ", "))

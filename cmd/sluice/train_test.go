@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/internal/benchdata"
@@ -28,43 +30,16 @@ import (
 // checkpoint on the other worker and that the sweep picked the same best
 // model as an uninterrupted run.
 func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	dbURL := testenv.PostgresURL(t)
-	lakeURL := "file://" + t.TempDir() + "/lake"
-	db, err := metastore.Open(ctx, dbURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: lakehouse.Options{URL: lakeURL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	objects, err := lakehouse.Open(ctx, lakehouse.Options{URL: lakeURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := benchdata.ChurnTables(ctx, cat, "raw.sk_", 1500, 5); err != nil {
-		t.Fatal(err)
-	}
-
-	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	cl := newCluster(t, "raw.sk_", 1500, 5)
+	ctx, srv, env := cl.ctx, cl.srv, cl.env
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
 		r.RegisterWorkflow(workflows.TrainingSet)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: objects})
+		r.RegisterActivity(&activities.Features{Catalog: cl.cat, TempDir: t.TempDir()})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: cl.db}, DB: cl.db, Lake: cl.objects})
 	})
-	env := []string{
-		"SLUICE_TEMPORAL_ADDRESS=" + srv.GetFrontendHostPort(),
-		"SLUICE_TEMPORAL_NAMESPACE=" + srv.GetDefaultNamespace(),
-		"SLUICE_DATABASE_URL=" + dbURL,
-		"SLUICE_LAKE=" + lakeURL,
-	}
 	victim := startSluice(t, env, "worker", "--queues", "cpu")
 	victim.waitFor(t, "worker polling", 60*time.Second)
 	survivor := startSluice(t, env, "worker", "--queues", "cpu")
@@ -139,4 +114,49 @@ func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
 			t.Errorf("trial %d: auc %v after the kill, %v uninterrupted", i+1, killed.Trials[i].Metrics["auc"], whole.Trials[i].Metrics["auc"])
 		}
 	}
+}
+
+// cluster is what the worker-process tests share: PostgreSQL, a local
+// lake holding benchdata's churn tables, a real Temporal server, and the
+// environment that points `sluice worker` processes at them.
+type cluster struct {
+	ctx     context.Context
+	db      *pgxpool.Pool
+	cat     *lakehouse.Catalog
+	objects lakehouse.ObjectStore
+	srv     *temporaltest.TestServer
+	env     []string
+}
+
+func newCluster(t *testing.T, prefix string, customers int, seed uint64) *cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	dbURL := testenv.PostgresURL(t)
+	lakeURL := "file://" + t.TempDir() + "/lake"
+	db, err := metastore.Open(ctx, dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: lakehouse.Options{URL: lakeURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	objects, err := lakehouse.Open(ctx, lakehouse.Options{URL: lakeURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := benchdata.ChurnTables(ctx, cat, prefix, customers, seed); err != nil {
+		t.Fatal(err)
+	}
+	srv := temporaltest.NewServer(temporaltest.WithT(t))
+	env := []string{
+		"SLUICE_TEMPORAL_ADDRESS=" + srv.GetFrontendHostPort(),
+		"SLUICE_TEMPORAL_NAMESPACE=" + srv.GetDefaultNamespace(),
+		"SLUICE_DATABASE_URL=" + dbURL,
+		"SLUICE_LAKE=" + lakeURL,
+	}
+	return &cluster{ctx: ctx, db: db, cat: cat, objects: objects, srv: srv, env: env}
 }
