@@ -29,6 +29,7 @@ p = r["postgres_seconds"]
 print(f"| Sluice: parts → PostgreSQL (published) + lake (committed) | {p:.2f} | {rate(p)} | {c / p:.2f} | {b / p:.2f} |")
 l = r["lake_only_seconds"]
 print(f"| Sluice: parts → lake only | {l:.2f} | {rate(l)} | | |")
+print(f"\nchecked: PostgreSQL and the lake hold the same {r['postgres_table_rows']:,} rows (same score sum), one per entity: {r['one_row_per_entity_everywhere']}")
 for name in ("postgres", "lake_only"):
     t = r[name + "_timings"]
     print(f"\n{name}: parts phase {r[name + '_parts_seconds']:.2f} s wall; summed over parts: " +

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -175,9 +176,35 @@ func main() {
 		}
 		res[name+"_seconds"], res[name+"_parts_seconds"], res[name+"_timings"], res[name+"_rows"] = total, partsDone, pub.Timings, pub.Rows
 	}
-	var pgRows int64
-	check(db.QueryRow(ctx, `SELECT count(*) FROM predictions.`+pgx.Identifier{model}.Sanitize()).Scan(&pgRows))
-	res["postgres_table_rows"] = pgRows
+	// The lake and PostgreSQL hold the same rows, one per entity.
+	var pgRows, pgKeys int64
+	var pgSum float64
+	check(db.QueryRow(ctx, `SELECT count(*), count(DISTINCT entity_id), sum(score) FROM predictions.`+pgx.Identifier{model}.Sanitize()).
+		Scan(&pgRows, &pgKeys, &pgSum))
+	sr, err := cat.Read(ctx, "predictions."+model, lakehouse.ScanOptions{Columns: []string{"entity_id", "score", "as_of"}})
+	check(err)
+	keys := make(map[string]struct{}, *rows)
+	var lakeRows int64
+	var lakeSum float64
+	for rec, err := range sr.Records {
+		check(err)
+		k, sc, at := rec.Column(0).(*array.String), rec.Column(1).(*array.Float64), rec.Column(2).(*array.Timestamp)
+		for i := range k.Len() {
+			if at.Value(i) == arrow.Timestamp(asOf.UnixMicro()) {
+				keys[k.Value(i)] = struct{}{}
+				lakeRows++
+				lakeSum += sc.Value(i)
+			}
+		}
+		rec.Release()
+	}
+	agree := pgRows == int64(*rows) && pgKeys == pgRows && lakeRows == pgRows && int64(len(keys)) == lakeRows &&
+		math.Abs(pgSum-lakeSum) <= 1e-9*math.Abs(pgSum)
+	res["postgres_table_rows"], res["lake_rows"], res["one_row_per_entity_everywhere"] = pgRows, lakeRows, agree
+	if !agree {
+		log.Fatalf("PostgreSQL %d rows of %d keys (score sum %v), lake %d rows of %d keys (sum %v); want %d once each",
+			pgRows, pgKeys, pgSum, lakeRows, len(keys), lakeSum, *rows)
+	}
 	_, err = db.Exec(ctx, `DROP TABLE predictions.`+pgx.Identifier{model}.Sanitize()+` CASCADE`)
 	check(err)
 	check(json.NewEncoder(os.Stdout).Encode(res))
