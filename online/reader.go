@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,8 @@ type Reader struct {
 	size int
 	ttl  time.Duration
 	now  func() time.Time
+
+	hits, misses atomic.Uint64
 
 	mu    sync.Mutex
 	lru   *list.List // of *entry, most recent first
@@ -110,6 +113,8 @@ func (r *Reader) Get(ctx context.Context, view string, keys []string) ([]Row, er
 		missing = append(missing, i)
 	}
 	r.mu.Unlock()
+	r.hits.Add(uint64(len(keys) - len(missing)))
+	r.misses.Add(uint64(len(missing)))
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -129,6 +134,17 @@ func (r *Reader) Get(ctx context.Context, view string, keys []string) ([]Row, er
 		r.put(cacheKey{view, keys[i], gen}, row, now.Add(r.ttl))
 	}
 	return out, nil
+}
+
+// CacheStats counts the lookups answered from the cache and those that
+// went to PostgreSQL, since the reader was made.
+func (r *Reader) CacheStats() (hits, misses uint64) { return r.hits.Load(), r.misses.Load() }
+
+// KeyColumn names a view's entity key column; ErrNoView when the view
+// was never materialized online.
+func (r *Reader) KeyColumn(ctx context.Context, view string) (string, error) {
+	m, err := r.describe(ctx, view)
+	return m.key, err
 }
 
 // put caches a row (a nil row too: a known miss), evicting the least

@@ -24,7 +24,10 @@ type config struct {
 	Workers     workers.Options
 	API         api.Options
 	Serving     serving.Options
-	LogLevel    string
+	// ServeRoutes and ServeShadow configure the online server's traffic
+	// (serving.ParseRoutes).
+	ServeRoutes, ServeShadow string
+	LogLevel                 string
 }
 
 func defaultConfig() config {

@@ -23,7 +23,6 @@ import (
 	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
-	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/pgcluster"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
@@ -69,6 +68,7 @@ func devFlags(name string, stderr io.Writer, cfg *config, dev *devOptions) *flag
 	f.stringVar(&cfg.Lake.S3Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL for an s3:// lake")
 	f.boolVar(&cfg.Lake.S3PathStyle, "s3-path-style", "SLUICE_S3_PATH_STYLE", false, "address buckets by path")
 	f.stringVar(&cfg.API.Token, "api-token", "SLUICE_API_TOKEN", "", "bearer token for the control API (empty: none)")
+	cfg.servingFlags(f)
 	cfg.logFlags(f)
 	return f
 }
@@ -212,8 +212,8 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 
 	httpCtx, httpStop := context.WithCancel(context.Background())
 	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
-	features := online.NewReader(st.pool, online.CacheOptions{})
-	if _, err := features.Watch(httpCtx); err != nil {
+	servingSrv := serving.New(cfg.Serving, logger)
+	if err := cfg.serveFrom(httpCtx, servingSrv, st.pool, st.lake, logger); err != nil {
 		httpStop()
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).Handler()), apiLn)
 	}()
 	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(serving.New(cfg.Serving, logger).WithOnline(features).Handler()), serveLn)
+		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(servingSrv.Handler()), serveLn)
 	}()
 
 	pgNote := "(SLUICE_DATABASE_URL)"

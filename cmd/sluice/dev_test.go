@@ -263,6 +263,22 @@ models:
 		if out := run(t, "models", "promote", "retention", "1", db); !strings.Contains(out, "champion") {
 			t.Fatalf("sluice models promote said:\n%s", out)
 		}
+		// Serving loads the champion on the NOTIFY and answers with it.
+		predictURL := fmt.Sprintf("http://127.0.0.1:%d/v1/models/retention:predict", ports[3])
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Post(predictURL, "application/json", strings.NewReader(`{"instances":[{"activity__amount_count_30d": 3}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && strings.Contains(string(body), `"version":1,"variant":"champion"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("serving never answered with retention v1: %d %s", resp.StatusCode, body)
+			}
+		}
 		out = run(t, "score", "retention", "-f", specFile, "--temporal-address", frontend, "--as-of", "2026-11-01", "--parts", "3")
 		if !strings.Contains(out, "scored 80 entities with retention v1 as of 2026-11-01T00:00:00Z") || !strings.Contains(out, "predict ") {
 			t.Fatalf("sluice score said:\n%s", out)

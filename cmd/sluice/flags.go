@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // flagSet is a flag.FlagSet whose flags fall back to environment variables,
@@ -59,6 +60,18 @@ func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
 		}
 	}
 	f.BoolVar(p, name, def, withEnv(usage, env))
+}
+
+func (f *flagSet) durationVar(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && env != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want a duration like 500ms, got %q", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, withEnv(usage, env))
 }
 
 // parse parses args; environment errors come first, as they are found

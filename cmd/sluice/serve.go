@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/sluice-ml/sluice/api"
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
@@ -18,7 +23,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := defaultConfig()
 	f := newFlagSet("serve", stderr)
 	f.stringVar(&cfg.Serving.Addr, "addr", "SLUICE_SERVE_ADDR", cfg.Serving.Addr, "listen address")
-	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the online store (online features are off without it)")
+	cfg.storageFlags(f)
+	cfg.servingFlags(f)
 	cfg.logFlags(f)
 	if err := f.parse(args, false); err != nil {
 		return err
@@ -34,20 +40,54 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 		defer pool.Close()
-		features := online.NewReader(pool, online.CacheOptions{})
-		watchCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		if _, err := features.Watch(watchCtx); err != nil {
+		var lake lakehouse.ObjectStore
+		if cfg.Lake.URL != "" {
+			if lake, err = lakehouse.Open(ctx, cfg.Lake); err != nil {
+				return err
+			}
+		}
+		if err := cfg.serveFrom(ctx, srv, pool, lake, logger); err != nil {
 			return err
 		}
-		srv.WithOnline(features)
 	}
 	ln, err := httpx.Listen(cfg.Serving.Addr, "--addr")
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "addr", ln.Addr().String(), "online_features", cfg.DatabaseURL != "")
+	logger.Info("serving", "addr", ln.Addr().String(), "online_features", cfg.DatabaseURL != "", "models", cfg.Lake.URL != "")
 	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
+}
+
+// servingFlags are the online server's routing and limits.
+func (c *config) servingFlags(f *flagSet) {
+	f.stringVar(&c.ServeRoutes, "routes", "SLUICE_SERVE_ROUTES", "", "traffic split per model: churn:champion=90,challenger=10;fraud:champion=100 (default: all to champion)")
+	f.stringVar(&c.ServeShadow, "shadow", "SLUICE_SERVE_SHADOW", "", "aliases scored off the request path and logged: churn:challenger")
+	f.durationVar(&c.Serving.Timeout, "request-timeout", "SLUICE_SERVE_TIMEOUT", time.Second, "the most a prediction request may take")
+	f.intVar(&c.Serving.MaxInstances, "max-instances", "SLUICE_SERVE_MAX_INSTANCES", 1000, "the most instances in one request")
+}
+
+// serveFrom gives the server what a database (and a lake) bring: online
+// features kept fresh by NOTIFY, the registry's models swapped in as
+// aliases move, and the prediction log. Everything runs until ctx ends.
+func (c *config) serveFrom(ctx context.Context, srv *serving.Server, pool *pgxpool.Pool, lake lakehouse.ObjectStore, logger *slog.Logger) error {
+	features := online.NewReader(pool, online.CacheOptions{})
+	if _, err := features.Watch(ctx); err != nil {
+		return err
+	}
+	srv.WithOnline(features)
+	if lake == nil {
+		return nil
+	}
+	routes, err := serving.ParseRoutes(c.ServeRoutes, c.ServeShadow)
+	if err != nil {
+		return fmt.Errorf("--routes/--shadow: %w", err)
+	}
+	models := &serving.Models{Registry: &registry.Registry{DB: pool}, Lake: lake, Features: features, Routing: routes, Logger: logger}
+	predLog := serving.NewPredictionLog(pool, 100_000, logger)
+	srv.WithModels(models).WithPredictionLog(predLog)
+	go models.Run(ctx)
+	go predLog.Run(ctx)
+	return nil
 }
 
 func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {

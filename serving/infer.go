@@ -1,0 +1,255 @@
+package serving
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluice-ml/sluice/internal/httpx"
+)
+
+// observe counts a request and its latency.
+func (s *Server) observe(model string, version int, variant string, err error, begin time.Time) {
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusInternalServerError
+		if he, ok := err.(*httpx.Error); ok {
+			status = he.Status
+		}
+	}
+	v := ""
+	if version > 0 {
+		v = strconv.Itoa(version)
+	}
+	s.metrics.requests.WithLabelValues(model, v, variant, strconv.Itoa(status)).Inc()
+	if err == nil {
+		s.metrics.latency.WithLabelValues(model, v, variant).Observe(time.Since(begin).Seconds())
+	}
+}
+
+// afterScoring logs the request's predictions and hands it to the
+// shadow, both without blocking.
+func (s *Server) afterScoring(model string, st *modelState, instances []Instance, keys []string, preds []Prediction, reqID string, took time.Duration) {
+	if s.predLog != nil {
+		now := time.Now()
+		for i, p := range preds {
+			s.predLog.Add(LogEntry{RequestID: reqID, Model: model, Entity: keys[i], Version: p.Version, Variant: p.Variant, Score: p.Score, Latency: took, At: now})
+		}
+	}
+	if st.routing.Shadow == "" || st.byAlias[st.routing.Shadow] == nil {
+		return
+	}
+	s.shadowOnce.Do(func() {
+		s.shadow = make(chan shadowJob, 1024)
+		go s.runShadow()
+	})
+	select {
+	case s.shadow <- shadowJob{model: model, st: st, instances: instances, reqID: reqID}:
+	default:
+		s.metrics.shadowDropped.Inc()
+	}
+}
+
+// shadowJob is a request to score again with the shadow alias.
+type shadowJob struct {
+	model     string
+	st        *modelState
+	instances []Instance
+	reqID     string
+}
+
+// runShadow scores shadow jobs one at a time and logs them as variant
+// shadow:<alias>.
+func (s *Server) runShadow() {
+	for job := range s.shadow {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+		begin := time.Now()
+		preds, keys, err := s.score(ctx, job.model, job.st, job.instances, false)
+		cancel()
+		if err != nil {
+			s.logger.Warn("serving: shadow scoring failed", "model", job.model, "request", job.reqID, "error", err)
+			continue
+		}
+		if s.predLog != nil {
+			now := time.Now()
+			for i, p := range preds {
+				s.predLog.Add(LogEntry{RequestID: job.reqID, Model: job.model, Entity: keys[i], Version: p.Version,
+					Variant: "shadow:" + p.Variant, Score: p.Score, Latency: time.Since(begin), At: now})
+			}
+		}
+	}
+}
+
+// inferInput is an Open Inference Protocol v2 input tensor.
+type inferInput struct {
+	Name     string `json:"name"`
+	Shape    []int  `json:"shape"`
+	Datatype string `json:"datatype"`
+	Data     []any  `json:"data"`
+}
+
+type inferRequest struct {
+	ID         string         `json:"id"`
+	Inputs     []inferInput   `json:"inputs"`
+	Parameters map[string]any `json:"parameters"`
+}
+
+type inferOutput struct {
+	Name     string `json:"name"`
+	Shape    []int  `json:"shape"`
+	Datatype string `json:"datatype"`
+	Data     any    `json:"data"`
+}
+
+type inferResponse struct {
+	ModelName    string         `json:"model_name"`
+	ModelVersion string         `json:"model_version,omitempty"`
+	ID           string         `json:"id,omitempty"`
+	Parameters   map[string]any `json:"parameters,omitempty"`
+	Outputs      []inferOutput  `json:"outputs"`
+}
+
+// infer answers POST /v2/models/{model}/infer: one input tensor of shape
+// [n] per feature (or the entity key), one row per instance; outputs
+// score, label, version and variant.
+func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
+	begin := time.Now()
+	model := chi.URLParam(r, "model")
+	res, version, variant, err := s.inferJSON(r, model)
+	s.observe(model, version, variant, err, begin)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) inferJSON(r *http.Request, model string) (inferResponse, int, string, error) {
+	res := inferResponse{ModelName: model}
+	st, err := s.served(model)
+	if err != nil {
+		return res, 0, "", err
+	}
+	var req inferRequest
+	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"inputs": [{"name": "...", "shape": [n], "datatype": "FP64", "data": [...]}]}`); err != nil {
+		return res, 0, "", err
+	}
+	res.ID = req.ID
+	n := -1
+	for _, in := range req.Inputs {
+		if len(in.Shape) != 1 || in.Shape[0] != len(in.Data) {
+			return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "input %q: want shape [n] with n values, got shape %v and %d values", in.Name, in.Shape, len(in.Data))
+		}
+		if n >= 0 && len(in.Data) != n {
+			return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "input %q has %d rows; the others %d", in.Name, len(in.Data), n)
+		}
+		n = len(in.Data)
+	}
+	if n <= 0 {
+		return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "give at least one input with at least one row")
+	}
+	if n > s.opts.MaxInstances {
+		return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d rows, not %d", s.opts.MaxInstances, n)
+	}
+	instances := make([]Instance, n)
+	for i := range instances {
+		instances[i] = make(Instance, len(req.Inputs))
+		for _, in := range req.Inputs {
+			instances[i][in.Name] = in.Data[i]
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+	defer cancel()
+	reqID := requestID(r)
+	preds, keys, err := s.score(ctx, model, st, instances, true)
+	if err != nil {
+		return res, 0, "", err
+	}
+	s.afterScoring(model, st, instances, keys, preds, reqID, 0)
+	scores, labels, versions, variants := make([]float64, n), make([]int, n), make([]int, n), make([]string, n)
+	for i, p := range preds {
+		scores[i], versions[i], variants[i] = p.Score, p.Version, p.Variant
+		if p.Label != nil {
+			labels[i] = *p.Label
+		}
+	}
+	res.Outputs = []inferOutput{{Name: "score", Shape: []int{n}, Datatype: "FP64", Data: scores}}
+	if preds[0].Label != nil {
+		res.Outputs = append(res.Outputs, inferOutput{Name: "label", Shape: []int{n}, Datatype: "INT64", Data: labels})
+	}
+	res.Outputs = append(res.Outputs, inferOutput{Name: "version", Shape: []int{n}, Datatype: "INT64", Data: versions},
+		inferOutput{Name: "variant", Shape: []int{n}, Datatype: "BYTES", Data: variants})
+	res.ModelVersion = strconv.Itoa(preds[0].Version)
+	res.Parameters = map[string]any{"variant": preds[0].Variant, "request_id": reqID}
+	return res, preds[0].Version, preds[0].Variant, nil
+}
+
+type tensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+type modelMetadata struct {
+	Name     string       `json:"name"`
+	Versions []string     `json:"versions"`
+	Platform string       `json:"platform"`
+	Inputs   []tensorMeta `json:"inputs"`
+	Outputs  []tensorMeta `json:"outputs"`
+	// Variants maps each served alias to its loaded version, and Failures
+	// each alias whose last load failed to why.
+	Variants map[string]int    `json:"variants"`
+	Failures map[string]string `json:"failures,omitempty"`
+}
+
+// modelMetadata answers GET /v2/models/{model}.
+func (s *Server) modelMetadata(r *http.Request) (any, error) {
+	model := chi.URLParam(r, "model")
+	st, err := s.served(model)
+	if err != nil {
+		return nil, err
+	}
+	md := modelMetadata{Name: model, Platform: "sluice", Variants: map[string]int{}, Failures: st.failure}
+	var first *loaded
+	for _, alias := range st.routing.aliases() {
+		if l := st.byAlias[alias]; l != nil {
+			md.Variants[alias] = l.version
+			md.Versions = append(md.Versions, strconv.Itoa(l.version))
+			if first == nil {
+				first = l
+			}
+		}
+	}
+	if first.key != "" {
+		md.Inputs = append(md.Inputs, tensorMeta{Name: first.key, Datatype: "BYTES", Shape: []int{-1}})
+	}
+	for _, in := range first.inputs {
+		dt := "FP64"
+		if in.codes != nil {
+			dt = "BYTES"
+		}
+		md.Inputs = append(md.Inputs, tensorMeta{Name: in.name, Datatype: dt, Shape: []int{-1}})
+	}
+	md.Outputs = []tensorMeta{{Name: "score", Datatype: "FP64", Shape: []int{-1}}, {Name: "label", Datatype: "INT64", Shape: []int{-1}},
+		{Name: "version", Datatype: "INT64", Shape: []int{-1}}, {Name: "variant", Datatype: "BYTES", Shape: []int{-1}}}
+	return md, nil
+}
+
+// modelReady answers GET /v2/models/{model}/ready: 200 when the model's
+// first variant is loaded.
+func (s *Server) modelReady(r *http.Request) (any, error) {
+	model := chi.URLParam(r, "model")
+	st, err := s.served(model)
+	if err != nil {
+		return nil, err
+	}
+	first := st.routing.Variants[0].Alias
+	if st.byAlias[first] == nil {
+		return nil, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "model %s has no %s loaded", model, first)
+	}
+	return map[string]any{"name": model, "ready": true}, nil
+}
+

@@ -1,0 +1,288 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/ml"
+	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/scoring"
+)
+
+// Instance is one entity to score: its key and any feature values, by the
+// feature's full name (customer_txn__amount_sum_7d) or its column's
+// (tenure_months). Values it lacks come from the online store.
+type Instance = map[string]any
+
+type predictRequest struct {
+	Instances []Instance `json:"instances"`
+}
+
+// Prediction is one instance's answer.
+type Prediction struct {
+	// Score is the positive class's probability (binary), the chosen
+	// class's (multiclass) or the prediction (regression).
+	Score float64 `json:"score"`
+	// Label is the predicted class's index; Class its name when the
+	// model knows names. Both absent for regression.
+	Label *int   `json:"label,omitempty"`
+	Class string `json:"class,omitempty"`
+	// Version and Variant name what scored it.
+	Version int    `json:"version"`
+	Variant string `json:"variant"`
+	// UnknownEntity flags an entity the online store has no row for: it
+	// was scored with missing values.
+	UnknownEntity bool `json:"unknown_entity,omitempty"`
+}
+
+// PredictResponse answers POST /v1/models/{model}:predict. Version and
+// Variant are set when every prediction shares them.
+type PredictResponse struct {
+	Model       string       `json:"model"`
+	Version     int          `json:"version,omitempty"`
+	Variant     string       `json:"variant,omitempty"`
+	RequestID   string       `json:"request_id"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+var requestSeq atomic.Uint64
+
+var processTag = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+
+// requestID is the caller's X-Request-Id or a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 {
+		return id
+	}
+	return processTag + "-" + strconv.FormatUint(requestSeq.Add(1), 36)
+}
+
+// predict answers POST /v1/models/{model}:predict.
+func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
+	begin := time.Now()
+	model := chi.URLParam(r, "model")
+	res, err := s.predictJSON(r, model)
+	s.observe(model, res.Version, res.Variant, err, begin)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) predictJSON(r *http.Request, model string) (PredictResponse, error) {
+	res := PredictResponse{Model: model, RequestID: requestID(r)}
+	st, err := s.served(model)
+	if err != nil {
+		return res, err
+	}
+	var req predictRequest
+	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"instances": [{"customer_id": "C1", ...}]}`); err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+	defer cancel()
+	begin := time.Now()
+	preds, keys, err := s.score(ctx, model, st, req.Instances, true)
+	if err != nil {
+		return res, err
+	}
+	res.Predictions = preds
+	s.afterScoring(model, st, req.Instances, keys, preds, res.RequestID, time.Since(begin))
+	res.Version, res.Variant = res.Predictions[0].Version, res.Predictions[0].Variant
+	for _, p := range res.Predictions[1:] {
+		if p.Version != res.Version || p.Variant != res.Variant {
+			res.Version, res.Variant = 0, ""
+			break
+		}
+	}
+	return res, nil
+}
+
+// served finds a model with at least one loaded variant.
+func (s *Server) served(model string) (*modelState, error) {
+	if s.models == nil {
+		return nil, httpx.Errorf(http.StatusNotFound, "unknown_model", "no model %q is served (this server has no registry)", model)
+	}
+	st := s.models.get(model)
+	if st == nil || len(st.byAlias) == 0 {
+		return nil, httpx.Errorf(http.StatusNotFound, "unknown_model", "no model %q is served: it has no %v version", model, s.models.routingOf(model).aliases())
+	}
+	return st, nil
+}
+
+// score routes each instance to its variant (primary) or to the shadow
+// alias, fills its features and predicts. It returns each instance's
+// entity key with its prediction.
+func (s *Server) score(ctx context.Context, model string, st *modelState, instances []Instance, primary bool) ([]Prediction, []string, error) {
+	if len(instances) == 0 || len(instances) > s.opts.MaxInstances {
+		return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d instances, not %d", s.opts.MaxInstances, len(instances))
+	}
+	keyName := ""
+	for _, v := range st.routing.aliases() {
+		if l := st.byAlias[v]; l != nil && l.key != "" {
+			keyName = l.key
+			break
+		}
+	}
+	keys := make([]string, len(instances))
+	groups := map[*loaded][]int{}
+	var order []*loaded
+	for i, inst := range instances {
+		if inst == nil {
+			return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d is null", i)
+		}
+		if keyName != "" {
+			k, err := keyString(inst[keyName])
+			if err != nil {
+				return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d: the key %s: %v", i, keyName, err)
+			}
+			keys[i] = k
+		}
+		alias := st.routing.pick(keys[i], uint64(i)+requestSeq.Load())
+		if !primary {
+			alias = st.routing.Shadow
+		}
+		l := st.byAlias[alias]
+		if l == nil {
+			// An alias not loaded (yet): the first loaded variant answers.
+			for _, v := range st.routing.Variants {
+				if l = st.byAlias[v.Alias]; l != nil {
+					break
+				}
+			}
+			if l == nil {
+				return nil, nil, httpx.Errorf(http.StatusServiceUnavailable, "not_ready", "model %s has no loaded version to answer with", model)
+			}
+		}
+		if groups[l] == nil {
+			order = append(order, l)
+		}
+		groups[l] = append(groups[l], i)
+	}
+	out := make([]Prediction, len(instances))
+	for _, l := range order {
+		if err := s.scoreGroup(ctx, l, instances, keys, groups[l], out); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, keys, nil
+}
+
+// keyString reads an entity key: a string, or a whole number.
+func keyString(v any) (string, error) {
+	switch k := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return k, nil
+	case float64:
+		if k == math.Trunc(k) && math.Abs(k) < 1<<53 {
+			return strconv.FormatInt(int64(k), 10), nil
+		}
+	}
+	return "", fmt.Errorf("want a string or a whole number, got %v", v)
+}
+
+// scoreGroup scores the instances idx of one loaded version.
+func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance, keys []string, idx []int, out []Prediction) error {
+	nf := len(l.inputs)
+	// Which instances need each view's online row: those that lack one of
+	// its features.
+	rows := make([][]online.Row, len(l.views))
+	fetched := make([]bool, len(idx))
+	for vi, view := range l.views {
+		var want []string
+		var pos []int
+		for j, i := range idx {
+			if keys[i] == "" {
+				continue
+			}
+			for _, in := range l.inputs {
+				if in.view == view && !has(instances[i], in) {
+					want, pos = append(want, keys[i]), append(pos, j)
+					break
+				}
+			}
+		}
+		if len(want) == 0 || s.online == nil {
+			continue
+		}
+		got, err := s.online.Get(ctx, view, want)
+		if errors.Is(err, online.ErrNoView) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return httpx.Errorf(http.StatusServiceUnavailable, "timeout", "reading online features took longer than %s", s.opts.Timeout)
+			}
+			return fmt.Errorf("reading online features of %s: %w", view, err)
+		}
+		rows[vi] = make([]online.Row, len(idx))
+		for k, j := range pos {
+			rows[vi][j] = got[k]
+			fetched[j] = true
+		}
+	}
+	x := make([]float32, len(idx)*nf)
+	unknown := make([]bool, len(idx))
+	for j, i := range idx {
+		inst := instances[i]
+		found := false
+		for f, in := range l.inputs {
+			v, ok := inst[in.name]
+			if !ok {
+				v, ok = inst[in.short]
+			}
+			if !ok {
+				for vi, view := range l.views {
+					if view == in.view && rows[vi] != nil && rows[vi][j] != nil {
+						v, found = rows[vi][j][in.name], true
+					}
+				}
+			}
+			val, err := in.value(v)
+			if err != nil {
+				return httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d: %v", i, err)
+			}
+			x[j*nf+f] = val
+		}
+		unknown[j] = fetched[j] && !found
+	}
+	k := l.art.Outputs()
+	preds := make([]float64, len(idx)*k)
+	for j := range idx {
+		l.art.PredictRow(x[j*nf:(j+1)*nf], preds[j*k:(j+1)*k])
+	}
+	score, label, classes := scoring.Decide(l.art, preds, len(idx))
+	for j, i := range idx {
+		p := Prediction{Score: score[j], Version: l.version, Variant: l.alias, UnknownEntity: unknown[j]}
+		if label != nil {
+			c := int(label[j])
+			p.Label = &c
+			if len(l.art.Classes) > 0 && l.art.Task != ml.Regression {
+				p.Class = classes[c]
+			}
+		}
+		out[i] = p
+	}
+	return nil
+}
+
+// has says the instance gives the feature's value.
+func has(inst Instance, in input) bool {
+	if _, ok := inst[in.name]; ok {
+		return true
+	}
+	_, ok := inst[in.short]
+	return ok
+}

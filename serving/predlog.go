@@ -1,0 +1,112 @@
+package serving
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// LogEntry is one logged prediction.
+type LogEntry struct {
+	RequestID string
+	Model     string
+	Entity    string
+	Version   int
+	Variant   string
+	Score     float64
+	Latency   time.Duration
+	At        time.Time
+}
+
+// PredictionLog writes predictions to sluice.prediction_log in batches,
+// off the request path: Add never blocks, and when the queue is full the
+// entry is dropped and counted.
+type PredictionLog struct {
+	db      *pgxpool.Pool
+	queue   chan LogEntry
+	dropped atomic.Uint64
+	written atomic.Uint64
+	logger  *slog.Logger
+}
+
+// NewPredictionLog makes a log with a queue of capacity entries.
+func NewPredictionLog(db *pgxpool.Pool, capacity int, logger *slog.Logger) *PredictionLog {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &PredictionLog{db: db, queue: make(chan LogEntry, capacity), logger: logger}
+}
+
+// Add queues an entry, or drops it when the queue is full.
+func (l *PredictionLog) Add(e LogEntry) {
+	select {
+	case l.queue <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Dropped counts entries dropped for a full queue; Written those written.
+func (l *PredictionLog) Dropped() uint64 { return l.dropped.Load() }
+
+// Written counts entries written to PostgreSQL.
+func (l *PredictionLog) Written() uint64 { return l.written.Load() }
+
+// Run writes batches of up to 5,000 entries, at least every 200 ms, until
+// ctx ends; then it writes what is queued.
+func (l *PredictionLog) Run(ctx context.Context) {
+	const most = 5000
+	batch := make([]LogEntry, 0, most)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		_, err := l.db.CopyFrom(ctx, pgx.Identifier{"sluice", "prediction_log"},
+			[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at"},
+			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
+				e := batch[i]
+				var entity any
+				if e.Entity != "" {
+					entity = e.Entity
+				}
+				return []any{e.RequestID, e.Model, entity, int32(e.Version), e.Variant, e.Score, int32(e.Latency.Microseconds()), e.At}, nil
+			}))
+		if err != nil {
+			l.dropped.Add(uint64(len(batch)))
+			l.logger.Warn("serving: writing the prediction log", "entries", len(batch), "error", err)
+		} else {
+			l.written.Add(uint64(len(batch)))
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-l.queue:
+					batch = append(batch, e)
+					if len(batch) == most {
+						flush(context.WithoutCancel(ctx))
+					}
+				default:
+					flush(context.WithoutCancel(ctx))
+					return
+				}
+			}
+		case e := <-l.queue:
+			batch = append(batch, e)
+			if len(batch) == most {
+				flush(ctx)
+			}
+		case <-tick.C:
+			flush(ctx)
+		}
+	}
+}
