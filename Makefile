@@ -59,6 +59,7 @@ bench: build $(VERSITYGW)
 	SLUICE_VERSITYGW=$(VERSITYGW) bash bench/lake.sh
 	bash bench/features.sh
 	bash bench/scoring.sh
+	bash bench/serving.sh
 	$(GO) test -run '^$$' -bench Upsert -benchtime 5x ./online/
 	$(GO) test -run '^$$' -bench Get100 -benchtime 2000x ./online/
 	$(GO) test -run '^$$' -bench TrainOverhead -benchtime 3x ./workflows/

@@ -92,3 +92,18 @@ func FuzzInfer(f *testing.F) {
 		`{"id": 7}`,
 	})
 }
+
+// BenchmarkPredictHandler: one single-instance request through the
+// router and handler, features given in the instance.
+func BenchmarkPredictHandler(b *testing.B) {
+	h := staticServer(b)
+	body := []byte(`{"instances": [{"amount": 0.3, "plan": "pro"}]}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/models/m:predict", bytes.NewReader(body)))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}

@@ -252,4 +252,3 @@ func (s *Server) modelReady(r *http.Request) (any, error) {
 	}
 	return map[string]any{"name": model, "ready": true}, nil
 }
-

@@ -291,7 +291,9 @@ func TestBadRequestsAre4xxWithAnErrorBody(t *testing.T) {
 		{"infer bad shape", "/v2/models/" + w.model + "/infer", `{"inputs": [{"name": "customer_id", "shape": [2], "datatype": "BYTES", "data": ["C1"]}]}`, 400},
 	} {
 		status, body := w.post(t, c.path, c.body)
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if status != c.status || json.Unmarshal(body, &e) != nil || e.Error.Code == "" {
 			t.Errorf("%s: %d %.200s; want %d with an error body", c.name, status, body, c.status)
 		}
