@@ -80,7 +80,15 @@ func trainModel(t testing.TB, view string, seed uint64) *artifact.Artifact {
 func newWorld(t testing.TB, routes map[string]serving.Routing, predLog bool) *world {
 	t.Helper()
 	ctx := testenv.Context(t)
-	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	stamp := time.Now().UnixNano()
+	// The pool's connections carry the model's name, so a test can find
+	// its own among the server's.
+	dbURL := testenv.PostgresURL(t)
+	sep := "?"
+	if strings.Contains(dbURL, "?") {
+		sep = "&"
+	}
+	db, err := metastore.Open(ctx, fmt.Sprintf("%s%sapplication_name=srv_%d", dbURL, sep, stamp), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +98,6 @@ func newWorld(t testing.TB, routes map[string]serving.Routing, predLog bool) *wo
 		t.Fatal(err)
 	}
 	w := &world{ctx: ctx, db: db, reg: &registry.Registry{DB: db}, arts: map[int]*artifact.Artifact{}}
-	stamp := time.Now().UnixNano()
 	w.model, w.view = fmt.Sprintf("srv_%d", stamp), fmt.Sprintf("spend_%d", stamp)
 
 	// The online view: C0..C99, C0 with a null amount.
@@ -414,4 +421,67 @@ func TestPromotionUnderLoad(t *testing.T) {
 		t.Errorf("%d responses named the old version more than 1 s after the move, first %v", len(stale), stale[0])
 	}
 	t.Logf("%d requests over 30 s", sent.Load())
+}
+
+// version asks the server which version answers for C1.
+func (w *world) version(t *testing.T) int {
+	t.Helper()
+	status, body := w.post(t, "/v1/models/"+w.model+":predict", `{"instances": [{"customer_id": "C1"}]}`)
+	var res serving.PredictResponse
+	if status != 200 || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("%d %s", status, body)
+	}
+	return res.Version
+}
+
+// TestAFailedLoadKeepsTheOldVersion: an alias moved to a version whose
+// artifact is missing leaves the old version answering, and says why.
+func TestAFailedLoadKeepsTheOldVersion(t *testing.T) {
+	w := newWorld(t, nil, false)
+	if _, err := w.reg.Register(w.ctx, registry.Version{Model: w.model, ArtifactKey: "models/nowhere/model.sluice", RunID: "r3"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.reg.SetAlias(w.ctx, w.model, "champion", 3, "test", "broken"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(w.srv.URL + "/v2/models/" + w.model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"failures":{"champion":`) && strings.Contains(string(b), "nowhere") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure reported: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := w.version(t); v != 1 {
+		t.Errorf("answered by v%d after a failed load, want v1", v)
+	}
+}
+
+// TestSwapsAfterTheListenConnectionDrops: with the poll an hour away, a
+// move made after PostgreSQL kills the LISTEN connection still swaps once
+// the server has reconnected.
+func TestSwapsAfterTheListenConnectionDrops(t *testing.T) {
+	w := newWorld(t, nil, false)
+	var killed int
+	if err := w.db.QueryRow(w.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query = 'LISTEN "sluice_models"' AND application_name = $1`, w.model).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d LISTEN connections (%v)", killed, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := w.reg.SetAlias(w.ctx, w.model, "champion", 2, "test", "after the drop"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); w.version(t) != 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still v1 10 s after the move")
+		}
+	}
 }
