@@ -42,7 +42,7 @@ lint: $(STATICCHECK) $(WORKFLOWCHECK)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
-	$(WORKFLOWCHECK) ./workflows/...
+	$(WORKFLOWCHECK) ./workflows/... ./pipelines/...
 
 ## test: lint, then unit and integration tests on real servers
 test: lint $(VERSITYGW)

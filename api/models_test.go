@@ -120,3 +120,28 @@ func call(t *testing.T, base, method, path, body string, into any) int {
 	}
 	return resp.StatusCode
 }
+
+type recorder struct {
+	code   int
+	header http.Header
+	body   strings.Builder
+}
+
+func newRecorder() *recorder             { return &recorder{header: http.Header{}} }
+func (r *recorder) Header() http.Header  { return r.header }
+func (r *recorder) WriteHeader(code int) { r.code = code }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = 200
+	}
+	return r.body.Write(b)
+}
+
+func mustRequest(t *testing.T, method, path string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}

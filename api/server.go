@@ -1,10 +1,11 @@
 // Package api is the control API: it starts and inspects pipeline runs,
-// models and schedules over JSON, behind a bearer token. This first cut
-// answers health checks and enforces the token.
+// models and schedules over JSON, behind a bearer token compared in
+// constant time. Its OpenAPI document is served at /api/v1/openapi.json.
 package api
 
 import (
 	"crypto/subtle"
+	_ "embed"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -32,6 +33,7 @@ type Server struct {
 	opts     Options
 	logger   *slog.Logger
 	registry *registry.Registry
+	temporal *Temporal
 }
 
 // New returns a server. A nil logger discards.
@@ -50,6 +52,8 @@ func (s *Server) Handler() http.Handler {
 		r.Use(s.requireToken)
 		r.Get("/health", httpx.Wrap(s.logger, s.health))
 		s.registryRoutes(r)
+		s.runRoutes(r)
+		r.Get("/openapi.json", openAPI)
 	})
 	r.NotFound(httpx.Wrap(s.logger, func(r *http.Request) (any, error) {
 		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
@@ -77,4 +81,13 @@ type healthResponse struct {
 
 func (s *Server) health(*http.Request) (any, error) {
 	return healthResponse{Status: "ok"}, nil
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// openAPI serves the API's OpenAPI 3 document.
+func openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc)
 }

@@ -191,6 +191,8 @@ type Pipeline struct {
 	Models   []string `yaml:"models"`
 	Steps    []string `yaml:"steps"`
 	Schedule string   `yaml:"schedule"`
+	// TimeZone is the schedule's IANA time zone; empty means UTC.
+	TimeZone string `yaml:"time_zone"`
 }
 
 // Duration is a span written as 90d, 12h, 30m or 45s.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -268,6 +269,11 @@ func (v *validator) pipeline(s *Spec, f, name string, p Pipeline) {
 	if p.Schedule != "" {
 		if err := checkCron(p.Schedule); err != nil {
 			v.fail(f+".schedule", "%v", err)
+		}
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			v.fail(f+".time_zone", "want an IANA time zone like Europe/Paris; got %q", p.TimeZone)
 		}
 	}
 }

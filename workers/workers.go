@@ -17,7 +17,9 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/specstore"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -79,6 +81,8 @@ type Deps struct {
 	LakeOptions lakehouse.Options
 	Catalog     *lakehouse.Catalog
 	Logger      *slog.Logger
+	// CodeVersion is the binary's version, recorded with trained models.
+	CodeVersion string
 }
 
 // Set is the workers of one process.
@@ -99,6 +103,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	feats := &activities.Features{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
 	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, DB: deps.DB, Lake: deps.Lake}
 	score := &activities.Scoring{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake}
+	planner := &pipelines.Planner{Specs: &specstore.Store{DB: deps.DB}, CodeVersion: deps.CodeVersion}
 	s := &Set{}
 	seen := map[string]bool{}
 	for _, class := range o.Queues {
@@ -124,6 +129,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.Train)
 			w.RegisterWorkflow(workflows.Promote)
 			w.RegisterWorkflow(workflows.BatchScore)
+			w.RegisterWorkflow(pipelines.Pipeline)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
@@ -131,6 +137,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterActivity(feats)
 			w.RegisterActivity(models)
 			w.RegisterActivity(score)
+			w.RegisterActivity(planner)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

@@ -45,8 +45,10 @@ type TrainResult struct {
 	// Best indexes Trials; Metric is what chose it, on validation.
 	Best   int
 	Metric string
-	// Test holds the best trial's metrics on the test split.
+	// Test holds the best trial's metrics on the test split; Split is
+	// the best trial's input, which Promote re-scores the champion on.
 	Test    map[string]float64
+	Split   activities.TrialInput
 	Version registry.Version
 }
 
@@ -144,6 +146,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 		}
 	}
 	best := res.Trials[res.Best]
+	res.Split = inputs[res.Best]
 
 	ioctx := withIOActivity(ctx)
 	var models *activities.Models

@@ -27,7 +27,11 @@ type config struct {
 	// ServeRoutes and ServeShadow configure the online server's traffic
 	// (serving.ParseRoutes).
 	ServeRoutes, ServeShadow string
-	LogLevel                 string
+	// APIURL sends commands through the control API instead of Temporal.
+	APIURL string
+	// UIURL is the Temporal UI's address, for links.
+	UIURL    string
+	LogLevel string
 }
 
 func defaultConfig() config {

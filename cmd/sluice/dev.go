@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +26,10 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/specstore"
 	"github.com/sluice-ml/sluice/workers"
 )
 
@@ -103,6 +107,8 @@ type stack struct {
 	httpDone chan error
 	dbURL    string
 	uiURL    string
+	// apiAddr and serveAddr are where the API and serving listen.
+	apiAddr, serveAddr string
 }
 
 // startStack starts every part in order; on error it stops what it started.
@@ -202,7 +208,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
 		return nil, err
 	}
-	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog, Logger: logger}, workers.DefaultOptions()); err != nil {
+	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog, Logger: logger, CodeVersion: version}, workers.DefaultOptions()); err != nil {
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {
@@ -218,8 +224,22 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		return nil, err
 	}
 	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
+	st.apiAddr, st.serveAddr = cfg.API.Addr, cfg.Serving.Addr
+	tokenFile := "(SLUICE_API_TOKEN)"
+	if cfg.API.Token == "" {
+		tokenFile = filepath.Join(dir, "api-token")
+		if cfg.API.Token, err = devToken(tokenFile); err != nil {
+			httpStop()
+			return nil, err
+		}
+	}
+	if err := pipelines.EnsureSearchAttributes(ctx, st.client, topts.Namespace); err != nil {
+		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
+	}
+	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).WithTemporal(api.Temporal{
+		Client: st.client, Namespace: topts.Namespace, UIURL: st.uiURL, Project: latestProject(st.pool)})
 	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).Handler()), apiLn)
+		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(controlAPI.Handler()), apiLn)
 	}()
 	go func() {
 		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(servingSrv.Handler()), serveLn)
@@ -233,15 +253,44 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 Sluice dev stack is ready in %s
   Temporal frontend  %s  (namespace %s)
   Temporal UI        %s
-  Control API        http://%s
+  Control API        http://%s  (token %s, in %s)
   Serving            http://%s
   PostgreSQL         %s %s
   Lake               %s
   State and logs     %s
 Press Ctrl-C to stop.
 `, time.Since(begin).Round(time.Millisecond), st.temporal.Frontend(), topts.Namespace, st.uiURL,
-		cfg.API.Addr, cfg.Serving.Addr, redactURL(st.dbURL), pgNote, st.lake.URL(), dir)
+		cfg.API.Addr, cfg.API.Token, tokenFile, cfg.Serving.Addr, redactURL(st.dbURL), pgNote, st.lake.URL(), dir)
 	return st, nil
+}
+
+// devToken reads the dev stack's API token from path, or makes one: 32
+// random bytes, hex, readable by the owner only.
+func devToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the API token: %w", err)
+	}
+	return token, nil
+}
+
+// latestProject names the project of the newest applied spec, for the
+// API's pipeline runs.
+func latestProject(db *pgxpool.Pool) func() (string, error) {
+	return func() (string, error) {
+		v, err := (&specstore.Store{DB: db}).Latest(context.Background())
+		if err != nil {
+			return "", fmt.Errorf("no spec applied yet: run sluice apply -f sluice.yaml (%w)", err)
+		}
+		return v.Project, nil
+	}
 }
 
 // close stops every part in the reverse order of start.

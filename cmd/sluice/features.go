@@ -10,24 +10,13 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
-	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
 // sourcedView resolves a feature view of the spec and the table it reads.
-func sourcedView(s *spec.Spec, name string) (activities.SourcedView, bool, error) {
-	v, err := features.ViewFromSpec(s, name)
-	if err != nil {
-		return activities.SourcedView{}, false, err
-	}
-	fv := s.FeatureViews[name]
-	return activities.SourcedView{View: v, Table: "raw." + fv.Source}, fv.Online, nil
-}
-
 func parseDay(flag, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -64,7 +53,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	view, onlineToo, err := sourcedView(s, name)
+	view, onlineToo, err := pipelines.View(s, name)
 	if err != nil {
 		return err
 	}

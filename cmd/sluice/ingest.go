@@ -12,7 +12,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/quality"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -91,25 +91,11 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	src, ok := s.Sources[source]
-	if !ok {
-		return fmt.Errorf("the spec has no source %q", source)
+	req, err := pipelines.Ingest(s, dir, source)
+	if err != nil {
+		return err
 	}
-	format := src.Format()
-	req := workflows.IngestRequest{Source: source, Format: format, Key: src.Key, Timestamp: src.Timestamp,
-		Schema: src.Schema, Delimiter: src.Delimiter, ChunkRows: chunkRows, MaxRejectRatio: maxReject, FullRefresh: fullRefresh}
-	for _, c := range src.Checks {
-		req.Checks = append(req.Checks, quality.Check{Column: c.Column, NotNull: c.NotNull, Unique: c.Unique, Min: c.Min, Max: c.Max,
-			Allowed: c.Allowed, Freshness: time.Duration(c.Freshness), Level: c.Level})
-	}
-	if format == "postgres" {
-		req.Query, req.SourceURL = src.Postgres.Query, src.Postgres.URL
-	} else {
-		req.Path = src.Path()
-		if !filepath.IsAbs(req.Path) && !strings.HasPrefix(req.Path, "s3://") {
-			req.Path = filepath.Join(dir, req.Path)
-		}
-	}
+	req.ChunkRows, req.MaxRejectRatio, req.FullRefresh = chunkRows, maxReject, fullRefresh
 	tc, err := cfg.dialTemporal(ctx)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/scoring"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -35,19 +36,15 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	m := s.Models[model]
-	if m.Scoring.Entities == "" {
-		return fmt.Errorf("model %s has no scoring population: set models.%s.scoring.entities to a source", model, model)
-	}
-	ts, err := trainingSetRequest(s, model)
+	asOf, err := parseDay("as-of", asOfFlag)
 	if err != nil {
 		return err
 	}
-	req := workflows.ScoreRequest{Model: model, Alias: alias, Population: "raw." + m.Scoring.Entities, Key: ts.Key, Views: ts.Views,
-		Parts: parts, Concurrency: concurrency, Retention: time.Duration(m.Scoring.Retention), LakeOnly: lakeOnly}
-	if req.AsOf, err = parseDay("as-of", asOfFlag); err != nil {
+	req, err := pipelines.Score(s, model, alias, asOf)
+	if err != nil {
 		return err
 	}
+	req.Parts, req.Concurrency, req.LakeOnly = parts, concurrency, lakeOnly
 	if req.AsOf.IsZero() {
 		req.AsOf = time.Now().UTC().Truncate(time.Second)
 	}

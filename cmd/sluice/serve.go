@@ -104,6 +104,8 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f.stringVar(&cfg.API.Addr, "addr", "SLUICE_API_ADDR", cfg.API.Addr, "listen address")
 	f.stringVar(&cfg.API.Token, "token", "SLUICE_API_TOKEN", "", "bearer token that /api/v1 requires")
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the registry (its endpoints answer 501 without it)")
+	f.stringVar(&cfg.UIURL, "temporal-ui", "SLUICE_TEMPORAL_UI", "", "the Temporal UI's URL, for links to runs")
+	cfg.temporalFlags(f)
 	cfg.logFlags(f)
 	if err := f.parse(args, false); err != nil {
 		return err
@@ -127,6 +129,13 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		defer pool.Close()
 		srv.WithRegistry(&registry.Registry{DB: pool})
+		tc, err := cfg.dialTemporal(ctx)
+		if err != nil {
+			logger.Warn("no Temporal: the run and schedule endpoints answer 501", "error", err)
+		} else {
+			defer tc.Close()
+			srv.WithTemporal(api.Temporal{Client: tc, Namespace: cfg.Temporal.Namespace, UIURL: cfg.UIURL, Project: latestProject(pool)})
+		}
 	}
 	logger.Info("control API", "addr", ln.Addr().String(), "registry", cfg.DatabaseURL != "")
 	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)

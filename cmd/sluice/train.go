@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sluice-ml/sluice/sweep"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -29,14 +29,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ts, err := trainingSetRequest(s, model)
+	req, err := pipelines.Train(s, model, "", version)
 	if err != nil {
 		return err
 	}
-	ts.Rebuild = rebuild
-	m := s.Models[model]
-	req := workflows.TrainRequest{Model: model, TrainingSet: ts, Task: m.Task, Algorithm: m.Algorithm, Params: m.Params, Sweep: m.Sweep,
-		Search: sweep.Search(m.Search), Queue: m.Queue, Concurrency: concurrency, CodeVersion: version}
+	req.TrainingSet.Rebuild, req.Concurrency = rebuild, concurrency
 	id := fmt.Sprintf("train/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.Train, req)
 	if err != nil {

@@ -9,38 +9,11 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/lakehouse"
-	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/workflows"
 )
-
-// trainingSetRequest resolves a model of the spec into the labels and
-// views its training set joins.
-func trainingSetRequest(s *spec.Spec, model string) (workflows.TrainingSetRequest, error) {
-	m, ok := s.Models[model]
-	if !ok {
-		return workflows.TrainingSetRequest{}, fmt.Errorf("the spec has no model %q", model)
-	}
-	labels := s.Sources[m.Label.Source]
-	if labels.Timestamp == "" {
-		return workflows.TrainingSetRequest{}, fmt.Errorf("model %s: the label source %s needs a timestamp (the label time)", model, m.Label.Source)
-	}
-	req := workflows.TrainingSetRequest{Model: model, LabelTable: "raw." + m.Label.Source, LabelTime: labels.Timestamp, LabelColumn: m.Label.Column}
-	for _, name := range m.Features {
-		v, err := features.ViewFromSpec(s, name)
-		if err != nil {
-			return req, err
-		}
-		if req.Key != "" && v.Key != req.Key {
-			return req, fmt.Errorf("model %s: its views key on %s and %s; one entity per model", model, req.Key, v.Key)
-		}
-		req.Key = v.Key
-		req.Views = append(req.Views, activities.SourcedView{View: v, Table: "raw." + s.FeatureViews[name].Source})
-	}
-	return req, nil
-}
 
 func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := defaultConfig()
@@ -58,7 +31,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	req, err := trainingSetRequest(s, model)
+	req, err := pipelines.TrainingSet(s, model)
 	if err != nil {
 		return err
 	}

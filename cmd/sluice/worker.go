@@ -57,7 +57,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer tc.Close()
-	set, err := workers.New(tc, workers.Deps{DatabaseURL: cfg.DatabaseURL, DB: pool, Lake: lake, LakeOptions: cfg.Lake, Catalog: cat, Logger: logger}, cfg.Workers)
+	set, err := workers.New(tc, workers.Deps{DatabaseURL: cfg.DatabaseURL, DB: pool, Lake: lake, LakeOptions: cfg.Lake, Catalog: cat, Logger: logger, CodeVersion: version}, cfg.Workers)
 	if err != nil {
 		return err
 	}
