@@ -145,3 +145,10 @@ func mustRequest(t *testing.T, method, path string) *http.Request {
 	}
 	return req
 }
+
+func decode(t *testing.T, resp *http.Response, into any) {
+	t.Helper()
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("decoding %s: %v", resp.Request.URL, err)
+	}
+}

@@ -103,7 +103,7 @@ func (s *Server) startRun(r *http.Request) (any, error) {
 	id := pipelines.RunID(project, name, req.AsOf)
 	attrs := pipelines.EnsureSearchAttributes(r.Context(), s.temporal.Client, s.temporal.Namespace) == nil
 	run, err := s.temporal.Client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE}, pipelines.Pipeline,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, WorkflowExecutionErrorWhenAlreadyStarted: true}, pipelines.Pipeline,
 		pipelines.Request{Project: project, Pipeline: name, AsOf: req.AsOf, SearchAttributes: attrs})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

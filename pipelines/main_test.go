@@ -1,0 +1,9 @@
+package pipelines_test
+
+import (
+	"testing"
+
+	"github.com/sluice-ml/sluice/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
