@@ -162,9 +162,12 @@ func ListSchedules(ctx context.Context, c client.Client, project string) ([]Sche
 		sc := Schedule{ID: e.ID, Paused: e.Paused, Workflow: e.WorkflowType.Name}
 		if e.Spec != nil {
 			for _, cal := range e.Spec.Calendars {
-				sc.Cron = append(sc.Cron, fmt.Sprintf("%v", cal))
+				sc.Cron = append(sc.Cron, cronText(cal))
 			}
 			sc.Cron = append(sc.Cron, e.Spec.CronExpressions...)
+			for _, iv := range e.Spec.Intervals {
+				sc.Cron = append(sc.Cron, "every "+iv.Every.String())
+			}
 		}
 		if len(e.NextActionTimes) > 0 {
 			sc.Next = e.NextActionTimes[0]
@@ -205,6 +208,29 @@ func ScheduleAction(ctx context.Context, c client.Client, id, action string, fro
 		return fmt.Errorf("%s %s: %w", action, id, err)
 	}
 	return nil
+}
+
+// cronText writes a calendar (the server's form of a cron expression)
+// back as "minute hour day month weekday".
+func cronText(c client.ScheduleCalendarSpec) string {
+	field := func(rs []client.ScheduleRange, lo, hi int) string {
+		if len(rs) == 0 || (len(rs) == 1 && rs[0].Start == lo && (rs[0].End == hi) && rs[0].Step <= 1) {
+			return "*"
+		}
+		parts := make([]string, len(rs))
+		for i, r := range rs {
+			parts[i] = fmt.Sprint(r.Start)
+			if r.End > r.Start {
+				parts[i] += fmt.Sprintf("-%d", r.End)
+			}
+			if r.Step > 1 {
+				parts[i] += fmt.Sprintf("/%d", r.Step)
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	return strings.Join([]string{field(c.Minute, 0, 59), field(c.Hour, 0, 23), field(c.DayOfMonth, 1, 31),
+		field(c.Month, 1, 12), field(c.DayOfWeek, 0, 6)}, " ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -234,6 +234,8 @@ models:
     params: {trees: 10}
     sweep: {max_depth: [1, 2]}
     scoring: {entities: outcomes, retention: 30d}
+pipelines:
+  nightly: {models: [retention], steps: [ingest, materialize, score], schedule: "0 3 * * *"}
 `), 0o644))
 		ev, lab := "customer_id,ts,amount\n", "customer_id,label_at,churned\n"
 		for c := range 80 {
@@ -286,6 +288,37 @@ models:
 		out = run(t, "predictions", "retention", "--entity", "C7", db)
 		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/retention/2026-11-01T00:00:00Z") {
 			t.Errorf("sluice predictions said:\n%s", out)
+		}
+
+		// The spec applied, its schedule, and pipeline runs straight to
+		// Temporal and through the control API.
+		temporal := "--temporal-address=" + frontend
+		if out := run(t, "apply", "-f", specFile, db, temporal); !strings.Contains(out, "it: spec version") || !strings.Contains(out, "schedule sluice/it/nightly: created 0 3 * * *") {
+			t.Fatalf("sluice apply said:\n%s", out)
+		}
+		if out := run(t, "apply", "-f", specFile, db, temporal); !strings.Contains(out, "spec unchanged") || !strings.Contains(out, "nightly: unchanged") {
+			t.Errorf("sluice apply again said:\n%s", out)
+		}
+		if out := run(t, "schedule", "list", temporal); !strings.Contains(out, "sluice/it/nightly") {
+			t.Errorf("sluice schedule list said:\n%s", out)
+		}
+		if out := run(t, "schedule", "pause", "sluice/it/nightly", temporal); !strings.Contains(out, "sluice/it/nightly: pause") {
+			t.Errorf("sluice schedule pause said:\n%s", out)
+		}
+		out = run(t, "run", "nightly", "-f", specFile, temporal, "--as-of", "2026-11-02", "--wait")
+		if !strings.Contains(out, "started pipeline/it/nightly/2026-11-02T00:00:00Z") || !strings.Contains(out, "80 entities scored with v1") {
+			t.Fatalf("sluice run said:\n%s", out)
+		}
+		token := regexp.MustCompile(`\(token (\S+), in`).FindStringSubmatch(dev.out.String())
+		if token == nil {
+			t.Fatalf("no API token in the banner:\n%s", dev.out.String())
+		}
+		out = run(t, "run", "nightly", "--api", fmt.Sprintf("http://127.0.0.1:%d", ports[2]), "--api-token", token[1], "--as-of", "2026-11-03", "--wait")
+		if !strings.Contains(out, "pipeline/it/nightly/2026-11-03T00:00:00Z: Completed") {
+			t.Errorf("sluice run --api said:\n%s", out)
+		}
+		if out := run(t, "schedule", "list", "--api", fmt.Sprintf("http://127.0.0.1:%d", ports[2]), "--api-token", token[1]); !strings.Contains(out, "sluice/it/nightly  0 3 * * *  true") {
+			t.Errorf("sluice schedule list --api said:\n%s", out)
 		}
 	})
 
