@@ -111,9 +111,16 @@ pipelines:
 		started.WorkflowID != "pipeline/"+project+"/p/2026-11-05T00:00:00Z" || !strings.HasPrefix(started.UIURL, "http://ui/namespaces/") {
 		t.Fatalf("start: %d %+v", code, started)
 	}
-	var listed struct{ Runs []api.Run }
-	if code := call("GET", "/api/v1/runs", "", &listed); code != 200 || !hasRun(listed.Runs, started.WorkflowID) {
-		t.Errorf("the run is not in /runs: %d %+v", code, listed)
+	// Visibility lags a start a little: look for the run for a while.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var listed struct{ Runs []api.Run }
+		code := call("GET", "/api/v1/runs", "", &listed)
+		if code == 200 && hasRun(listed.Runs, started.WorkflowID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run is not in /runs: %d %+v", code, listed)
+		}
 	}
 	waitStatus(t, call, started.WorkflowID, "Completed")
 	if code := call("POST", "/api/v1/pipelines/p/runs", `{"as_of": "2026-11-05T00:00:00Z"}`, nil); code != 409 {
@@ -156,7 +163,7 @@ pipelines:
 	if code := call("POST", "/api/v1/schedules/"+url.PathEscape(fastID)+"/pause", "", nil); code != 200 {
 		t.Fatalf("pause: %d", code)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second) // a run started just before the pause shows by then
 	before := len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-"))
 	time.Sleep(5 * time.Second)
 	if after := len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-")); after != before {
