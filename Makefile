@@ -63,6 +63,7 @@ bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench Upsert -benchtime 5x ./online/
 	$(GO) test -run '^$$' -bench Get100 -benchtime 2000x ./online/
 	$(GO) test -run '^$$' -bench TrainOverhead -benchtime 3x ./workflows/
+	$(GO) test -run '^$$' -bench Drift10Mx30 -benchtime 3x ./monitor/
 	bash bench/ml.sh
 	bash bench/foundation.sh
 

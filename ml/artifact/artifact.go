@@ -65,6 +65,12 @@ type Histogram struct {
 type Reference struct {
 	Features []Histogram `json:"features"`
 	Score    Histogram   `json:"score"`
+	// Samples hold, per numeric feature, ReferenceSample training values
+	// at evenly spaced quantiles (nil for categorical features), and
+	// ScoreSample the scores': what two-sample tests compare against.
+	// Artifacts made before them have none.
+	Samples     [][]float32 `json:"samples,omitempty"`
+	ScoreSample []float32   `json:"score_sample,omitempty"`
 }
 
 // Artifact is a model with everything needed to serve and monitor it.

@@ -10,6 +10,27 @@ import (
 // ReferenceBins is the number of bins of a numeric reference histogram.
 const ReferenceBins = 20
 
+// ReferenceSample is the number of training values kept per numeric
+// feature, at evenly spaced quantiles.
+const ReferenceSample = 1000
+
+// quantileSample takes n values of sorted vals at the midpoints of n
+// equal shares (all of them when there are fewer).
+func quantileSample(sorted []float64, n int) []float32 {
+	if len(sorted) <= n {
+		out := make([]float32, len(sorted))
+		for i, v := range sorted {
+			out[i] = float32(v)
+		}
+		return out
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(sorted[(2*i+1)*len(sorted)/(2*n)])
+	}
+	return out
+}
+
 // NewReference records the distribution of each feature of d and of the
 // scores (the first output of each row, k outputs per row): decile-like
 // bins for numeric values, one count per category.
@@ -33,9 +54,11 @@ func NewReference(d *ml.Dataset, scores []float64, k int) *Reference {
 				}
 			}
 			r.Features = append(r.Features, h)
+			r.Samples = append(r.Samples, nil)
 			continue
 		}
-		r.Features = append(r.Features, numericHistogram(vals, missing))
+		r.Features = append(r.Features, numericHistogram(vals, missing)) // sorts vals
+		r.Samples = append(r.Samples, quantileSample(vals, ReferenceSample))
 	}
 	if k > 0 && len(scores) > 0 {
 		s := make([]float64, 0, len(scores)/k)
@@ -45,6 +68,7 @@ func NewReference(d *ml.Dataset, scores []float64, k int) *Reference {
 			}
 		}
 		r.Score = numericHistogram(s, 0)
+		r.ScoreSample = quantileSample(s, ReferenceSample)
 	}
 	return r
 }
