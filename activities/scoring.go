@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/scoring"
 )
 
@@ -405,6 +407,13 @@ func (a *Scoring) ScorePart(ctx context.Context, in ScorePartInput) (scoring.Par
 	b := &scoring.Batch{Run: run.batchRun(), Keys: keys}
 	b.Score, b.Label, b.Classes = scoring.Decide(art, preds, d.Rows())
 	clock("predict")
+	// The part's drift tally: its features and scores on the training
+	// reference's bins, about 2,000 values sampled; the run merges them.
+	tally, err := json.Marshal(monitor.Count(art, d, preds, art.Outputs(), d.Rows()/2000))
+	if err != nil {
+		return scoring.Part{}, err
+	}
+	clock("drift")
 	activity.RecordHeartbeat(ctx, nil)
 
 	// The lake files are written while the COPY runs; the part's record
@@ -433,7 +442,7 @@ func (a *Scoring) ScorePart(ctx context.Context, in ScorePartInput) (scoring.Par
 		lakeDone <- written{files, time.Since(start).Seconds(), err}
 	}()
 	lakeWritten := sync.OnceValue(func() written { return <-lakeDone })
-	part := scoring.Part{Part: in.Part, Rows: int64(len(b.Score)), Timings: timings}
+	part := scoring.Part{Part: in.Part, Rows: int64(len(b.Score)), Timings: timings, Drift: tally}
 	copied := b
 	if run.LakeOnly {
 		copied = nil
@@ -457,6 +466,44 @@ func (a *Scoring) ScorePart(ctx context.Context, in ScorePartInput) (scoring.Par
 	return rec, err
 }
 
+// saveDrift merges the parts' tallies into the run's drift report and
+// stores it (again, on a retry: it replaces itself).
+func (a *Scoring) saveDrift(ctx context.Context, run ScoreRun, parts []scoring.Part, res *ScorePublishResult) error {
+	var tally monitor.Tally
+	for _, p := range parts {
+		if len(p.Drift) == 0 {
+			return nil
+		}
+		var t monitor.Tally
+		if err := json.Unmarshal(p.Drift, &t); err != nil {
+			return fmt.Errorf("part %d's drift tally: %w", p.Part, err)
+		}
+		tally.Merge(t)
+	}
+	art, err := a.artifact(ctx, run.ArtifactKey)
+	if err != nil {
+		return err
+	}
+	rep := tally.Report(art, monitor.DefaultThresholds())
+	if rep.Features == nil {
+		return nil // an artifact without a reference
+	}
+	res.Drift = rep.Level
+	for _, f := range append(rep.Features, ptrSlice(rep.Score)...) {
+		if f.Level != monitor.OK {
+			res.Drifted = append(res.Drifted, f.Name)
+		}
+	}
+	return (&monitor.Store{DB: a.DB}).Save(ctx, monitor.Stored{Model: run.Model, Version: run.Version, Source: "batch", RunID: run.ID, AsOf: run.AsOf, Report: rep})
+}
+
+func ptrSlice[T any](p *T) []T {
+	if p == nil {
+		return nil
+	}
+	return []T{*p}
+}
+
 // ScorePublishInput finishes a run.
 type ScorePublishInput struct {
 	Run   ScoreRun
@@ -474,6 +521,11 @@ type ScorePublishResult struct {
 	// lake_write, copy) and adds the publication's (commit).
 	Timings map[string]float64
 	Dropped []string
+	// Drift is the run's drift level against the training reference
+	// (ok, warn or alert; empty when the parts kept no tally), and
+	// Drifted the features (or score) at warn or worse.
+	Drift   string
+	Drifted []string
 }
 
 // ScorePublish commits the run's lake files in one snapshot that
@@ -494,6 +546,11 @@ func (a *Scoring) ScorePublish(ctx context.Context, in ScorePublishInput) (Score
 		files = append(files, p.LakeFiles...)
 		for k, v := range p.Timings {
 			res.Timings[k] += v
+		}
+	}
+	if len(parts) == in.Parts {
+		if err := a.saveDrift(ctx, run, parts, &res); err != nil {
+			return res, err
 		}
 	}
 	stage, err := a.Catalog.Stage(ctx, run.lakeTable(), scoring.Schema(run.Key, run.keyType()), run.Stamp)

@@ -3,10 +3,12 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/registry"
 )
 
@@ -24,6 +26,7 @@ func (s *Server) registryRoutes(r chi.Router) {
 	r.Get("/models/{model}/experiments", httpx.Wrap(s.logger, s.experiments))
 	r.Get("/models/{model}/aliases/{alias}/history", httpx.Wrap(s.logger, s.aliasHistory))
 	r.Put("/models/{model}/aliases/{alias}", httpx.Wrap(s.logger, s.moveAlias))
+	r.Get("/models/{model}/drift", httpx.Wrap(s.logger, s.drift))
 	r.Post("/models/{model}/aliases/{alias}/rollback", httpx.Wrap(s.logger, s.rollbackAlias))
 }
 
@@ -149,6 +152,25 @@ func (s *Server) aliasHistory(r *http.Request) (any, error) {
 	}
 	moves, err := s.registry.History(r.Context(), chi.URLParam(r, "model"), chi.URLParam(r, "alias"))
 	return map[string]any{"moves": nonNil(moves)}, err
+}
+
+// drift answers GET /api/v1/models/{model}/drift: the newest drift
+// reports (?limit=, default 10), newest first.
+func (s *Server) drift(r *http.Request) (any, error) {
+	if err := s.needRegistry(); err != nil {
+		return nil, err
+	}
+	limit := 10
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
+		}
+		limit = n
+	}
+	model := chi.URLParam(r, "model")
+	reports, err := (&monitor.Store{DB: s.registry.DB}).Latest(r.Context(), model, limit)
+	return map[string]any{"model": model, "reports": nonNil(reports)}, err
 }
 
 // nonNil keeps an empty list a list in JSON.

@@ -51,6 +51,13 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := get("/api/v1/models/"+model+"/experiments", &exps); code != 200 || exps.Experiments == nil {
 		t.Errorf("experiments: %d %+v", code, exps)
 	}
+	var drift struct{ Reports []any }
+	if code := get("/api/v1/models/"+model+"/drift", &drift); code != 200 || drift.Reports == nil {
+		t.Errorf("drift: %d %+v", code, drift)
+	}
+	if code := get("/api/v1/models/"+model+"/drift?limit=0", nil); code != 400 {
+		t.Errorf("drift with limit 0: %d", code)
+	}
 	if code := get("/api/v1/models/"+model+"/versions/9", nil); code != 404 {
 		t.Errorf("a missing version: %d, want 404", code)
 	}

@@ -179,19 +179,39 @@ type Report struct {
 	Level string `json:"level"`
 }
 
-// ksSample bounds the current values a KS test sorts: every k-th row.
+// ksSample bounds the current values a KS test sorts.
 const ksSample = 100_000
 
-// Compute measures the drift of a batch (the model's features, as ml
-// reads them, and its scores: the first of k outputs per row; nil skips
-// the score) against the model's training reference, a feature per core.
-func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th Thresholds) Report {
-	rep := Report{Rows: d.Rows(), Level: OK}
+// Column is one feature's (or the score's) values counted on the
+// reference's bins, the missing values' bin last, with a sample of the
+// values for the KS test.
+type Column struct {
+	Name   string    `json:"name"`
+	Kind   string    `json:"kind"`
+	Counts []uint64  `json:"counts"`
+	Sample []float32 `json:"sample,omitempty"`
+}
+
+// Tally is what drift needs of a batch, small and mergeable: the parts of
+// a scoring run tally their rows and the run merges them.
+type Tally struct {
+	Rows     int      `json:"rows"`
+	Features []Column `json:"features"`
+	Score    *Column  `json:"score,omitempty"`
+}
+
+// Count tallies a batch (the model's features as ml reads them, and its
+// scores: the first of k outputs per row; nil skips the score) on the
+// model's reference bins, keeping every sampleEvery-th value of each
+// numeric column; a feature per core.
+func Count(art *artifact.Artifact, d *ml.Dataset, scores []float64, k, sampleEvery int) Tally {
+	t := Tally{Rows: d.Rows()}
 	ref := art.Reference
 	if ref == nil {
-		return rep
+		return t
 	}
-	rep.Features = make([]Finding, len(d.Features))
+	sampleEvery = max(1, sampleEvery)
+	t.Features = make([]Column, min(len(d.Features), len(ref.Features)))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range runtime.GOMAXPROCS(0) {
@@ -202,18 +222,12 @@ func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th 
 				if f.Kind == ml.Categorical {
 					kind = "categorical"
 				}
-				var sample []float32
-				if i < len(ref.Samples) {
-					sample = ref.Samples[i]
-				}
-				rep.Features[i] = finding(f.Name, kind, &ref.Features[i], sample, f.Values, th)
+				t.Features[i] = column(f.Name, kind, &ref.Features[i], f.Values, sampleEvery)
 			}
 		})
 	}
-	for i := range d.Features {
-		if i < len(ref.Features) {
-			next <- i
-		}
+	for i := range t.Features {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
@@ -222,7 +236,53 @@ func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th 
 		for i := 0; i < len(scores); i += k {
 			vals = append(vals, float32(scores[i]))
 		}
-		f := finding("score", "numeric", &ref.Score, ref.ScoreSample, vals, th)
+		c := column("score", "numeric", &ref.Score, vals, sampleEvery)
+		t.Score = &c
+	}
+	return t
+}
+
+// Merge adds another tally of the same model to t.
+func (t *Tally) Merge(o Tally) {
+	if t.Features == nil {
+		*t = o
+		return
+	}
+	t.Rows += o.Rows
+	merge := func(a *Column, b Column) {
+		for i := range a.Counts {
+			if i < len(b.Counts) {
+				a.Counts[i] += b.Counts[i]
+			}
+		}
+		a.Sample = append(a.Sample, b.Sample...)
+	}
+	for i := range t.Features {
+		if i < len(o.Features) {
+			merge(&t.Features[i], o.Features[i])
+		}
+	}
+	if t.Score != nil && o.Score != nil {
+		merge(t.Score, *o.Score)
+	}
+}
+
+// Report tests the tally against the model's reference.
+func (t Tally) Report(art *artifact.Artifact, th Thresholds) Report {
+	rep := Report{Rows: t.Rows, Level: OK}
+	ref := art.Reference
+	if ref == nil {
+		return rep
+	}
+	for i, c := range t.Features {
+		var sample []float32
+		if i < len(ref.Samples) {
+			sample = ref.Samples[i]
+		}
+		rep.Features = append(rep.Features, finding(c, &ref.Features[i], sample, th))
+	}
+	if t.Score != nil {
+		f := finding(*t.Score, &ref.Score, ref.ScoreSample, th)
 		rep.Score = &f
 	}
 	for _, f := range rep.Features {
@@ -234,6 +294,12 @@ func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th 
 	return rep
 }
 
+// Compute measures the drift of one batch against the model's training
+// reference: Count, then Report.
+func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th Thresholds) Report {
+	return Count(art, d, scores, k, d.Rows()/ksSample).Report(art, th)
+}
+
 func worst(a, b string) string {
 	rank := map[string]int{OK: 0, Warn: 1, Alert: 2}
 	if rank[b] > rank[a] {
@@ -242,44 +308,55 @@ func worst(a, b string) string {
 	return a
 }
 
-// finding bins the current values like the reference and tests them.
-func finding(name, kind string, h *artifact.Histogram, sample []float32, vals []float32, th Thresholds) Finding {
-	f := Finding{Name: name, Kind: kind, Edges: h.Edges, Level: OK}
-	cur := make([]uint64, len(h.Counts)+1) // the missing bin last
+// column counts a column's values on the reference bins (categorical:
+// one bin per category; unseen categories count as missing) and samples
+// the numeric ones.
+func column(name, kind string, h *artifact.Histogram, vals []float32, sampleEvery int) Column {
+	c := Column{Name: name, Kind: kind}
 	if kind == "categorical" {
+		c.Counts = make([]uint64, len(h.Counts)+1)
 		for _, v := range vals {
-			if c := int(v); v == v && c >= 0 && c < len(h.Counts) {
-				cur[c]++
+			if i := int(v); v == v && i >= 0 && i < len(h.Counts) {
+				c.Counts[i]++
 			} else {
-				cur[len(h.Counts)]++ // missing, or a category the model never saw
+				c.Counts[len(h.Counts)]++
 			}
 		}
-	} else {
-		counts := binAll(h, vals)
-		copy(cur, counts)
+		return c
 	}
+	c.Counts = binAll(h, vals)
+	for i := 0; i < len(vals); i += sampleEvery {
+		if v := vals[i]; v == v {
+			c.Sample = append(c.Sample, v)
+		}
+	}
+	return c
+}
+
+// finding tests a tallied column against its reference.
+func finding(c Column, h *artifact.Histogram, sample []float32, th Thresholds) Finding {
+	f := Finding{Name: c.Name, Kind: c.Kind, Edges: h.Edges, Level: OK, Current: c.Counts}
 	f.Reference = append(slices.Clone(h.Counts), h.Missing)
-	f.Current = cur
 	refBins, curBins := f.Reference, f.Current
-	if h.Missing == 0 && cur[len(cur)-1] == 0 {
+	if len(refBins) != len(curBins) {
+		return f // another model's tally
+	}
+	if h.Missing == 0 && curBins[len(curBins)-1] == 0 {
 		refBins, curBins = refBins[:len(refBins)-1], curBins[:len(curBins)-1]
 	}
 	f.PSI = PSI(refBins, curBins)
-	if kind == "categorical" {
+	if c.Kind == "categorical" {
 		f.Test = "chi2"
 		f.Statistic, f.PValue = ChiSquare(refBins, curBins)
-	} else if len(sample) > 0 {
+	} else if len(sample) > 0 && len(c.Sample) > 0 {
 		f.Test = "ks"
 		a := make([]float64, len(sample))
 		for i, v := range sample {
 			a[i] = float64(v)
 		}
-		step := max(1, len(vals)/ksSample)
-		b := make([]float64, 0, len(vals)/step+1)
-		for i := 0; i < len(vals); i += step {
-			if v := vals[i]; v == v {
-				b = append(b, float64(v))
-			}
+		b := make([]float64, len(c.Sample))
+		for i, v := range c.Sample {
+			b[i] = float64(v)
 		}
 		f.Statistic, f.PValue = KS(a, b)
 	}

@@ -138,3 +138,22 @@ func BenchmarkDrift10Mx30(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows*feats)/1e6*float64(b.N)/b.Elapsed().Seconds(), "Mvalues/s")
 }
+
+// TestTalliesMerge: two halves tallied and merged give the whole's
+// counts.
+func TestTalliesMerge(t *testing.T) {
+	art, d := model(t, 10_000, 0.2, 0.1)
+	whole := monitor.Count(art, d, nil, 0, 1)
+	var merged monitor.Tally
+	for _, part := range []*ml.Dataset{d.Slice(0, 4000), d.Slice(4000, 10_000)} {
+		merged.Merge(monitor.Count(art, part, nil, 0, 1))
+	}
+	if merged.Rows != whole.Rows {
+		t.Fatalf("rows %d, want %d", merged.Rows, whole.Rows)
+	}
+	for i := range whole.Features {
+		if fmt.Sprint(merged.Features[i].Counts) != fmt.Sprint(whole.Features[i].Counts) || len(merged.Features[i].Sample) != len(whole.Features[i].Sample) {
+			t.Errorf("feature %d: merged %v, whole %v", i, merged.Features[i].Counts, whole.Features[i].Counts)
+		}
+	}
+}

@@ -159,6 +159,8 @@ type Part struct {
 	Rows      int64
 	LakeFiles []string
 	Timings   map[string]float64
+	// Drift is the part's drift tally (monitor.Tally as JSON), if any.
+	Drift json.RawMessage
 }
 
 // Load copies a partition's batch into the run's staging table and
@@ -191,7 +193,12 @@ func (t Table) Load(ctx context.Context, db *pgxpool.Pool, run string, p Part, b
 		}
 		files, _ := json.Marshal(nonNil(p.LakeFiles))
 		timings, _ := json.Marshal(p.Timings)
-		_, err = tx.Exec(ctx, `UPDATE sluice.score_parts SET lake_files = $3, timings = $4 WHERE run = $1 AND part = $2`, run, p.Part, files, timings)
+		var drift any
+		if len(p.Drift) > 0 {
+			drift = string(p.Drift)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sluice.score_parts SET lake_files = $3, timings = $4, drift = $5::jsonb WHERE run = $1 AND part = $2`,
+			run, p.Part, files, timings, drift)
 		return err
 	})
 	if errors.Is(err, errAlreadyLoaded) {
@@ -220,13 +227,17 @@ var errAlreadyLoaded = errors.New("already loaded")
 
 // Parts lists a run's loaded partitions in order.
 func Parts(ctx context.Context, db *pgxpool.Pool, run string) ([]Part, error) {
-	rows, err := db.Query(ctx, `SELECT part, rows, lake_files, timings FROM sluice.score_parts WHERE run = $1 ORDER BY part`, run)
+	rows, err := db.Query(ctx, `SELECT part, rows, lake_files, timings, coalesce(drift::text, '') FROM sluice.score_parts WHERE run = $1 ORDER BY part`, run)
 	if err != nil {
 		return nil, fmt.Errorf("scoring: listing the parts of %s: %w", run, err)
 	}
 	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Part, error) {
 		var p Part
-		err := r.Scan(&p.Part, &p.Rows, &p.LakeFiles, &p.Timings)
+		var drift string
+		err := r.Scan(&p.Part, &p.Rows, &p.LakeFiles, &p.Timings, &drift)
+		if drift != "" {
+			p.Drift = json.RawMessage(drift)
+		}
 		return p, err
 	})
 	if err != nil {

@@ -53,6 +53,11 @@ type ScoreResult struct {
 	// fan-out) and publish.
 	Wall    map[string]float64
 	Dropped []string
+	// Drift is the population's drift against the training reference
+	// (ok, warn or alert), stored in sluice.drift_reports; Drifted names
+	// what drifted.
+	Drift   string
+	Drifted []string
 }
 
 // BatchScore resolves the alias, computes the population's features as
@@ -150,7 +155,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 		return res, fmt.Errorf("publishing: %w", err)
 	}
 	phase("publish")
-	res.Rows, res.LakeSnapshot, res.Dropped = pub.Rows, pub.LakeSnapshot, pub.Dropped
+	res.Rows, res.LakeSnapshot, res.Dropped, res.Drift, res.Drifted = pub.Rows, pub.LakeSnapshot, pub.Dropped, pub.Drift, pub.Drifted
 	for _, k := range workflow.DeterministicKeys(pub.Timings) {
 		res.Timings[k] = pub.Timings[k]
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -91,6 +92,12 @@ func TestBatchScoreOnePerEntityEverywhere(t *testing.T) {
 	res := score()
 	if res.Entities != 402 || res.Rows != 402 || res.Version != trained.Version.Version || res.Timings["predict"] <= 0 || res.Timings["commit"] <= 0 {
 		t.Fatalf("result %+v; want 402 entities and rows", res)
+	}
+	// The population's drift was measured while scoring and stored.
+	reports, err := (&monitor.Store{DB: db}).Latest(ctx, model, 5)
+	if err != nil || len(reports) != 1 || res.Drift == "" || reports[0].Report.Level != res.Drift || reports[0].Report.Rows != 402 ||
+		len(reports[0].Report.Features) != 3 || reports[0].Report.Score == nil || reports[0].RunID != "score/"+model {
+		t.Fatalf("drift: %q, reports %+v (%v)", res.Drift, reports, err)
 	}
 
 	pg := map[string]float64{}

@@ -285,6 +285,10 @@ pipelines:
 		if !strings.Contains(out, "scored 80 entities with retention v1 as of 2026-11-01T00:00:00Z") || !strings.Contains(out, "predict ") {
 			t.Fatalf("sluice score said:\n%s", out)
 		}
+		if out := run(t, "monitor", "report", "retention", db); !strings.Contains(out, "batch run score/retention/2026-11-01T00:00:00Z") ||
+			!strings.Contains(out, "activity__amount_count_30d  numeric") || !strings.Contains(out, "score ") {
+			t.Errorf("sluice monitor report said:\n%s", out)
+		}
 		out = run(t, "predictions", "retention", "--entity", "C7", db)
 		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/retention/2026-11-01T00:00:00Z") {
 			t.Errorf("sluice predictions said:\n%s", out)

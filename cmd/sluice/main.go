@@ -43,6 +43,7 @@ func commands() []command {
 		{"models", "the model registry: list, show, promote, rollback, history", runModels},
 		{"score", "bulk-score a model's population into predictions.<model> (PostgreSQL and the lake)", runScore},
 		{"predictions", "read a model's prediction table", runPredictions},
+		{"monitor", "drift of the scored populations against the training reference: sluice monitor report MODEL", runMonitor},
 		{"training-set", "build a model's point-in-time training set (training.<model>)", runTrainingSet},
 		{"ml", "train, score, evaluate and inspect models on local CSV and Parquet files", runML},
 		{"lake", "list, describe and read the lake's Iceberg tables", runLake},
