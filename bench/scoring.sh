@@ -33,6 +33,6 @@ print(f"\nchecked: PostgreSQL and the lake hold the same {r['postgres_table_rows
 for name in ("postgres", "lake_only"):
     t = r[name + "_timings"]
     print(f"\n{name}: parts phase {r[name + '_parts_seconds']:.2f} s wall; summed over parts: " +
-          ", ".join(f"{k} {t[k]:.2f} s" for k in ("read", "predict", "lake_write", "copy") if k in t) +
+          ", ".join(f"{k} {t[k]:.2f} s" for k in ("read", "predict", "drift", "lake_write", "copy") if k in t) +
           f"; publish {t['commit']:.2f} s")
 PY
