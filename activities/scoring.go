@@ -468,7 +468,7 @@ func (a *Scoring) ScorePart(ctx context.Context, in ScorePartInput) (scoring.Par
 
 // saveDrift merges the parts' tallies into the run's drift report and
 // stores it (again, on a retry: it replaces itself).
-func (a *Scoring) saveDrift(ctx context.Context, run ScoreRun, parts []scoring.Part, res *ScorePublishResult) error {
+func (a *Scoring) saveDrift(ctx context.Context, run ScoreRun, parts []scoring.Part, th monitor.Thresholds, res *ScorePublishResult) error {
 	var tally monitor.Tally
 	for _, p := range parts {
 		if len(p.Drift) == 0 {
@@ -484,13 +484,16 @@ func (a *Scoring) saveDrift(ctx context.Context, run ScoreRun, parts []scoring.P
 	if err != nil {
 		return err
 	}
-	rep := tally.Report(art, monitor.DefaultThresholds())
+	if th == (monitor.Thresholds{}) {
+		th = monitor.DefaultThresholds()
+	}
+	rep := tally.Report(art, th)
 	if rep.Features == nil {
 		return nil // an artifact without a reference
 	}
 	res.Drift = rep.Level
 	for _, f := range append(rep.Features, ptrSlice(rep.Score)...) {
-		if f.Level != monitor.OK {
+		if f.Level != monitor.LevelOK {
 			res.Drifted = append(res.Drifted, f.Name)
 		}
 	}
@@ -511,6 +514,8 @@ type ScorePublishInput struct {
 	// Retention drops PostgreSQL partitions of as-of times older than the
 	// run's by more than this; 0 keeps them all.
 	Retention time.Duration
+	// Drift thresholds the drift report; zero means the defaults.
+	Drift monitor.Thresholds
 }
 
 // ScorePublishResult says what the run left.
@@ -549,7 +554,7 @@ func (a *Scoring) ScorePublish(ctx context.Context, in ScorePublishInput) (Score
 		}
 	}
 	if len(parts) == in.Parts {
-		if err := a.saveDrift(ctx, run, parts, &res); err != nil {
+		if err := a.saveDrift(ctx, run, parts, in.Drift, &res); err != nil {
 			return res, err
 		}
 	}

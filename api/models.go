@@ -27,6 +27,7 @@ func (s *Server) registryRoutes(r chi.Router) {
 	r.Get("/models/{model}/aliases/{alias}/history", httpx.Wrap(s.logger, s.aliasHistory))
 	r.Put("/models/{model}/aliases/{alias}", httpx.Wrap(s.logger, s.moveAlias))
 	r.Get("/models/{model}/drift", httpx.Wrap(s.logger, s.drift))
+	r.Get("/alerts", httpx.Wrap(s.logger, s.alerts))
 	r.Post("/models/{model}/aliases/{alias}/rollback", httpx.Wrap(s.logger, s.rollbackAlias))
 }
 
@@ -171,6 +172,24 @@ func (s *Server) drift(r *http.Request) (any, error) {
 	model := chi.URLParam(r, "model")
 	reports, err := (&monitor.Store{DB: s.registry.DB}).Latest(r.Context(), model, limit)
 	return map[string]any{"model": model, "reports": nonNil(reports)}, err
+}
+
+// alerts answers GET /api/v1/alerts[?model=&limit=]: raised alerts,
+// newest first.
+func (s *Server) alerts(r *http.Request) (any, error) {
+	if err := s.needRegistry(); err != nil {
+		return nil, err
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
+		}
+		limit = n
+	}
+	list, err := (&monitor.Alerts{DB: s.registry.DB}).List(r.Context(), r.URL.Query().Get("model"), limit)
+	return map[string]any{"alerts": nonNil(list)}, err
 }
 
 // nonNil keeps an empty list a list in JSON.

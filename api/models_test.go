@@ -55,6 +55,10 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := get("/api/v1/models/"+model+"/drift", &drift); code != 200 || drift.Reports == nil {
 		t.Errorf("drift: %d %+v", code, drift)
 	}
+	var alerts struct{ Alerts []any }
+	if code := get("/api/v1/alerts?model="+model, &alerts); code != 200 || alerts.Alerts == nil {
+		t.Errorf("alerts: %d %+v", code, alerts)
+	}
 	if code := get("/api/v1/models/"+model+"/drift?limit=0", nil); code != 400 {
 		t.Errorf("drift with limit 0: %d", code)
 	}

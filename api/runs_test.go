@@ -2,12 +2,9 @@ package api_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,17 +12,12 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/internal/testenv"
-	"github.com/sluice-ml/sluice/lakehouse"
-	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/internal/pipelinetest"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/spec"
-	"github.com/sluice-ml/sluice/specstore"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -34,54 +26,14 @@ import (
 // schedule's trigger starts a run; pausing a schedule stops its runs; and
 // every call needs the token.
 func TestRunsAndSchedulesThroughTheAPI(t *testing.T) {
-	ctx := testenv.Context(t)
-	dbURL := testenv.PostgresURL(t)
-	db, err := metastore.Open(ctx, dbURL, nil)
+	pt := pipelinetest.New(t, "0 3 * * *")
+	ctx, project, v := pt.Ctx, pt.Name, pt.Version
+	s, err := spec.Parse("sluice.yaml", []byte(pt.Spec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: lakehouse.Options{URL: "file://" + t.TempDir()},
-		Name: fmt.Sprintf("api_%d", time.Now().UnixNano())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	project := fmt.Sprintf("api_%d", time.Now().UnixNano())
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "s.csv"), []byte("id,ts,amount,y\na,2026-11-01T00:00:00Z,1.5,true\nb,2026-11-02T00:00:00Z,2,false\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	specText := `project: ` + project + `
-sources:
-  s: {csv: s.csv, key: id, timestamp: ts}
-entities:
-  e: {key: id}
-feature_views:
-  v: {entity: e, source: s, columns: [amount]}
-models:
-  m: {task: binary, label: {source: s, column: y}, features: [v]}
-pipelines:
-  p: {models: [m], steps: [ingest], schedule: "0 3 * * *"}
-`
-	s, err := spec.Parse("sluice.yaml", []byte(specText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _, _, err := (&specstore.Store{DB: db}).Apply(ctx, project, specText, dir, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	srv := temporaltest.NewServer(temporaltest.WithT(t))
-	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
-		r.RegisterWorkflow(pipelines.Pipeline)
-		r.RegisterWorkflow(workflows.Ingest)
-	})
-	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&pipelines.Planner{Specs: &specstore.Store{DB: db}})
-		r.RegisterActivity(&activities.Ingest{Catalog: cat, DB: db})
-	})
+	pt.Workers(srv, nil, nil)
 	c := srv.GetDefaultClient()
 	changes, err := pipelines.SyncSchedules(ctx, c, project, s, v.Version, true, false)
 	if err != nil || len(changes) != 1 || changes[0].Action != "created" {

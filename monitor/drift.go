@@ -19,9 +19,9 @@ import (
 
 // Levels of a drift finding.
 const (
-	OK    = "ok"
-	Warn  = "warn"
-	Alert = "alert"
+	LevelOK    = "ok"
+	LevelWarn  = "warn"
+	LevelAlert = "alert"
 )
 
 // Thresholds decide a finding's level: PSI at or above PSIWarn warns and
@@ -269,7 +269,7 @@ func (t *Tally) Merge(o Tally) {
 
 // Report tests the tally against the model's reference.
 func (t Tally) Report(art *artifact.Artifact, th Thresholds) Report {
-	rep := Report{Rows: t.Rows, Level: OK}
+	rep := Report{Rows: t.Rows, Level: LevelOK}
 	ref := art.Reference
 	if ref == nil {
 		return rep
@@ -301,7 +301,7 @@ func Compute(art *artifact.Artifact, d *ml.Dataset, scores []float64, k int, th 
 }
 
 func worst(a, b string) string {
-	rank := map[string]int{OK: 0, Warn: 1, Alert: 2}
+	rank := map[string]int{LevelOK: 0, LevelWarn: 1, LevelAlert: 2}
 	if rank[b] > rank[a] {
 		return b
 	}
@@ -335,7 +335,7 @@ func column(name, kind string, h *artifact.Histogram, vals []float32, sampleEver
 
 // finding tests a tallied column against its reference.
 func finding(c Column, h *artifact.Histogram, sample []float32, th Thresholds) Finding {
-	f := Finding{Name: c.Name, Kind: c.Kind, Edges: h.Edges, Level: OK, Current: c.Counts}
+	f := Finding{Name: c.Name, Kind: c.Kind, Edges: h.Edges, Level: LevelOK, Current: c.Counts}
 	f.Reference = append(slices.Clone(h.Counts), h.Missing)
 	refBins, curBins := f.Reference, f.Current
 	if len(refBins) != len(curBins) {
@@ -362,9 +362,9 @@ func finding(c Column, h *artifact.Histogram, sample []float32, th Thresholds) F
 	}
 	switch {
 	case f.PSI >= th.PSIAlert || (f.Test != "" && f.PValue < th.PValue):
-		f.Level = Alert
+		f.Level = LevelAlert
 	case f.PSI >= th.PSIWarn:
-		f.Level = Warn
+		f.Level = LevelWarn
 	}
 	return f
 }

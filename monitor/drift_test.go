@@ -89,12 +89,12 @@ func model(t testing.TB, n int, shift float64, unseen float64) (*artifact.Artifa
 func TestComputeAlertsOnShiftAndNotOnTheSame(t *testing.T) {
 	art, same := model(t, 20_000, 0, 0)
 	rep := monitor.Compute(art, same, nil, 0, monitor.DefaultThresholds())
-	if rep.Level != monitor.OK || rep.Features[0].Test != "ks" || rep.Features[1].Test != "chi2" || rep.Features[0].PSI > 0.01 {
+	if rep.Level != monitor.LevelOK || rep.Features[0].Test != "ks" || rep.Features[1].Test != "chi2" || rep.Features[0].PSI > 0.01 {
 		t.Errorf("the same distribution: %+v", rep)
 	}
 	_, shifted := model(t, 20_000, 0.8, 0.3)
 	rep = monitor.Compute(art, shifted, nil, 0, monitor.DefaultThresholds())
-	if rep.Level != monitor.Alert || rep.Features[0].Level != monitor.Alert || rep.Features[1].Level != monitor.Alert || rep.Features[0].PSI < 0.25 {
+	if rep.Level != monitor.LevelAlert || rep.Features[0].Level != monitor.LevelAlert || rep.Features[1].Level != monitor.LevelAlert || rep.Features[0].PSI < 0.25 {
 		t.Errorf("shifted: %+v", rep)
 	}
 	if sum(rep.Features[0].Current) != 20_000 || len(rep.Features[0].Current) != len(rep.Features[0].Reference) {

@@ -203,14 +203,30 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 			record("score", m.Model, fmt.Sprintf("%d entities scored with v%d", sr.Rows, sr.Version))
 		}
 		if plan.Has("monitor") {
-			// The drift of the scored population, measured while scoring
-			// (sluice.drift_reports); alerts and the retrain loop are not
-			// built yet.
+			// The drift of the scored population (measured while scoring,
+			// in sluice.drift_reports) raises an alert at the alert level,
+			// and may retrain.
 			summary := "no drift report: the pipeline scored nothing"
 			if lastScore.Drift != "" {
 				summary = fmt.Sprintf("drift %s against the training reference", lastScore.Drift)
 				if len(lastScore.Drifted) > 0 {
 					summary += ": " + strings.Join(lastScore.Drifted, ", ")
+				}
+				mon := m.Monitoring
+				var mres MonitorResult
+				if err := workflow.ExecuteChildWorkflow(child("monitor", m.Model), Monitor, MonitorRequest{Project: req.Project, Pipeline: req.Pipeline,
+					Model: m.Model, Version: lastScore.Version, RunID: lastScore.RunID, AsOf: lastScore.AsOf, Drift: lastScore.Drift,
+					Drifted: lastScore.Drifted, Webhook: mon.Webhook, Format: mon.Format, Retrain: mon.OnDrift == "retrain",
+					Cooldown: time.Duration(mon.Cooldown)}).Get(ctx, &mres); err != nil {
+					return res, fmt.Errorf("step monitor, model %s: %w", m.Model, err)
+				}
+				switch {
+				case mres.Alerted && mres.Retrain != "":
+					summary += fmt.Sprintf("; alert %d raised, retraining in %s", mres.Alert.ID, mres.Retrain)
+				case mres.Alerted:
+					summary += fmt.Sprintf("; alert %d raised", mres.Alert.ID)
+				case mres.Deduplicated:
+					summary += fmt.Sprintf("; alert %d already raised within the cooldown", mres.Alert.ID)
 				}
 			}
 			mr.Drift = lastScore.Drift

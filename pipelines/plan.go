@@ -5,6 +5,7 @@
 package pipelines
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gates"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/sweep"
@@ -114,17 +116,22 @@ func Score(s *spec.Spec, model, alias string, asOf time.Time) (workflows.ScoreRe
 	if err != nil {
 		return workflows.ScoreRequest{}, err
 	}
+	th := monitor.DefaultThresholds()
+	if mon := m.Monitoring; mon.PSIWarn > 0 || mon.PSIAlert > 0 || mon.PValue > 0 {
+		th = monitor.Thresholds{PSIWarn: cmp.Or(mon.PSIWarn, th.PSIWarn), PSIAlert: cmp.Or(mon.PSIAlert, th.PSIAlert), PValue: cmp.Or(mon.PValue, th.PValue)}
+	}
 	return workflows.ScoreRequest{Model: model, Alias: alias, AsOf: asOf, Population: "raw." + m.Scoring.Entities, Key: ts.Key,
-		Views: ts.Views, Retention: time.Duration(m.Scoring.Retention)}, nil
+		Views: ts.Views, Retention: time.Duration(m.Scoring.Retention), Drift: th}, nil
 }
 
 // ModelPlan is what a pipeline does for one model.
 type ModelPlan struct {
-	Model  string
-	Train  workflows.TrainRequest
-	Gates  []gates.Gate
-	Manual bool
-	Score  workflows.ScoreRequest
+	Model      string
+	Train      workflows.TrainRequest
+	Gates      []gates.Gate
+	Manual     bool
+	Score      workflows.ScoreRequest
+	Monitoring spec.Monitoring
 }
 
 // Plan is a pipeline run, resolved from one spec version: the sources to
@@ -160,7 +167,7 @@ func NewPlan(s *spec.Spec, dir, pipeline, specVersion, codeVersion string, asOf 
 			views = append(views, v)
 			sources = append(sources, s.FeatureViews[v].Source)
 		}
-		mp := ModelPlan{Model: model, Gates: Gates(s, model), Manual: m.Approval == "manual"}
+		mp := ModelPlan{Model: model, Gates: Gates(s, model), Manual: m.Approval == "manual", Monitoring: m.Monitoring}
 		var err error
 		if mp.Train, err = Train(s, model, specVersion, codeVersion); err != nil {
 			return plan, err

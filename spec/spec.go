@@ -124,8 +124,27 @@ type Model struct {
 	Gates  []Gate `yaml:"gates"`
 	// Approval is manual to wait for `sluice models approve` after the
 	// gates pass; empty or auto promotes at once.
-	Approval string  `yaml:"approval"`
-	Scoring  Scoring `yaml:"scoring"`
+	Approval   string     `yaml:"approval"`
+	Scoring    Scoring    `yaml:"scoring"`
+	Monitoring Monitoring `yaml:"monitoring"`
+}
+
+// Monitoring says what drift of a model's scored population does: the
+// levels' thresholds, where alerts go, and whether drift retrains.
+type Monitoring struct {
+	// PSIWarn and PSIAlert bound the population stability index (0.1
+	// and 0.25 when unset); PValue the KS and chi-square tests (0.001).
+	PSIWarn  float64 `yaml:"psi_warn"`
+	PSIAlert float64 `yaml:"psi_alert"`
+	PValue   float64 `yaml:"p_value"`
+	// Webhook receives alerts as JSON (Format json, the default) or as a
+	// Slack message (slack).
+	Webhook string `yaml:"webhook"`
+	Format  string `yaml:"format"`
+	// OnDrift is retrain to run the model's pipeline when drift alerts,
+	// at most once per Cooldown (24h when unset); none by default.
+	OnDrift  string   `yaml:"on_drift"`
+	Cooldown Duration `yaml:"cooldown"`
 }
 
 // Sweep maps a parameter to the values to try. A single value may be

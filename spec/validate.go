@@ -211,6 +211,23 @@ func (v *validator) model(s *Spec, f, name string, m Model) {
 	default:
 		v.fail(f+".algorithm", "want gbdt or linear; got %q", m.Algorithm)
 	}
+	mon := m.Monitoring
+	switch mon.Format {
+	case "", "json", "slack":
+	default:
+		v.fail(f+".monitoring.format", "want json or slack; got %q", mon.Format)
+	}
+	switch mon.OnDrift {
+	case "", "none", "retrain":
+	default:
+		v.fail(f+".monitoring.on_drift", "want retrain or none; got %q", mon.OnDrift)
+	}
+	if mon.Webhook != "" && !strings.HasPrefix(mon.Webhook, "http://") && !strings.HasPrefix(mon.Webhook, "https://") {
+		v.fail(f+".monitoring.webhook", "want an http:// or https:// URL; got %q", mon.Webhook)
+	}
+	if mon.PSIWarn < 0 || mon.PSIAlert < 0 || (mon.PSIAlert > 0 && mon.PSIWarn > mon.PSIAlert) || mon.PValue < 0 || mon.PValue >= 1 {
+		v.fail(f+".monitoring", "want 0 ≤ psi_warn ≤ psi_alert and 0 ≤ p_value < 1")
+	}
 	switch m.Approval {
 	case "", "auto", "manual":
 	default:

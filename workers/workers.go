@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
@@ -130,6 +131,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.Promote)
 			w.RegisterWorkflow(workflows.BatchScore)
 			w.RegisterWorkflow(pipelines.Pipeline)
+			w.RegisterWorkflow(pipelines.Monitor)
 		case "io":
 			w.RegisterActivity(selfCheck)
 			w.RegisterActivity(ingest)
@@ -138,6 +140,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterActivity(models)
 			w.RegisterActivity(score)
 			w.RegisterActivity(planner)
+			w.RegisterActivity(&monitor.Alerts{DB: deps.DB})
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.

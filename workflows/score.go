@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/scoring"
 )
 
@@ -35,6 +36,9 @@ type ScoreRequest struct {
 	HeartbeatTimeout time.Duration
 	// LakeOnly writes the predictions to the lake and not to PostgreSQL.
 	LakeOnly bool
+	// Drift thresholds the population's drift report; zero means
+	// monitor.DefaultThresholds.
+	Drift monitor.Thresholds
 }
 
 // ScoreResult reports a run.
@@ -151,7 +155,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 
 	var pub activities.ScorePublishResult
 	if err := workflow.ExecuteActivity(ioctx, sc.ScorePublish, activities.ScorePublishInput{Run: run, Parts: len(feats.Objects),
-		Retention: req.Retention}).Get(ctx, &pub); err != nil {
+		Retention: req.Retention, Drift: req.Drift}).Get(ctx, &pub); err != nil {
 		return res, fmt.Errorf("publishing: %w", err)
 	}
 	phase("publish")

@@ -289,6 +289,9 @@ pipelines:
 			!strings.Contains(out, "activity__amount_count_30d  numeric") || !strings.Contains(out, "score ") {
 			t.Errorf("sluice monitor report said:\n%s", out)
 		}
+		if out := run(t, "monitor", "alerts", "retention", db); !strings.Contains(out, "ID  MODEL") {
+			t.Errorf("sluice monitor alerts said:\n%s", out)
+		}
 		out = run(t, "predictions", "retention", "--entity", "C7", db)
 		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/retention/2026-11-01T00:00:00Z") {
 			t.Errorf("sluice predictions said:\n%s", out)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"io"
 	"maps"
 	"os"
@@ -37,24 +38,35 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // openRegistry parses the database flag (plus extra flags) and the
 // positional arguments, and opens the registry.
 func openRegistry(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flagSet)) (*registry.Registry, []string, func(), error) {
+	pool, pos, err := openDB(ctx, "models "+name, args, stderr, extra)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &registry.Registry{DB: pool}, pos, pool.Close, nil
+}
+
+// openDB parses a command's flags, --database-url among them, and opens
+// the database; it returns the positional arguments. The caller closes
+// the pool.
+func openDB(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flagSet)) (*pgxpool.Pool, []string, error) {
 	cfg := defaultConfig()
-	f := newFlagSet("models "+name, stderr)
+	f := newFlagSet(name, stderr)
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL connection URL")
 	if extra != nil {
 		extra(f)
 	}
 	pos, err := f.parseMany(args)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if cfg.DatabaseURL == "" {
-		return nil, nil, nil, errors.New("--database-url (or SLUICE_DATABASE_URL) is needed")
+		return nil, nil, errors.New("--database-url (or SLUICE_DATABASE_URL) is needed")
 	}
 	pool, err := metastore.Open(ctx, cfg.DatabaseURL, nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return &registry.Registry{DB: pool}, pos, pool.Close, nil
+	return pool, pos, nil
 }
 
 // operator names who moves an alias from the command line.

@@ -8,12 +8,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/monitor"
 )
 
 func monitorCommands() []command {
-	return []command{{"report", "a model's newest drift reports: sluice monitor report MODEL [--runs 1]", runMonitorReport}}
+	return []command{
+		{"report", "a model's newest drift reports: sluice monitor report MODEL [--runs 1]", runMonitorReport},
+		{"alerts", "the raised alerts, newest first: sluice monitor alerts [MODEL] [--limit 20]", runMonitorAlerts},
+	}
 }
 
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,26 +25,18 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // runMonitorReport prints a model's newest drift reports: per feature and
 // for the score, PSI, the KS or chi-square test and the level.
 func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg := defaultConfig()
-	f := newFlagSet("monitor report", stderr)
-	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL connection URL")
 	runs := 1
-	f.IntVar(&runs, "runs", runs, "how many of the newest reports")
-	model, err := f.parseOne(args)
-	if err != nil {
-		return err
-	}
-	if model == "" {
-		return errors.New("usage: sluice monitor report MODEL [--runs 1] [--database-url URL]")
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("--database-url (or SLUICE_DATABASE_URL) is needed")
-	}
-	db, err := metastore.Open(ctx, cfg.DatabaseURL, nil)
+	db, pos, err := openDB(ctx, "monitor report", args, stderr, func(f *flagSet) {
+		f.IntVar(&runs, "runs", runs, "how many of the newest reports")
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if len(pos) != 1 {
+		return errors.New("usage: sluice monitor report MODEL [--runs 1] [--database-url URL]")
+	}
+	model := pos[0]
 	reports, err := (&monitor.Store{DB: db}).Latest(ctx, model, max(runs, 1))
 	if err != nil {
 		return err
@@ -65,4 +59,39 @@ func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writ
 		tw.Flush()
 	}
 	return nil
+}
+
+// runMonitorAlerts lists raised alerts with their delivery.
+func runMonitorAlerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	limit := 20
+	db, pos, err := openDB(ctx, "monitor alerts", args, stderr, func(f *flagSet) {
+		f.IntVar(&limit, "limit", limit, "at most this many")
+	})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if len(pos) > 1 {
+		return errors.New("usage: sluice monitor alerts [MODEL] [--limit 20]")
+	}
+	model := ""
+	if len(pos) == 1 {
+		model = pos[0]
+	}
+	alerts, err := (&monitor.Alerts{DB: db}).List(ctx, model, max(limit, 1))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMODEL\tKIND\tLEVEL\tRAISED\tSENT\tMESSAGE")
+	for _, a := range alerts {
+		sent := "-"
+		if a.SentAt != nil {
+			sent = a.SentAt.UTC().Format(time.RFC3339)
+		} else if a.LastError != "" {
+			sent = "failed: " + a.LastError
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Model, a.Kind, a.Level, a.Created.UTC().Format(time.RFC3339), sent, a.Message)
+	}
+	return tw.Flush()
 }
