@@ -28,6 +28,7 @@ func (s *Server) registryRoutes(r chi.Router) {
 	r.Put("/models/{model}/aliases/{alias}", httpx.Wrap(s.logger, s.moveAlias))
 	r.Get("/models/{model}/drift", httpx.Wrap(s.logger, s.drift))
 	r.Get("/alerts", httpx.Wrap(s.logger, s.alerts))
+	r.Get("/models/{model}/performance", httpx.Wrap(s.logger, s.performance))
 	r.Post("/models/{model}/aliases/{alias}/rollback", httpx.Wrap(s.logger, s.rollbackAlias))
 }
 
@@ -172,6 +173,17 @@ func (s *Server) drift(r *http.Request) (any, error) {
 	model := chi.URLParam(r, "model")
 	reports, err := (&monitor.Store{DB: s.registry.DB}).Latest(r.Context(), model, limit)
 	return map[string]any{"model": model, "reports": nonNil(reports)}, err
+}
+
+// performance answers GET /api/v1/models/{model}/performance: realized
+// metrics per version and day, newest first.
+func (s *Server) performance(r *http.Request) (any, error) {
+	if err := s.needRegistry(); err != nil {
+		return nil, err
+	}
+	model := chi.URLParam(r, "model")
+	perf, err := (&monitor.Store{DB: s.registry.DB}).Performance(r.Context(), model, 365)
+	return map[string]any{"model": model, "performance": nonNil(perf)}, err
 }
 
 // alerts answers GET /api/v1/alerts[?model=&limit=]: raised alerts,

@@ -55,6 +55,10 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := get("/api/v1/models/"+model+"/drift", &drift); code != 200 || drift.Reports == nil {
 		t.Errorf("drift: %d %+v", code, drift)
 	}
+	var perf struct{ Performance []any }
+	if code := get("/api/v1/models/"+model+"/performance", &perf); code != 200 || perf.Performance == nil {
+		t.Errorf("performance: %d %+v", code, perf)
+	}
 	var alerts struct{ Alerts []any }
 	if code := get("/api/v1/alerts?model="+model, &alerts); code != 200 || alerts.Alerts == nil {
 		t.Errorf("alerts: %d %+v", code, alerts)

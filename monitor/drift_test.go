@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
@@ -155,5 +156,42 @@ func TestTalliesMerge(t *testing.T) {
 		if fmt.Sprint(merged.Features[i].Counts) != fmt.Sprint(whole.Features[i].Counts) || len(merged.Features[i].Sample) != len(whole.Features[i].Sample) {
 			t.Errorf("feature %d: merged %v, whole %v", i, merged.Features[i].Counts, whole.Features[i].Counts)
 		}
+	}
+}
+
+// TestJoinAndRealized: each label meets its entity's newest earlier
+// prediction within the window; metrics are per version and day.
+func TestJoinAndRealized(t *testing.T) {
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+	preds := []monitor.Scored{
+		{Key: "a", AsOf: day(1), Score: 0.9, Version: 1}, {Key: "a", AsOf: day(3), Score: 0.8, Version: 2},
+		{Key: "b", AsOf: day(1), Score: 0.2, Version: 1}, {Key: "b", AsOf: day(3), Score: 0.3, Version: 2},
+		{Key: "c", AsOf: day(1), Score: 0.6, Version: 1}, {Key: "d", AsOf: day(3), Score: 0.7, Version: 2},
+	}
+	labels := []monitor.Labeled{
+		{Key: "a", At: day(2), Label: 1},  // v1 as of day 1
+		{Key: "b", At: day(2), Label: 0},  // v1 as of day 1
+		{Key: "c", At: day(2), Label: 0},  // v1 as of day 1
+		{Key: "a", At: day(4), Label: 1},  // v2 as of day 3
+		{Key: "b", At: day(4), Label: 0},  // v2 as of day 3
+		{Key: "d", At: day(3), Label: 1},  // same instant as the prediction: not before, no pair
+		{Key: "c", At: day(20), Label: 1}, // older than the window
+		{Key: "z", At: day(2), Label: 1},  // never predicted
+	}
+	pairs := monitor.Join(preds, labels, 7*24*time.Hour)
+	if len(pairs) != 5 {
+		t.Fatalf("%d pairs, want 5: %+v", len(pairs), pairs)
+	}
+	perf, err := monitor.Realized("m", "binary", pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(perf) != 2 || perf[0].Version != 1 || perf[0].Rows != 3 || perf[0].Metrics["auc"] != 1 || perf[1].Version != 2 || perf[1].Rows != 2 {
+		t.Errorf("performance %+v", perf)
+	}
+	// AUC of v1 on day 1: positives {0.9}, negatives {0.2, 0.6}: 1.
+	ll := -(math.Log(0.9) + math.Log(0.8) + math.Log(0.4)) / 3
+	if math.Abs(perf[0].Metrics["logloss"]-ll) > 1e-12 {
+		t.Errorf("log loss %v, want %v", perf[0].Metrics["logloss"], ll)
 	}
 }

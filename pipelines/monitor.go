@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -30,10 +31,15 @@ type MonitorRequest struct {
 	// Cooldown (0: 24 hours).
 	Retrain  bool
 	Cooldown time.Duration
+	// Performance, when set, measures the realized performance of the
+	// model's predictions whose labels have arrived.
+	Performance *activities.PerformanceInput
 }
 
 // MonitorResult says what the monitor did.
 type MonitorResult struct {
+	// Performance is the realized performance measured.
+	Performance activities.PerformanceResult
 	// Alert is the alert raised, or the one within the cooldown that
 	// stands for it (Deduplicated).
 	Alert        monitor.Alert
@@ -52,6 +58,16 @@ type MonitorResult struct {
 // its own workflow, once per raised alert, so at most once per cooldown.
 func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	var res MonitorResult
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+	if req.Performance != nil {
+		var mon *activities.Monitoring
+		pctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+		if err := workflow.ExecuteActivity(pctx, mon.Performance, *req.Performance).Get(ctx, &res.Performance); err != nil {
+			return res, fmt.Errorf("measuring realized performance: %w", err)
+		}
+	}
 	if req.Drift != monitor.LevelAlert {
 		return res, nil
 	}
@@ -59,8 +75,6 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	if cooldown <= 0 {
 		cooldown = 24 * time.Hour
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5}})
 	var alerts *monitor.Alerts
 	var raised monitor.RaiseResult
 	alert := monitor.Alert{Model: req.Model, Kind: "drift", Level: req.Drift, RunID: req.RunID, AsOf: req.AsOf,

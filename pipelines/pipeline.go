@@ -217,8 +217,12 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 				if err := workflow.ExecuteChildWorkflow(child("monitor", m.Model), Monitor, MonitorRequest{Project: req.Project, Pipeline: req.Pipeline,
 					Model: m.Model, Version: lastScore.Version, RunID: lastScore.RunID, AsOf: lastScore.AsOf, Drift: lastScore.Drift,
 					Drifted: lastScore.Drifted, Webhook: mon.Webhook, Format: mon.Format, Retrain: mon.OnDrift == "retrain",
-					Cooldown: time.Duration(mon.Cooldown)}).Get(ctx, &mres); err != nil {
+					Cooldown: time.Duration(mon.Cooldown), Performance: m.Performance}).Get(ctx, &mres); err != nil {
 					return res, fmt.Errorf("step monitor, model %s: %w", m.Model, err)
+				}
+				if n := len(mres.Performance.Reports); n > 0 {
+					last := mres.Performance.Reports[n-1]
+					summary += fmt.Sprintf("; realized on %s (v%d, %d labels): %s", last.Day.Format("2006-01-02"), last.Version, last.Rows, metricText(last.Metrics))
 				}
 				switch {
 				case mres.Alerted && mres.Retrain != "":
@@ -235,4 +239,13 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 		res.Models = append(res.Models, mr)
 	}
 	return res, nil
+}
+
+// metricText writes metrics in name order.
+func metricText(m map[string]float64) string {
+	var parts []string
+	for _, k := range workflow.DeterministicKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %.4f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

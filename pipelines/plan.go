@@ -132,6 +132,8 @@ type ModelPlan struct {
 	Manual     bool
 	Score      workflows.ScoreRequest
 	Monitoring spec.Monitoring
+	// Performance measures realized performance once labels arrive.
+	Performance *activities.PerformanceInput
 }
 
 // Plan is a pipeline run, resolved from one spec version: the sources to
@@ -176,6 +178,11 @@ func NewPlan(s *spec.Spec, dir, pipeline, specVersion, codeVersion string, asOf 
 			if mp.Score, err = Score(s, model, "champion", asOf); err != nil {
 				return plan, err
 			}
+		}
+		if m.Task != "multiclass" {
+			ts := mp.Train.TrainingSet
+			mp.Performance = &activities.PerformanceInput{Model: model, Task: m.Task, LabelTable: ts.LabelTable, Key: ts.Key,
+				LabelTime: ts.LabelTime, LabelColumn: ts.LabelColumn, Window: time.Duration(m.Monitoring.LabelWindow)}
 		}
 		plan.Models = append(plan.Models, mp)
 	}

@@ -145,6 +145,9 @@ type Monitoring struct {
 	// at most once per Cooldown (24h when unset); none by default.
 	OnDrift  string   `yaml:"on_drift"`
 	Cooldown Duration `yaml:"cooldown"`
+	// LabelWindow is how long after a prediction its label may arrive to
+	// count in the realized performance (30d when unset).
+	LabelWindow Duration `yaml:"label_window"`
 }
 
 // Sweep maps a parameter to the values to try. A single value may be

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
@@ -174,6 +175,39 @@ func TestBatchScoreOnePerEntityEverywhere(t *testing.T) {
 	}
 	if n != 402 || lakeRows != 804 {
 		t.Errorf("after a lake-only run: %d rows in PostgreSQL (want 402), %d in the lake (want 804)", n, lakeRows)
+	}
+
+	// Realized performance: scored as of July 1st, the labels of July
+	// (within 30 days) tell how the predictions did.
+	sreq.LakeOnly, sreq.AsOf = false, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := w.srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "score/" + model + "/july", TaskQueue: workflows.QueueControl},
+		workflows.BatchScore, sreq); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; n != 804; time.Sleep(100 * time.Millisecond) {
+		db.QueryRow(ctx, `SELECT count(*) FROM predictions.`+model).Scan(&n)
+		if time.Now().After(deadline) {
+			t.Fatalf("the July run never published: %d rows", n)
+		}
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	mon := &activities.Monitoring{Catalog: w.cat, DB: db}
+	env.RegisterActivity(mon)
+	v, err := env.ExecuteActivity(mon.Performance, activities.PerformanceInput{Model: model, Task: "binary", LabelTable: "raw.labels",
+		Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned", Window: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perf activities.PerformanceResult
+	v.Get(&perf)
+	if perf.Pairs < 300 || len(perf.Reports) != 1 || !perf.Reports[0].Day.Equal(sreq.AsOf) || perf.Reports[0].Metrics["auc"] < 0.6 {
+		t.Fatalf("performance %+v", perf)
+	}
+	stored, err := (&monitor.Store{DB: db}).Performance(ctx, model, 10)
+	if err != nil || len(stored) != 1 || stored[0].Rows != perf.Pairs {
+		t.Errorf("stored performance %+v %v", stored, err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -43,6 +45,19 @@ func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if len(reports) == 0 {
 		return fmt.Errorf("no drift report for %s yet: scoring writes one (sluice score %s)", model, model)
+	}
+	perf, err := (&monitor.Store{DB: db}).Performance(ctx, model, 30)
+	if err != nil {
+		return err
+	}
+	if len(perf) > 0 {
+		fmt.Fprintf(stdout, "realized performance of %s (predictions joined to the labels that arrived after them):\n", model)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  AS OF\tVERSION\tLABELS\tMETRICS")
+		for _, p := range perf {
+			fmt.Fprintf(tw, "  %s\tv%d\t%d\t%s\n", p.Day.Format("2006-01-02"), p.Version, p.Rows, formatMetrics(p.Metrics))
+		}
+		tw.Flush()
 	}
 	for _, r := range reports {
 		fmt.Fprintf(stdout, "%s v%d, %s run %s as of %s: %d rows, drift %s\n", r.Model, r.Version, r.Source, r.RunID,
@@ -94,4 +109,15 @@ func runMonitorAlerts(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Model, a.Kind, a.Level, a.Created.UTC().Format(time.RFC3339), sent, a.Message)
 	}
 	return tw.Flush()
+}
+
+func formatMetrics(m map[string]float64) string {
+	out := ""
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if out != "" {
+			out += " "
+		}
+		out += fmt.Sprintf("%s=%.4f", k, m[k])
+	}
+	return out
 }
