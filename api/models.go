@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -29,6 +30,7 @@ func (s *Server) registryRoutes(r chi.Router) {
 	r.Get("/models/{model}/drift", httpx.Wrap(s.logger, s.drift))
 	r.Get("/alerts", httpx.Wrap(s.logger, s.alerts))
 	r.Get("/models/{model}/performance", httpx.Wrap(s.logger, s.performance))
+	r.Get("/models/{model}/report.html", s.reportHTML)
 	r.Post("/models/{model}/aliases/{alias}/rollback", httpx.Wrap(s.logger, s.rollbackAlias))
 }
 
@@ -184,6 +186,32 @@ func (s *Server) performance(r *http.Request) (any, error) {
 	model := chi.URLParam(r, "model")
 	perf, err := (&monitor.Store{DB: s.registry.DB}).Performance(r.Context(), model, 365)
 	return map[string]any{"model": model, "performance": nonNil(perf)}, err
+}
+
+// reportHTML answers GET /api/v1/models/{model}/report.html: the
+// monitoring report as one self-contained page.
+func (s *Server) reportHTML(w http.ResponseWriter, r *http.Request) {
+	if err := s.needRegistry(); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	model := chi.URLParam(r, "model")
+	store := &monitor.Store{DB: s.registry.DB}
+	reports, err := store.Latest(r.Context(), model, 30)
+	var perf []monitor.Performance
+	if err == nil {
+		perf, err = store.Performance(r.Context(), model, 365)
+	}
+	var buf bytes.Buffer
+	if err == nil {
+		err = monitor.WriteHTML(&buf, model, reports, perf)
+	}
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // alerts answers GET /api/v1/alerts[?model=&limit=]: raised alerts,

@@ -59,6 +59,13 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := get("/api/v1/models/"+model+"/performance", &perf); code != 200 || perf.Performance == nil {
 		t.Errorf("performance: %d %+v", code, perf)
 	}
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/models/"+model+"/report.html", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("report.html: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	var alerts struct{ Alerts []any }
 	if code := get("/api/v1/alerts?model="+model, &alerts); code != 200 || alerts.Alerts == nil {
 		t.Errorf("alerts: %d %+v", code, alerts)
@@ -114,7 +121,7 @@ func TestRegistryEndpoints(t *testing.T) {
 	if code := call(t, srv.URL, "PUT", "/api/v1/models/"+model+"/aliases/champion", `{"version": 2}`, nil); code != 200 {
 		t.Errorf("move: %d", code)
 	}
-	req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/models/"+model+"/aliases/champion", strings.NewReader(`{"version": 1}`))
+	req, _ = http.NewRequest("PUT", srv.URL+"/api/v1/models/"+model+"/aliases/champion", strings.NewReader(`{"version": 1}`))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Errorf("a move without the token: %v %v", resp, err)
 	}

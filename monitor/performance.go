@@ -142,4 +142,3 @@ func (s *Store) Performance(ctx context.Context, model string, limit int) ([]Per
 		return p, json.Unmarshal(m, &p.Metrics)
 	})
 }
-

@@ -289,6 +289,12 @@ pipelines:
 			!strings.Contains(out, "activity__amount_count_30d  numeric") || !strings.Contains(out, "score ") {
 			t.Errorf("sluice monitor report said:\n%s", out)
 		}
+		reportFile := filepath.Join(proj, "report.html")
+		if out := run(t, "monitor", "report", "retention", db, "--html", reportFile); !strings.Contains(out, "wrote "+reportFile) {
+			t.Errorf("sluice monitor report --html said:\n%s", out)
+		} else if b, err := os.ReadFile(reportFile); err != nil || !strings.Contains(string(b), "activity__amount_count_30d") {
+			t.Errorf("the HTML report: %v", err)
+		}
 		if out := run(t, "monitor", "alerts", "retention", db); !strings.Contains(out, "ID  MODEL") {
 			t.Errorf("sluice monitor alerts said:\n%s", out)
 		}

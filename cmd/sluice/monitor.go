@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -28,17 +30,22 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // for the score, PSI, the KS or chi-square test and the level.
 func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runs := 1
+	htmlOut := ""
 	db, pos, err := openDB(ctx, "monitor report", args, stderr, func(f *flagSet) {
-		f.IntVar(&runs, "runs", runs, "how many of the newest reports")
+		f.IntVar(&runs, "runs", runs, "how many of the newest reports (--html: for PSI over time, default 30)")
+		f.StringVar(&htmlOut, "html", "", "write the report as a self-contained HTML page to this file")
 	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if len(pos) != 1 {
-		return errors.New("usage: sluice monitor report MODEL [--runs 1] [--database-url URL]")
+		return errors.New("usage: sluice monitor report MODEL [--runs 1] [--html report.html] [--database-url URL]")
 	}
 	model := pos[0]
+	if htmlOut != "" && runs == 1 {
+		runs = 30
+	}
 	reports, err := (&monitor.Store{DB: db}).Latest(ctx, model, max(runs, 1))
 	if err != nil {
 		return err
@@ -49,6 +56,17 @@ func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writ
 	perf, err := (&monitor.Store{DB: db}).Performance(ctx, model, 30)
 	if err != nil {
 		return err
+	}
+	if htmlOut != "" {
+		var buf bytes.Buffer
+		if err := monitor.WriteHTML(&buf, model, reports, perf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(htmlOut, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d drift reports, %d performance days)\n", htmlOut, len(reports), len(perf))
+		return nil
 	}
 	if len(perf) > 0 {
 		fmt.Fprintf(stdout, "realized performance of %s (predictions joined to the labels that arrived after them):\n", model)
