@@ -480,3 +480,9 @@ func projection(s *arrow.Schema, names []string) (*arrow.Schema, func(arrow.Reco
 		return array.NewRecordBatch(out, cols, rec.NumRows())
 	}, nil
 }
+
+// RowsProcessed is the label rows joined (workers' metrics).
+func (r TrainingSetResult) RowsProcessed() int64 { return r.Rows }
+
+// RowsProcessed is the entities computed (workers' metrics).
+func (r MaterializeResult) RowsProcessed() int64 { return r.Entities }

@@ -620,3 +620,6 @@ func timestampColumn(s *arrow.Schema, name string) string {
 	}
 	return name
 }
+
+// RowsProcessed is the rows the run read (workers' metrics).
+func (r IngestResult) RowsProcessed() int64 { return r.Rows + r.Rejected }

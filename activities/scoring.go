@@ -604,3 +604,7 @@ func (a *Scoring) ScorePublish(ctx context.Context, in ScorePublishInput) (Score
 	res.Timings["commit"] = time.Since(begin).Seconds()
 	return res, nil
 }
+
+// RowsProcessed is the entities whose features were computed (workers'
+// metrics).
+func (r ScoreFeaturesResult) RowsProcessed() int64 { return r.Entities }

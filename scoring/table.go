@@ -223,6 +223,9 @@ func nonNil(xs []string) []string {
 	return xs
 }
 
+// RowsProcessed is the part's rows (workers' metrics).
+func (p Part) RowsProcessed() int64 { return p.Rows }
+
 var errAlreadyLoaded = errors.New("already loaded")
 
 // Parts lists a run's loaded partitions in order.

@@ -84,6 +84,8 @@ type Deps struct {
 	Logger      *slog.Logger
 	// CodeVersion is the binary's version, recorded with trained models.
 	CodeVersion string
+	// Metrics, when set, records every activity's metrics.
+	Metrics *Metrics
 }
 
 // Set is the workers of one process.
@@ -114,6 +116,9 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		}
 		seen[queue] = true
 		wo := worker.Options{MaxConcurrentActivityExecutionSize: o.Slots}
+		if deps.Metrics != nil {
+			wo.Interceptors = append(wo.Interceptors, deps.Metrics.Interceptor())
+		}
 		if class == "gpu" && o.GPUs > 0 {
 			wo.MaxConcurrentActivityExecutionSize = o.GPUs
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,7 +38,8 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 	})
 	victim := startSluice(t, env, "worker", "--queues", "io", "--slots", "2")
 	victim.waitFor(t, "worker polling", 60*time.Second)
-	survivor := startSluice(t, env, "worker", "--queues", "io", "--slots", "2")
+	metricsPort := freePorts(t, 1)[0]
+	survivor := startSluice(t, env, "worker", "--queues", "io", "--slots", "2", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	survivor.waitFor(t, "worker polling", 60*time.Second)
 
 	views := []activities.SourcedView{{Table: "raw.bs_txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
@@ -128,4 +131,18 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 		}
 	}
 	t.Logf("%d activity attempts retried after the kill; timings %v", retried, res.Timings)
+
+	// The survivor's metrics count what it did.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`sluice_rows_processed_total{activity="ScorePart",queue="sluice-io"}`, `sluice_activity_seconds_bucket{activity="ScorePublish"`,
+		`sluice_task_queue_lag_seconds_count{activity="ScorePart",queue="sluice-io"}`, `sluice_activities_total{activity="ScorePart",outcome="ok",queue="sluice-io"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the worker's /metrics lacks %s", want)
+		}
+	}
 }

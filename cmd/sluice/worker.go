@@ -1,10 +1,14 @@
 package main
 
 import (
+	"net/http"
+
 	"context"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"strings"
 
+	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -21,6 +25,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f.stringVar(&queues, "queues", "SLUICE_WORKER_QUEUES", queues, "comma-separated queues to poll: control, io, cpu, gpu")
 	f.intVar(&cfg.Workers.Slots, "slots", "SLUICE_WORKER_SLOTS", 0, "concurrent activities per queue (0: SDK default)")
 	f.intVar(&cfg.Workers.GPUs, "gpus", "SLUICE_WORKER_GPUS", 0, "GPUs on this host; the gpu queue runs one activity per GPU")
+	metricsAddr := ""
+	f.stringVar(&metricsAddr, "metrics-addr", "SLUICE_WORKER_METRICS_ADDR", metricsAddr, "where /metrics (Prometheus) listens, like 127.0.0.1:9464; empty: nowhere")
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
@@ -57,7 +63,19 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer tc.Close()
-	set, err := workers.New(tc, workers.Deps{DatabaseURL: cfg.DatabaseURL, DB: pool, Lake: lake, LakeOptions: cfg.Lake, Catalog: cat, Logger: logger, CodeVersion: version}, cfg.Workers)
+	metrics := workers.NewMetrics()
+	if metricsAddr != "" {
+		ln, err := httpx.Listen(metricsAddr, "--metrics-addr")
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+		go func() { _ = httpx.Serve(ctx, newHTTPServer(mux), ln) }()
+		logger.Info("worker metrics", "addr", ln.Addr().String())
+	}
+	set, err := workers.New(tc, workers.Deps{DatabaseURL: cfg.DatabaseURL, DB: pool, Lake: lake, LakeOptions: cfg.Lake, Catalog: cat, Logger: logger,
+		CodeVersion: version, Metrics: metrics}, cfg.Workers)
 	if err != nil {
 		return err
 	}
