@@ -12,13 +12,118 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/ml"
+	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/monitor"
+	"github.com/sluice-ml/sluice/registry"
 )
 
 // Monitoring measures what models did once their labels arrived.
 type Monitoring struct {
 	Catalog *lakehouse.Catalog
 	DB      *pgxpool.Pool
+	// Lake holds the model artifacts (for online drift).
+	Lake lakehouse.ObjectStore
+}
+
+// OnlineDriftInput names a model version's online traffic to measure: the
+// predictions logged in [Since, Until).
+type OnlineDriftInput struct {
+	Model        string
+	Version      int
+	Since, Until time.Time
+	Thresholds   monitor.Thresholds
+}
+
+// OnlineDriftResult is the window's drift; Rows is 0 when there was no
+// traffic (and no report).
+type OnlineDriftResult struct {
+	Rows    int
+	Level   string
+	Drifted []string
+}
+
+// OnlineDrift measures the drift of a version's online traffic in a
+// window, from the input rows the server logged with its predictions
+// (shadow traffic left out), against the version's training reference,
+// and stores the report (source online).
+func (a *Monitoring) OnlineDrift(ctx context.Context, in OnlineDriftInput) (OnlineDriftResult, error) {
+	var res OnlineDriftResult
+	rows, err := a.DB.Query(ctx, `SELECT features, score FROM sluice.prediction_log WHERE model = $1 AND version = $2
+		AND variant NOT LIKE 'shadow:%' AND features IS NOT NULL AND logged_at >= $3 AND logged_at < $4`, in.Model, in.Version, in.Since, in.Until)
+	if err != nil {
+		return res, fmt.Errorf("reading the prediction log: %w", err)
+	}
+	var xs [][]float32
+	var scores []float64
+	for rows.Next() {
+		var x []float32
+		var score float64
+		if err := rows.Scan(&x, &score); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("reading the prediction log: %w", err)
+		}
+		xs, scores = append(xs, x), append(scores, score)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	if len(xs) == 0 || a.Lake == nil {
+		return res, nil // no traffic (or nowhere to read the model from)
+	}
+	v, err := (&registry.Registry{DB: a.DB}).Get(ctx, in.Model, in.Version)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	rc, err := a.Lake.Get(ctx, v.ArtifactKey)
+	if err != nil {
+		return res, fmt.Errorf("reading %s: %w", v.ArtifactKey, err)
+	}
+	art, err := artifact.Decode(rc)
+	rc.Close()
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	d := &ml.Dataset{}
+	for _, f := range art.Features {
+		kind := ml.Numeric
+		if f.Kind == "categorical" {
+			kind = ml.Categorical
+		}
+		d.Features = append(d.Features, ml.Feature{Name: f.Name, Kind: kind, Categories: f.Categories})
+	}
+	kept := scores[:0]
+	for i, x := range xs {
+		if len(x) != len(d.Features) {
+			continue // logged by another feature layout
+		}
+		for j, v := range x {
+			d.Features[j].Values = append(d.Features[j].Values, v)
+		}
+		kept = append(kept, scores[i])
+	}
+	scores = kept
+	if len(scores) == 0 {
+		return res, nil
+	}
+	th := in.Thresholds
+	if th == (monitor.Thresholds{}) {
+		th = monitor.DefaultThresholds()
+	}
+	k := 1
+	if art.Outputs() > 1 {
+		scores, k = nil, 0 // the log holds the chosen class's probability, not the reference's first output
+	}
+	rep := monitor.Compute(art, d, scores, k, th)
+	res.Rows, res.Level = rep.Rows, rep.Level
+	for _, f := range append(rep.Features, ptrSlice(rep.Score)...) {
+		if f.Level != monitor.LevelOK {
+			res.Drifted = append(res.Drifted, f.Name)
+		}
+	}
+	return res, (&monitor.Store{DB: a.DB}).Save(ctx, monitor.Stored{Model: in.Model, Version: in.Version, Source: "online",
+		RunID: fmt.Sprintf("online/%s/v%d/%s", in.Model, in.Version, in.Until.UTC().Format(time.RFC3339)), AsOf: in.Until, Report: rep})
 }
 
 // PerformanceInput names a model's predictions and the label table that

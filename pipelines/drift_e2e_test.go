@@ -112,7 +112,7 @@ pipelines:
 		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
 		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
 		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Monitoring{Catalog: cat, DB: db})
+		r.RegisterActivity(&activities.Monitoring{Catalog: cat, DB: db, Lake: lake})
 		r.RegisterActivity(&monitor.Alerts{DB: db})
 	})
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {

@@ -34,12 +34,19 @@ type MonitorRequest struct {
 	// Performance, when set, measures the realized performance of the
 	// model's predictions whose labels have arrived.
 	Performance *activities.PerformanceInput
+	// OnlineWindow, when positive, measures the drift of the version's
+	// online traffic over the window ending now; an alert there alerts
+	// like the batch's.
+	OnlineWindow time.Duration
+	Thresholds   monitor.Thresholds
 }
 
 // MonitorResult says what the monitor did.
 type MonitorResult struct {
-	// Performance is the realized performance measured.
+	// Performance is the realized performance measured; Online the
+	// drift of the online traffic.
 	Performance activities.PerformanceResult
+	Online      activities.OnlineDriftResult
 	// Alert is the alert raised, or the one within the cooldown that
 	// stands for it (Deduplicated).
 	Alert        monitor.Alert
@@ -66,6 +73,22 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
 		if err := workflow.ExecuteActivity(pctx, mon.Performance, *req.Performance).Get(ctx, &res.Performance); err != nil {
 			return res, fmt.Errorf("measuring realized performance: %w", err)
+		}
+	}
+	if req.OnlineWindow > 0 && req.Version > 0 {
+		var mon *activities.Monitoring
+		until := workflow.Now(ctx).UTC().Truncate(time.Second)
+		octx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+		if err := workflow.ExecuteActivity(octx, mon.OnlineDrift, activities.OnlineDriftInput{Model: req.Model, Version: req.Version,
+			Since: until.Add(-req.OnlineWindow), Until: until, Thresholds: req.Thresholds}).Get(ctx, &res.Online); err != nil {
+			return res, fmt.Errorf("measuring the drift of online traffic: %w", err)
+		}
+		if res.Online.Level == monitor.LevelAlert {
+			req.Drift = monitor.LevelAlert
+			for _, f := range res.Online.Drifted {
+				req.Drifted = append(req.Drifted, "online "+f)
+			}
 		}
 	}
 	if req.Drift != monitor.LevelAlert {

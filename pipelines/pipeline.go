@@ -217,8 +217,11 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 				if err := workflow.ExecuteChildWorkflow(child("monitor", m.Model), Monitor, MonitorRequest{Project: req.Project, Pipeline: req.Pipeline,
 					Model: m.Model, Version: lastScore.Version, RunID: lastScore.RunID, AsOf: lastScore.AsOf, Drift: lastScore.Drift,
 					Drifted: lastScore.Drifted, Webhook: mon.Webhook, Format: mon.Format, Retrain: mon.OnDrift == "retrain",
-					Cooldown: time.Duration(mon.Cooldown), Performance: m.Performance}).Get(ctx, &mres); err != nil {
+					Cooldown: time.Duration(mon.Cooldown), Performance: m.Performance, OnlineWindow: m.OnlineWindow, Thresholds: m.Score.Drift}).Get(ctx, &mres); err != nil {
 					return res, fmt.Errorf("step monitor, model %s: %w", m.Model, err)
+				}
+				if mres.Online.Rows > 0 {
+					summary += fmt.Sprintf("; online traffic (%d predictions) drift %s", mres.Online.Rows, mres.Online.Level)
 				}
 				if n := len(mres.Performance.Reports); n > 0 {
 					last := mres.Performance.Reports[n-1]

@@ -134,6 +134,8 @@ type ModelPlan struct {
 	Monitoring spec.Monitoring
 	// Performance measures realized performance once labels arrive.
 	Performance *activities.PerformanceInput
+	// OnlineWindow is the online traffic the monitor step measures.
+	OnlineWindow time.Duration
 }
 
 // Plan is a pipeline run, resolved from one spec version: the sources to
@@ -169,7 +171,8 @@ func NewPlan(s *spec.Spec, dir, pipeline, specVersion, codeVersion string, asOf 
 			views = append(views, v)
 			sources = append(sources, s.FeatureViews[v].Source)
 		}
-		mp := ModelPlan{Model: model, Gates: Gates(s, model), Manual: m.Approval == "manual", Monitoring: m.Monitoring}
+		mp := ModelPlan{Model: model, Gates: Gates(s, model), Manual: m.Approval == "manual", Monitoring: m.Monitoring,
+			OnlineWindow: cmp.Or(time.Duration(m.Monitoring.OnlineWindow), 24*time.Hour)}
 		var err error
 		if mp.Train, err = Train(s, model, specVersion, codeVersion); err != nil {
 			return plan, err

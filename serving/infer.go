@@ -36,7 +36,8 @@ func (s *Server) afterScoring(model string, st *modelState, instances []Instance
 	if s.predLog != nil {
 		now := time.Now()
 		for i, p := range preds {
-			s.predLog.Add(LogEntry{RequestID: reqID, Model: model, Entity: keys[i], Version: p.Version, Variant: p.Variant, Score: p.Score, Latency: took, At: now})
+			s.predLog.Add(LogEntry{RequestID: reqID, Model: model, Entity: keys[i], Version: p.Version, Variant: p.Variant, Score: p.Score,
+				Latency: took, At: now, Features: p.features})
 		}
 	}
 	if st.routing.Shadow == "" || st.byAlias[st.routing.Shadow] == nil {
@@ -77,7 +78,7 @@ func (s *Server) runShadow() {
 			now := time.Now()
 			for i, p := range preds {
 				s.predLog.Add(LogEntry{RequestID: job.reqID, Model: job.model, Entity: keys[i], Version: p.Version,
-					Variant: "shadow:" + p.Variant, Score: p.Score, Latency: time.Since(begin), At: now})
+					Variant: "shadow:" + p.Variant, Score: p.Score, Latency: time.Since(begin), At: now, Features: p.features})
 			}
 		}
 	}

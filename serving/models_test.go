@@ -20,13 +20,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
@@ -45,6 +48,7 @@ type world struct {
 	view     string
 	arts     map[int]*artifact.Artifact
 	features *online.Reader
+	lake     lakehouse.ObjectStore
 	srv      *httptest.Server
 	server   *serving.Server
 }
@@ -97,7 +101,7 @@ func newWorld(t testing.TB, routes map[string]serving.Routing, predLog bool) *wo
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{ctx: ctx, db: db, reg: &registry.Registry{DB: db}, arts: map[int]*artifact.Artifact{}}
+	w := &world{ctx: ctx, db: db, reg: &registry.Registry{DB: db}, arts: map[int]*artifact.Artifact{}, lake: lake}
 	w.model, w.view = fmt.Sprintf("srv_%d", stamp), fmt.Sprintf("spend_%d", stamp)
 
 	// The online view: C0..C99, C0 with a null amount.
@@ -259,6 +263,22 @@ func TestPredictFillsMissingFeaturesFromTheOnlineStore(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the prediction log holds %d rows, want 7", n)
 		}
+	}
+	// The drift of that online traffic, from the logged input rows.
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	mon := &activities.Monitoring{DB: w.db, Lake: w.lake}
+	env.RegisterActivity(mon)
+	v, err := env.ExecuteActivity(mon.OnlineDrift, activities.OnlineDriftInput{Model: w.model, Version: 1,
+		Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var od activities.OnlineDriftResult
+	v.Get(&od)
+	reports, err := (&monitor.Store{DB: w.db}).Latest(w.ctx, w.model, 5)
+	if od.Rows != 7 || od.Level == "" || err != nil || len(reports) != 1 || reports[0].Source != "online" || reports[0].Report.Rows != 7 {
+		t.Errorf("online drift %+v; reports %+v %v", od, reports, err)
 	}
 	resp, err := http.Get(w.srv.URL + "/metrics")
 	if err != nil {

@@ -42,6 +42,8 @@ type Prediction struct {
 	// UnknownEntity flags an entity the online store has no row for: it
 	// was scored with missing values.
 	UnknownEntity bool `json:"unknown_entity,omitempty"`
+	// features is the model's input row, for the prediction log.
+	features []float32
 }
 
 // PredictResponse answers POST /v1/models/{model}:predict. Version and
@@ -265,7 +267,7 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 	}
 	score, label, classes := scoring.Decide(l.art, preds, len(idx))
 	for j, i := range idx {
-		p := Prediction{Score: score[j], Version: l.version, Variant: l.alias, UnknownEntity: unknown[j]}
+		p := Prediction{Score: score[j], Version: l.version, Variant: l.alias, UnknownEntity: unknown[j], features: x[j*nf : (j+1)*nf]}
 		if label != nil {
 			c := int(label[j])
 			p.Label = &c

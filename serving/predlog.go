@@ -20,6 +20,9 @@ type LogEntry struct {
 	Score     float64
 	Latency   time.Duration
 	At        time.Time
+	// Features is the model's input row (for the drift of online
+	// traffic); nil logs none.
+	Features []float32
 }
 
 // PredictionLog writes predictions to sluice.prediction_log in batches,
@@ -68,14 +71,18 @@ func (l *PredictionLog) Run(ctx context.Context) {
 			return
 		}
 		_, err := l.db.CopyFrom(ctx, pgx.Identifier{"sluice", "prediction_log"},
-			[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at"},
+			[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at", "features"},
 			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
 				e := batch[i]
 				var entity any
 				if e.Entity != "" {
 					entity = e.Entity
 				}
-				return []any{e.RequestID, e.Model, entity, int32(e.Version), e.Variant, e.Score, int32(e.Latency.Microseconds()), e.At}, nil
+				var features any
+				if e.Features != nil {
+					features = e.Features
+				}
+				return []any{e.RequestID, e.Model, entity, int32(e.Version), e.Variant, e.Score, int32(e.Latency.Microseconds()), e.At, features}, nil
 			}))
 		if err != nil {
 			l.dropped.Add(uint64(len(batch)))

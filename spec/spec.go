@@ -148,6 +148,9 @@ type Monitoring struct {
 	// LabelWindow is how long after a prediction its label may arrive to
 	// count in the realized performance (30d when unset).
 	LabelWindow Duration `yaml:"label_window"`
+	// OnlineWindow is the online traffic (logged predictions) whose drift
+	// the monitor measures, ending at the run (24h when unset).
+	OnlineWindow Duration `yaml:"online_window"`
 }
 
 // Sweep maps a parameter to the values to try. A single value may be

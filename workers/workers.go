@@ -146,7 +146,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterActivity(score)
 			w.RegisterActivity(planner)
 			w.RegisterActivity(&monitor.Alerts{DB: deps.DB})
-			w.RegisterActivity(&activities.Monitoring{Catalog: deps.Catalog, DB: deps.DB})
+			w.RegisterActivity(&activities.Monitoring{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake})
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.
