@@ -11,8 +11,11 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/registry"
 )
 
@@ -48,6 +51,13 @@ func New(o Options, logger *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Wrap(s.logger, s.health))
+	if s.registry != nil {
+		// Drift as Prometheus gauges: the newest report per model and
+		// source.
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&monitor.Collector{DB: s.registry.DB})
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.requireToken)
 		r.Get("/health", httpx.Wrap(s.logger, s.health))

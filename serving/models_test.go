@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/api"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -279,6 +280,19 @@ func TestPredictFillsMissingFeaturesFromTheOnlineStore(t *testing.T) {
 	reports, err := (&monitor.Store{DB: w.db}).Latest(w.ctx, w.model, 5)
 	if od.Rows != 7 || od.Level == "" || err != nil || len(reports) != 1 || reports[0].Source != "online" || reports[0].Report.Rows != 7 {
 		t.Errorf("online drift %+v; reports %+v %v", od, reports, err)
+	}
+	// The control API exposes the newest report as gauges.
+	apiSrv := httptest.NewServer(api.New(api.Options{}, nil).WithRegistry(w.reg).Handler())
+	defer apiSrv.Close()
+	if resp, err := http.Get(apiSrv.URL + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `sluice_drift_psi{feature="`+w.view+`__amount_sum_7d",model="`+w.model+`",source="online"}`) ||
+			!strings.Contains(string(b), `sluice_drift_level{model="`+w.model+`",source="online"}`) {
+			t.Errorf("the API's /metrics lacks the drift gauges:\n%.2000s", b)
+		}
 	}
 	resp, err := http.Get(w.srv.URL + "/metrics")
 	if err != nil {

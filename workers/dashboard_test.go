@@ -27,7 +27,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	var defined strings.Builder
-	for _, pattern := range []string{"../serving/*.go", "*.go"} {
+	for _, pattern := range []string{"../serving/*.go", "../monitor/*.go", "*.go"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			if !strings.HasSuffix(f, "_test.go") {
