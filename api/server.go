@@ -37,6 +37,13 @@ type Server struct {
 	logger   *slog.Logger
 	registry *registry.Registry
 	temporal *Temporal
+	gatherer prometheus.Gatherer
+}
+
+// WithMetrics adds metrics (an in-process worker's) to /metrics.
+func (s *Server) WithMetrics(g prometheus.Gatherer) *Server {
+	s.gatherer = g
+	return s
 }
 
 // New returns a server. A nil logger discards.
@@ -51,12 +58,19 @@ func New(o Options, logger *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Wrap(s.logger, s.health))
-	if s.registry != nil {
-		// Drift as Prometheus gauges: the newest report per model and
-		// source.
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(&monitor.Collector{DB: s.registry.DB})
-		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if s.registry != nil || s.gatherer != nil {
+		// Drift as Prometheus gauges (the newest report per model and
+		// source), and what WithMetrics added.
+		var gs prometheus.Gatherers
+		if s.registry != nil {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(&monitor.Collector{DB: s.registry.DB})
+			gs = append(gs, reg)
+		}
+		if s.gatherer != nil {
+			gs = append(gs, s.gatherer)
+		}
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(gs, promhttp.HandlerOpts{}))
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.requireToken)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/workflow"
 )
 
 // RowCounter is a result that says how many rows its activity processed.
@@ -21,6 +22,7 @@ type Metrics struct {
 	lag       *prometheus.HistogramVec
 	rows      *prometheus.CounterVec
 	completed *prometheus.CounterVec
+	workflows *prometheus.HistogramVec
 }
 
 // NewMetrics registers the workers' metrics in a new registry.
@@ -35,7 +37,10 @@ func NewMetrics() *Metrics {
 		Help: "Rows the activities processed (ingested, joined, materialized, scored)."}, []string{"activity", "queue"})
 	m.completed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_activities_total",
 		Help: "Activity attempts by activity, task queue and outcome."}, []string{"activity", "queue", "outcome"})
-	m.Registry.MustRegister(m.duration, m.lag, m.rows, m.completed)
+	m.workflows = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_workflow_seconds",
+		Help:    "Workflow runs (pipelines and their steps) from start to close, by workflow type and outcome; counted where they close.",
+		Buckets: buckets}, []string{"workflow", "outcome"})
+	m.Registry.MustRegister(m.duration, m.lag, m.rows, m.completed, m.workflows)
 	return m
 }
 
@@ -49,6 +54,30 @@ type metricsInterceptor struct {
 
 func (i *metricsInterceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
 	return &activityMetrics{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, m: i.m}
+}
+
+func (i *metricsInterceptor) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &workflowMetrics{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, m: i.m}
+}
+
+type workflowMetrics struct {
+	interceptor.WorkflowInboundInterceptorBase
+	m *Metrics
+}
+
+// ExecuteWorkflow observes a run when it closes on this worker, not when
+// a worker replays it.
+func (w *workflowMetrics) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	res, err := w.Next.ExecuteWorkflow(ctx, in)
+	if !workflow.IsReplaying(ctx) {
+		info := workflow.GetInfo(ctx)
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		w.m.workflows.WithLabelValues(info.WorkflowType.Name, outcome).Observe(workflow.Now(ctx).Sub(info.WorkflowStartTime).Seconds())
+	}
+	return res, err
 }
 
 type activityMetrics struct {

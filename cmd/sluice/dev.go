@@ -109,6 +109,7 @@ type stack struct {
 	uiURL    string
 	// apiAddr and serveAddr are where the API and serving listen.
 	apiAddr, serveAddr string
+	metrics            *workers.Metrics
 }
 
 // startStack starts every part in order; on error it stops what it started.
@@ -208,7 +209,9 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
 		return nil, err
 	}
-	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog, Logger: logger, CodeVersion: version}, workers.DefaultOptions()); err != nil {
+	st.metrics = workers.NewMetrics()
+	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog,
+		Logger: logger, CodeVersion: version, Metrics: st.metrics}, workers.DefaultOptions()); err != nil {
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {
@@ -237,7 +240,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
 	}
 	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).WithTemporal(api.Temporal{
-		Client: st.client, Namespace: topts.Namespace, UIURL: st.uiURL, Project: latestProject(st.pool)})
+		Client: st.client, Namespace: topts.Namespace, UIURL: st.uiURL, Project: latestProject(st.pool)}).WithMetrics(st.metrics.Registry)
 	go func() {
 		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(controlAPI.Handler()), apiLn)
 	}()

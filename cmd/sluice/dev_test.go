@@ -333,6 +333,14 @@ pipelines:
 		if out := run(t, "schedule", "list", "--api", fmt.Sprintf("http://127.0.0.1:%d", ports[2]), "--api-token", token[1]); !strings.Contains(out, "sluice/it/nightly  0 3 * * *  true") {
 			t.Errorf("sluice schedule list --api said:\n%s", out)
 		}
+		// The in-process worker's metrics and the drift gauges, on the
+		// control API's /metrics.
+		if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2])); code != 200 ||
+			!strings.Contains(body, `sluice_workflow_seconds_count{outcome="ok",workflow="Pipeline"}`) ||
+			!strings.Contains(body, `sluice_rows_processed_total{activity="ScorePart",queue="sluice-io"}`) ||
+			!strings.Contains(body, `sluice_drift_level{model="retention",source="batch"}`) {
+			t.Errorf("the dev stack's /metrics: %d\n%.3000s", code, body)
+		}
 	})
 
 	t.Run("second stack on the same dir is refused", func(t *testing.T) {
