@@ -3,18 +3,14 @@
 package pipelines_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sluice-ml/sluice/internal/pipelinetest"
+	"github.com/sluice-ml/sluice/internal/replaytest"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -37,20 +33,5 @@ func TestRecordHistories(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	var h historypb.History
-	it := c.GetWorkflowHistory(ctx, name, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("testdata", "histories", name+".json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	replaytest.Save(t, ctx, c, name, run.GetRunID())
 }

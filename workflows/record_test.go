@@ -12,17 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gates"
+	"github.com/sluice-ml/sluice/internal/replaytest"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -134,26 +132,6 @@ func TestRecordHistories(t *testing.T) {
 		if err := run.Get(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
-		var h historypb.History
-		it := c.GetWorkflowHistory(ctx, name, run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.Events = append(h.Events, ev)
-		}
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join("testdata", "histories", name+".json")
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d events)", p, len(h.Events))
+		replaytest.Save(t, ctx, c, name, run.GetRunID())
 	}
 }
