@@ -13,7 +13,7 @@ import (
 
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/ml"
-	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/ml/trainer"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/registry"
 )
@@ -76,22 +76,13 @@ func (a *Monitoring) OnlineDrift(ctx context.Context, in OnlineDriftInput) (Onli
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
-	rc, err := a.Lake.Get(ctx, v.ArtifactKey)
+	art, err := readArtifact(ctx, a.Lake, v.ArtifactKey)
 	if err != nil {
-		return res, fmt.Errorf("reading %s: %w", v.ArtifactKey, err)
-	}
-	art, err := artifact.Decode(rc)
-	rc.Close()
-	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+		return res, err
 	}
 	d := &ml.Dataset{}
-	for _, f := range art.Features {
-		kind := ml.Numeric
-		if f.Kind == "categorical" {
-			kind = ml.Categorical
-		}
-		d.Features = append(d.Features, ml.Feature{Name: f.Name, Kind: kind, Categories: f.Categories})
+	for _, c := range trainer.ArtifactColumns(art) {
+		d.Features = append(d.Features, ml.Feature{Name: c.Name, Kind: c.Kind, Categories: c.Categories})
 	}
 	kept := scores[:0]
 	for i, x := range xs {

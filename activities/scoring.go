@@ -331,14 +331,9 @@ func (a *Scoring) artifact(ctx context.Context, key string) (*artifact.Artifact,
 	if art, ok := a.models[key]; ok {
 		return art, nil
 	}
-	r, err := a.Lake.Get(ctx, key)
+	art, err := readArtifact(ctx, a.Lake, key)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
-	}
-	art, err := artifact.Decode(r)
-	r.Close()
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", key, err), ErrTypeBadInput, err)
+		return nil, err
 	}
 	if a.models == nil || len(a.models) >= 8 {
 		a.models = map[string]*artifact.Artifact{}

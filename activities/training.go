@@ -325,14 +325,9 @@ type EvaluateInput struct {
 // Evaluate measures an artifact on the test split of its trial's training
 // set.
 func (a *Training) Evaluate(ctx context.Context, in EvaluateInput) (map[string]float64, error) {
-	r, err := a.Lake.Get(ctx, in.ArtifactKey)
+	art, err := readArtifact(ctx, a.Lake, in.ArtifactKey)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", in.ArtifactKey, err)
-	}
-	art, err := artifact.Decode(r)
-	r.Close()
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", in.ArtifactKey, err), ErrTypeBadInput, err)
+		return nil, err
 	}
 	sets, err := a.splitByTime(ctx, in.Trial)
 	if err != nil {
@@ -355,4 +350,19 @@ func (a *Training) Evaluate(ctx context.Context, in EvaluateInput) (map[string]f
 		return nil, err
 	}
 	return metrics.Evaluate(string(art.Task), test.Labels, preds, art.Outputs())
+}
+
+// readArtifact reads a model artifact from the lake; one that does not
+// decode is bad input, not worth retrying.
+func readArtifact(ctx context.Context, lake lakehouse.ObjectStore, key string) (*artifact.Artifact, error) {
+	r, err := lake.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", key, err)
+	}
+	art, err := artifact.Decode(r)
+	r.Close()
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", key, err), ErrTypeBadInput, err)
+	}
+	return art, nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -141,4 +143,16 @@ func (s *Store) Performance(ctx context.Context, model string, limit int) ([]Per
 		}
 		return p, json.Unmarshal(m, &p.Metrics)
 	})
+}
+
+// FormatMetrics writes metrics in name order: "auc 0.9100, logloss 0.3000".
+// The sort makes the map's order irrelevant, so workflow code may call it.
+//
+//workflowcheck:ignore
+func FormatMetrics(m map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.4f", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -49,16 +49,10 @@ type reportPage struct {
 }
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"f4":  func(v float64) string { return fmt.Sprintf("%.4f", v) },
-	"p":   func(v float64) string { return fmt.Sprintf("%.3g", v) },
-	"day": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"metrics": func(m map[string]float64) string {
-		var parts []string
-		for _, k := range sortedMetricKeys(m) {
-			parts = append(parts, fmt.Sprintf("%s %.4f", k, m[k]))
-		}
-		return strings.Join(parts, ", ")
-	},
+	"f4":      func(v float64) string { return fmt.Sprintf("%.4f", v) },
+	"p":       func(v float64) string { return fmt.Sprintf("%.3g", v) },
+	"day":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"metrics": FormatMetrics,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sluice monitoring: {{.Model}}</title>
 <style>
@@ -87,15 +81,6 @@ table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #e
 {{else}}<p>No labels have arrived for the scored predictions yet.</p>{{end}}
 </body></html>
 `))
-
-func sortedMetricKeys(m map[string]float64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 // histogramSVG draws a finding's reference and current shares per bin as
 // paired bars.

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
 	"github.com/sluice-ml/sluice/workflows"
@@ -225,7 +226,7 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 				}
 				if n := len(mres.Performance.Reports); n > 0 {
 					last := mres.Performance.Reports[n-1]
-					summary += fmt.Sprintf("; realized on %s (v%d, %d labels): %s", last.Day.Format("2006-01-02"), last.Version, last.Rows, metricText(last.Metrics))
+					summary += fmt.Sprintf("; realized on %s (v%d, %d labels): %s", last.Day.Format("2006-01-02"), last.Version, last.Rows, monitor.FormatMetrics(last.Metrics))
 				}
 				switch {
 				case mres.Alerted && mres.Retrain != "":
@@ -242,13 +243,4 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 		res.Models = append(res.Models, mr)
 	}
 	return res, nil
-}
-
-// metricText writes metrics in name order.
-func metricText(m map[string]float64) string {
-	var parts []string
-	for _, k := range workflow.DeterministicKeys(m) {
-		parts = append(parts, fmt.Sprintf("%s %.4f", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ type ScheduleChange struct {
 func SyncSchedules(ctx context.Context, c client.Client, project string, s *spec.Spec, specVersion int, changed, searchAttrs bool) ([]ScheduleChange, error) {
 	var out []ScheduleChange
 	want := map[string]bool{}
-	for _, name := range sortedKeys(s.Pipelines) {
+	for _, name := range slices.Sorted(maps.Keys(s.Pipelines)) {
 		p := s.Pipelines[name]
 		if p.Schedule == "" {
 			continue
@@ -231,13 +232,4 @@ func cronText(c client.ScheduleCalendarSpec) string {
 	}
 	return strings.Join([]string{field(c.Minute, 0, 59), field(c.Hour, 0, 23), field(c.DayOfMonth, 1, 31),
 		field(c.Month, 1, 12), field(c.DayOfWeek, 0, 6)}, " ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

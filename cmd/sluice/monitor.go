@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -73,7 +71,7 @@ func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writ
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  AS OF\tVERSION\tLABELS\tMETRICS")
 		for _, p := range perf {
-			fmt.Fprintf(tw, "  %s\tv%d\t%d\t%s\n", p.Day.Format("2006-01-02"), p.Version, p.Rows, formatMetrics(p.Metrics))
+			fmt.Fprintf(tw, "  %s\tv%d\t%d\t%s\n", p.Day.Format("2006-01-02"), p.Version, p.Rows, monitor.FormatMetrics(p.Metrics))
 		}
 		tw.Flush()
 	}
@@ -127,15 +125,4 @@ func runMonitorAlerts(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Model, a.Kind, a.Level, a.Created.UTC().Format(time.RFC3339), sent, a.Message)
 	}
 	return tw.Flush()
-}
-
-func formatMetrics(m map[string]float64) string {
-	out := ""
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if out != "" {
-			out += " "
-		}
-		out += fmt.Sprintf("%s=%.4f", k, m[k])
-	}
-	return out
 }
