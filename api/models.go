@@ -164,13 +164,9 @@ func (s *Server) drift(r *http.Request) (any, error) {
 	if err := s.needRegistry(); err != nil {
 		return nil, err
 	}
-	limit := 10
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
-		}
-		limit = n
+	limit, err := limitParam(r, 10)
+	if err != nil {
+		return nil, err
 	}
 	model := chi.URLParam(r, "model")
 	reports, err := (&monitor.Store{DB: s.registry.DB}).Latest(r.Context(), model, limit)
@@ -220,16 +216,25 @@ func (s *Server) alerts(r *http.Request) (any, error) {
 	if err := s.needRegistry(); err != nil {
 		return nil, err
 	}
-	limit := 50
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
-		}
-		limit = n
+	limit, err := limitParam(r, 50)
+	if err != nil {
+		return nil, err
 	}
 	list, err := (&monitor.Alerts{DB: s.registry.DB}).List(r.Context(), r.URL.Query().Get("model"), limit)
 	return map[string]any{"alerts": nonNil(list)}, err
+}
+
+// limitParam reads ?limit= (1 to 1,000), def when absent.
+func limitParam(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, httpx.Errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
+	}
+	return n, nil
 }
 
 // nonNil keeps an empty list a list in JSON.
