@@ -99,6 +99,20 @@ func TestRunsAndSchedulesThroughTheAPI(t *testing.T) {
 	}
 	waitStatus(t, call, scheduled, "Completed")
 
+	// A backfill of two past days runs the schedule's two 03:00 times.
+	before := len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/p-"))
+	if code := call("POST", "/api/v1/schedules/"+url.PathEscape(id)+"/backfill", `{"start": "2026-10-01T00:00:00Z", "end": "2026-10-03T00:00:00Z"}`, nil); code != 200 {
+		t.Fatalf("backfill: %d", code)
+	}
+	if code := call("POST", "/api/v1/schedules/"+url.PathEscape(id)+"/backfill", `{"start": "2026-10-03T00:00:00Z"}`, nil); code != 400 {
+		t.Errorf("a backfill without an end: %d, want 400", code)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/p-")) < before+2; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backfill started %d runs, want 2", len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/p-"))-before)
+		}
+	}
+
 	// A schedule every 2 s: paused through the API, it starts no more.
 	fastID := "sluice/" + project + "/fast"
 	if _, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: fastID,
@@ -116,10 +130,19 @@ func TestRunsAndSchedulesThroughTheAPI(t *testing.T) {
 		t.Fatalf("pause: %d", code)
 	}
 	time.Sleep(3 * time.Second) // a run started just before the pause shows by then
-	before := len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-"))
+	before = len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-"))
 	time.Sleep(5 * time.Second)
 	if after := len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-")); after != before {
 		t.Errorf("the paused schedule went from %d runs to %d", before, after)
+	}
+	// Unpaused, it runs again.
+	if code := call("POST", "/api/v1/schedules/"+url.PathEscape(fastID)+"/unpause", "", nil); code != 200 {
+		t.Fatalf("unpause: %d", code)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(pipelineRuns(t, ctx, c, srv.GetDefaultNamespace(), "pipeline/"+project+"/fast-")) <= before; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the unpaused schedule started nothing")
+		}
 	}
 
 	// No token, a wrong one: 401.
