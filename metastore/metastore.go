@@ -67,6 +67,20 @@ func loadMigrations(fsys fs.FS) ([]Migration, error) {
 
 // Open connects to PostgreSQL and applies pending migrations.
 func Open(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Connect opens a pool and checks that the server answers within 10 s.
+// Errors name the server without the password.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL: %w", err)
@@ -80,10 +94,6 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, 
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", redact(cfg), err)
-	}
-	if _, err := Migrate(ctx, pool, logger); err != nil {
-		pool.Close()
-		return nil, err
 	}
 	return pool, nil
 }

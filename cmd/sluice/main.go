@@ -31,6 +31,7 @@ func commands() []command {
 		{"worker", "run a Temporal worker for production (--queues io,cpu,gpu)", runWorker},
 		{"serve", "run the online prediction server", runServe},
 		{"api", "run the control API", runAPI},
+		{"migrate", "apply the metastore's pending migrations and exit (deploy hooks)", runMigrate},
 		{"probe", "GET a URL and fail unless it answers 2xx (containers' health checks)", runProbe},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
 		{"apply", "validate and store the project spec (sluice apply -f sluice.yaml) and sync its pipelines' schedules", runApply},
