@@ -8,43 +8,13 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/sluice-ml/sluice/internal/mltest"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/metrics"
 )
 
-// synth makes a dataset with a nonlinear signal, noise and missing values.
-func synth(n int, task ml.Task, seed uint64) *ml.Dataset {
-	rng := rand.New(rand.NewPCG(seed, 3))
-	const nf = 6
-	d := &ml.Dataset{Labels: make([]float32, n)}
-	for f := range nf {
-		d.Features = append(d.Features, ml.Feature{Name: string(rune('a' + f)), Values: make([]float32, n)})
-	}
-	for r := range n {
-		x := make([]float64, nf)
-		for f := range x {
-			x[f] = rng.NormFloat64()
-			v := float32(x[f])
-			if f == 2 && rng.Float64() < 0.1 {
-				v = float32(math.NaN())
-				x[f] = 1.5 // missing values carry signal
-			}
-			d.Features[f].Values[r] = v
-		}
-		s := math.Sin(x[0]*2) + x[1]*x[2] + 0.5*x[3] + rng.NormFloat64()*0.3
-		switch task {
-		case ml.Binary:
-			if s > 0 {
-				d.Labels[r] = 1
-			}
-		case ml.Regression:
-			d.Labels[r] = float32(s)
-		case ml.Multiclass:
-			d.Labels[r] = float32(min(2, max(0, int(math.Floor(s+1.5)))))
-		}
-	}
-	return d
-}
+// synth is mltest.Synth.
+func synth(n int, task ml.Task, seed uint64) *ml.Dataset { return mltest.Synth(n, task, seed) }
 
 func cols(d *ml.Dataset) [][]float32 {
 	c := make([][]float32, len(d.Features))
@@ -125,38 +95,49 @@ func TestBestSplitMatchesExhaustiveSearch(t *testing.T) {
 	}
 }
 
+// TestResumedTrainingEqualsUninterrupted: a resumed run recomputes the
+// margins from the checkpoint's trees, an uninterrupted one keeps them
+// (adding each leaf to its rows, or walking every row by its bins when rows
+// are sampled); both must grow the same model. Leaf-wise growth once added
+// some leaves twice; this caught it.
 func TestResumedTrainingEqualsUninterrupted(t *testing.T) {
 	train, valid := synth(3000, ml.Binary, 1), synth(800, ml.Binary, 2)
-	p := DefaultParams()
-	p.Trees, p.LearningRate, p.Subsample, p.Colsample, p.Seed = 25, 0.2, 0.8, 0.7, 11
-	p.EarlyStoppingRounds = 50
-	full, err := Train(context.Background(), train, p, Options{Valid: valid})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var saved *Checkpoint
-	stop := errors.New("worker died")
-	_, err = Train(context.Background(), train, p, Options{Valid: valid, OnRound: func(cp *Checkpoint) error {
-		if cp.Round == 9 {
-			saved = cp
-			return stop
-		}
-		return nil
-	}})
-	if !errors.Is(err, stop) || saved == nil {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	resumed, err := Train(context.Background(), train, p, Options{Valid: valid, Resume: saved})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(full.Trees, resumed.Trees) || !reflect.DeepEqual(full.BaseScore, resumed.BaseScore) {
-		t.Fatal("resumed model differs from the uninterrupted one")
-	}
-	p2 := p
-	p2.Trees++
-	if _, err := Train(context.Background(), train, p2, Options{Resume: saved}); err == nil {
-		t.Error("resuming with other parameters was accepted")
+	sampled := DefaultParams()
+	sampled.Trees, sampled.LearningRate, sampled.Subsample, sampled.Colsample, sampled.Seed = 25, 0.2, 0.8, 0.7, 11
+	leafWise := DefaultParams()
+	leafWise.Trees, leafWise.LearningRate, leafWise.MaxDepth, leafWise.MaxLeaves = 25, 0.2, 0, 24
+	for name, p := range map[string]Params{"sampled": sampled, "leaf-wise": leafWise} {
+		t.Run(name, func(t *testing.T) {
+			p.EarlyStoppingRounds = 50
+			full, err := Train(context.Background(), train, p, Options{Valid: valid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var saved *Checkpoint
+			stop := errors.New("worker died")
+			_, err = Train(context.Background(), train, p, Options{Valid: valid, OnRound: func(cp *Checkpoint) error {
+				if cp.Round == 9 {
+					saved = cp
+					return stop
+				}
+				return nil
+			}})
+			if !errors.Is(err, stop) || saved == nil {
+				t.Fatalf("interrupted run: %v", err)
+			}
+			resumed, err := Train(context.Background(), train, p, Options{Valid: valid, Resume: saved})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(full.Trees, resumed.Trees) || !reflect.DeepEqual(full.BaseScore, resumed.BaseScore) {
+				t.Fatal("resumed model differs from the uninterrupted one")
+			}
+			p2 := p
+			p2.Trees++
+			if _, err := Train(context.Background(), train, p2, Options{Resume: saved}); err == nil {
+				t.Error("resuming with other parameters was accepted")
+			}
+		})
 	}
 }
 

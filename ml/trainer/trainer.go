@@ -38,6 +38,8 @@ type Spec struct {
 	// stops training).
 	Resume  *gbdt.Checkpoint
 	OnRound func(*gbdt.Checkpoint) error
+	// Engine grows gbdt trees (package gpu's on a GPU); nil is the CPU.
+	Engine gbdt.Engine
 }
 
 // GBDTParams reads gbdt parameters by name over the defaults (learning
@@ -239,7 +241,7 @@ func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Art
 		if err != nil {
 			return nil, err
 		}
-		m, err := gbdt.Train(ctx, train, p, gbdt.Options{Valid: valid, Resume: s.Resume, OnRound: s.OnRound})
+		m, err := gbdt.Train(ctx, train, p, gbdt.Options{Valid: valid, Resume: s.Resume, OnRound: s.OnRound, Engine: s.Engine})
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,164 @@
+package gbdt
+
+import (
+	"math"
+	"sort"
+
+	"github.com/sluice-ml/sluice/ml"
+)
+
+// Engine does the row-level work of growing trees: gradients, histograms,
+// split search, partitioning rows into leaves, and adding a tree's outputs
+// to the margins. The trainer keeps the tree logic (which leaves to split,
+// the nodes, the leaf values), so every engine grows the same trees up to
+// the order of floating-point sums. The CPU engine is the default; package
+// gpu provides a CUDA one.
+type Engine interface {
+	// Load receives the training data, once per Train.
+	Load(d Data) error
+	// Gradients computes the gradients and hessians of output j from the
+	// current margins.
+	Gradients(j int) error
+	// SetRows sets the rows of the next tree, in order: nil is every row.
+	SetRows(rows []int32) error
+	// SetFeatures sets the features the next tree may split on.
+	SetFeatures(active []int) error
+	// Histograms builds the histograms of the active features over each
+	// segment's rows, each into a new slot.
+	Histograms(segs []Segment) ([]int, error)
+	// Sums returns the gradient and hessian sums of a segment whose
+	// histograms are in slot.
+	Sums(slot int, seg Segment) (g, h float64, err error)
+	// Subtract makes slot p[0] the histograms of p[0] minus those of p[1],
+	// for each pair.
+	Subtract(pairs [][2]int) error
+	// Release frees a slot.
+	Release(slot int)
+	// BestSplits finds each query's best split over the active features,
+	// ties to the lower feature.
+	BestSplits(qs []Query) ([]Split, error)
+	// Partition reorders each segment's rows so that those going left under
+	// its split come first, keeping their order, and returns the position
+	// of each segment's first right row.
+	Partition(segs []Segment, splits []Split) ([]int, error)
+	// AddTree adds the tree's leaf values to the margins of output j. The
+	// leaves' segments (in the current rows) and values are given.
+	AddTree(tree *Tree, j int, leaves []Segment, values []float64) error
+	// Close frees the engine's resources.
+	Close() error
+}
+
+// Data is what an engine trains on.
+type Data struct {
+	// Bins are the binned columns: Bins[f][row]; MissingBin holds NaN.
+	Bins [][]uint8
+	// Cuts are each feature's bin edges: bin b holds [Cuts[b-1], Cuts[b]).
+	Cuts   [][]float32
+	Labels []float32
+	// Score holds the starting margins, row-major n×K; the engine owns
+	// their updates from here on.
+	Score []float64
+	Task  ml.Task
+	K     int
+	// Lambda and MinChildWeight are the split search's regularization.
+	Lambda, MinChildWeight float64
+	Threads                int
+}
+
+// MissingBin is the bin of missing values.
+const MissingBin = missingBin
+
+// Segment is a leaf's positions [Begin, End) in the engine's row order.
+type Segment struct{ Begin, End int }
+
+// Len is the number of rows in the segment.
+func (s Segment) Len() int { return s.End - s.Begin }
+
+// Query asks for the best split of the rows whose histograms are in Slot
+// and whose gradient and hessian sums are G and H.
+type Query struct {
+	Slot int
+	G, H float64
+}
+
+// Split is a node's best split: a row goes left when its bin is at most
+// Bin, a missing one when DefaultLeft. Feature -1 is no split. GL and HL
+// are the left rows' gradient and hessian sums.
+type Split struct {
+	Gain        float64
+	Feature     int
+	Bin         int
+	DefaultLeft bool
+	GL, HL      float64
+}
+
+// GoesLeft reports whether a row with bin b goes left.
+func (s Split) GoesLeft(b uint8) bool {
+	if b == missingBin {
+		return s.DefaultLeft
+	}
+	return int(b) <= s.Bin
+}
+
+// HistBin sums the gradients and hessians of a bin's rows.
+type HistBin struct{ G, H float64 }
+
+// ScanSplit finds the best split of one feature from its histogram (256
+// bins, the last one missing values) with nb bins in use: each threshold is
+// tried with the missing values on either side; the loss reduction is
+// XGBoost's, GL²/(HL+λ) + GR²/(HR+λ) - G²/(H+λ). Engines must compute the
+// same: the CUDA kernel is this loop.
+func ScanSplit(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float64) Split {
+	miss := h[missingBin]
+	parent := g * g / (hs + lambda)
+	best := Split{Feature: feature}
+	var gl, hl float64
+	try := func(gl, hl float64, b int, dl bool) {
+		gr, hr := g-gl, hs-hl
+		if hl < mcw || hr < mcw || hl <= 0 || hr <= 0 {
+			return
+		}
+		gain := gl*gl/(hl+lambda) + gr*gr/(hr+lambda) - parent
+		if gain > best.Gain {
+			best.Gain, best.Bin, best.DefaultLeft, best.GL, best.HL = gain, b, dl, gl, hl
+		}
+	}
+	hasMissing := miss.H > 0
+	for b := 0; b < nb; b++ {
+		gl += h[b].G
+		hl += h[b].H
+		if b < nb-1 {
+			// Missing right; with no missing rows, the default direction
+			// is the heavier side.
+			try(gl, hl, b, !hasMissing && hl >= hs-hl)
+			if hasMissing {
+				try(gl+miss.G, hl+miss.H, b, true)
+			}
+		} else if hasMissing {
+			// Every value left, missing right.
+			try(gl, hl, b, false)
+		}
+	}
+	return best
+}
+
+// PickSplit returns the best of per-feature splits: the highest gain, ties
+// to the first (the lower feature when they are in feature order).
+func PickSplit(splits []Split) Split {
+	best := Split{Feature: -1}
+	for _, s := range splits {
+		if s.Gain > best.Gain {
+			best = s
+		}
+	}
+	return best
+}
+
+// SplitBin returns the bin of a node's threshold on a feature with these
+// cuts: the inverse of the trainer's bin-to-threshold mapping.
+func SplitBin(cuts []float32, threshold float32) int {
+	if math.IsInf(float64(threshold), 1) {
+		return len(cuts)
+	}
+	return sort.Search(len(cuts), func(i int) bool { return cuts[i] >= threshold })
+}
