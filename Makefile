@@ -4,6 +4,9 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 PKGS     := ./...
+# The Helm chart's tests are a module of their own (Helm and KEDA stay out
+# of the binary's go.mod).
+CHART_MOD := deploy/helm
 
 STATICCHECK_VERSION   := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
@@ -13,7 +16,7 @@ STATICCHECK   := $(BIN)/staticcheck
 WORKFLOWCHECK := $(BIN)/workflowcheck
 VERSITYGW     := $(BIN)/versitygw
 
-.PHONY: all build release tools lint test unit bench dev demo clean
+.PHONY: all build release tools lint test unit bench dev demo clean ptx gpucheck
 
 all: build
 
@@ -24,6 +27,20 @@ build:
 ## release: a stripped, reproducible binary
 release:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/sluice ./cmd/sluice
+
+## ptx: recompile the GPU kernels (gpu/kernels/kernels.cu) to the committed
+## PTX, with Debian's clang-14 (apt-get install clang-14) or nvcc
+ptx:
+	@if command -v clang-14 >/dev/null; then \
+		clang-14 -x cuda --cuda-device-only --cuda-gpu-arch=sm_80 -nocudainc -nocudalib -O3 -S \
+			gpu/kernels/kernels.cu -o gpu/kernels/kernels.ptx; \
+	elif command -v nvcc >/dev/null; then \
+		nvcc -ptx -arch=sm_80 -O3 -x cu gpu/kernels/kernels.cu -o gpu/kernels/kernels.ptx; \
+	else echo "make ptx needs clang-14 (apt-get install clang-14) or nvcc" >&2; exit 1; fi
+
+## gpucheck: the small static binary gpu/devicecheck.sh runs on a GPU machine
+gpucheck:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/gpucheck ./cmd/gpucheck
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -43,14 +60,17 @@ lint: $(STATICCHECK) $(WORKFLOWCHECK)
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	$(WORKFLOWCHECK) ./workflows/... ./pipelines/...
+	cd $(CHART_MOD) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 ## test: lint, then unit and integration tests on real servers
 test: lint $(VERSITYGW)
 	SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 25m $(PKGS)
+	cd $(CHART_MOD) && $(GO) test -count=1 ./...
 
 ## unit: the tests, without lint
 unit: $(VERSITYGW)
 	SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 $(PKGS)
+	cd $(CHART_MOD) && $(GO) test -count=1 ./...
 
 ## bench: benchmarks; figures go to BENCHMARKS.md
 bench: build $(VERSITYGW)

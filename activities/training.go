@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/sluice-ml/sluice/gpu"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
@@ -34,8 +35,9 @@ type Training struct {
 	Worker string
 	Device string
 	// GPUs, when set, hands each trial a GPU of this host for its run
-	// (a gpu worker runs at most one trial per GPU).
+	// (a gpu worker runs at most one trial per GPU), and GPU trains on it.
 	GPUs *Devices
+	GPU  *gpu.Pool
 	// Fault, when set, is called after each checkpoint with its round; an
 	// error fails the attempt there, as a crash would. Tests use it.
 	Fault func(round int) error
@@ -123,15 +125,14 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 	if alg == "" {
 		alg = artifact.GBDT
 	}
+	device := -1
 	if a.GPUs != nil {
-		gpu, err := a.GPUs.acquire(ctx)
+		d, err := a.GPUs.acquire(ctx)
 		if err != nil {
 			return res, err
 		}
-		defer a.GPUs.release(gpu)
-		// The trainer would run on this device; until a GPU trainer
-		// exists it trains on the CPU, and the record says so.
-		res.Device = fmt.Sprintf("gpu:%d (trained on the CPU: no GPU trainer yet)", gpu)
+		defer a.GPUs.release(d)
+		device = d
 	}
 	sets, err := a.splitByTime(ctx, in)
 	if err != nil {
@@ -160,12 +161,6 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 	cpKey := in.prefix() + "checkpoint.gob"
 	spec := trainer.Spec{Task: task, Algorithm: alg, Label: in.Label, Params: in.Params}
 	if alg == artifact.GBDT {
-		if spec.Resume, err = a.loadCheckpoint(ctx, cpKey); err != nil {
-			return res, err
-		}
-		if spec.Resume != nil {
-			res.ResumedFrom = spec.Resume.Round
-		}
 		spec.OnRound = func(cp *gbdt.Checkpoint) error {
 			res.Rounds = cp.Round
 			if cp.Round%every != 0 {
@@ -186,7 +181,30 @@ func (a *Training) Trial(ctx context.Context, in TrialInput) (TrialResult, error
 			return nil
 		}
 	}
-	art, err := trainer.Train(ctx, train, valid, spec)
+	// Each run starts from the last checkpoint: a GPU run that fails
+	// part-way continues on the CPU from its last checkpoint.
+	var art *artifact.Artifact
+	run := func(eng gbdt.Engine) error {
+		if alg == artifact.GBDT {
+			if spec.Resume, err = a.loadCheckpoint(ctx, cpKey); err != nil {
+				return err
+			}
+			if spec.Resume != nil && res.ResumedFrom == 0 {
+				res.ResumedFrom = spec.Resume.Round
+			}
+		}
+		spec.Engine = eng
+		art, err = trainer.Train(ctx, train, valid, spec)
+		return err
+	}
+	if device >= 0 && a.GPU != nil && alg == artifact.GBDT {
+		res.Device, err = a.GPU.Run(device, run)
+	} else {
+		if device >= 0 {
+			res.Device = fmt.Sprintf("cpu (gpu:%d held; %s trains on the CPU)", device, alg)
+		}
+		err = run(nil)
+	}
 	if err != nil {
 		return res, fmt.Errorf("trial %d: %w", in.Trial, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/gpu"
+	"github.com/sluice-ml/sluice/internal/mockcuda"
 	"github.com/sluice-ml/sluice/lakehouse"
 )
 
@@ -94,11 +97,25 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 		}
 	}
 
-	// On a gpu worker each trial holds a device and says which.
+	// On a gpu worker each trial holds a device, trains on it and says
+	// which: here the mock driver, whose kernels are the Go references.
+	mock := mockcuda.Load(t)
 	a.GPUs = activities.NewDevices(1)
+	a.GPU = gpu.OpenPool(1, nil)
+	defer a.GPU.Close()
 	in.RunID = "gpu"
 	g, err := runTrial(a, in)
-	if err != nil || !strings.HasPrefix(g.Device, "gpu:0") || g.Metrics["auc"] != whole.Metrics["auc"] {
-		t.Errorf("a trial on the gpu queue: %+v, %v", g, err)
+	if err != nil || g.Device != "gpu:0 (Mock GPU 0)" || math.Abs(g.Metrics["auc"]-whole.Metrics["auc"]) > 1e-9 {
+		t.Errorf("a trial on the gpu queue: %+v, %v (CPU AUC %v)", g, err, whole.Metrics["auc"])
+	}
+	// A CUDA error part-way: the trial goes on on the CPU, from its last
+	// checkpoint, to the CPU's model.
+	mock.Reset()
+	t.Setenv("MOCKCUDA_FAIL", "cuLaunchKernel@200")
+	in.RunID = "gpu-fails"
+	g, err = runTrial(a, in)
+	if err != nil || !strings.HasPrefix(g.Device, "cpu (gpu:0 (Mock GPU 0) failed: cuLaunchKernel(") ||
+		math.Abs(g.Metrics["auc"]-whole.Metrics["auc"]) > 1e-9 {
+		t.Errorf("a trial whose GPU fails: %+v, %v", g, err)
 	}
 }

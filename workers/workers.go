@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/gpu"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/online"
@@ -92,6 +93,7 @@ type Deps struct {
 type Set struct {
 	workers []worker.Worker
 	queues  []string
+	gpus    *gpu.Pool
 }
 
 // New builds one worker per queue in o. The control queue always carries the
@@ -99,6 +101,10 @@ type Set struct {
 func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
 	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
@@ -151,14 +157,17 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.
 			w.RegisterActivity(selfCheck)
-			// Training runs on the cpu and gpu queues. There is no GPU
-			// trainer yet: a gpu worker trains on the CPU and its trials
-			// say so.
+			// Training runs on the cpu and gpu queues. A gpu worker with
+			// --gpus N opens and self-tests its GPUs and runs one trial on
+			// each; a GPU that fails trains its trials on the CPU, and
+			// each trial records what ran.
 			training := &activities.Training{Catalog: deps.Catalog, Lake: deps.Lake, Worker: identity(), Device: "cpu"}
 			if class == "gpu" {
 				training.Device = "cpu (gpu queue; no GPUs given: --gpus)"
 				if o.GPUs > 0 {
 					training.GPUs = activities.NewDevices(o.GPUs)
+					s.gpus = gpu.OpenPool(o.GPUs, logger)
+					training.GPU = s.gpus
 				}
 			}
 			w.RegisterActivity(training)
@@ -189,6 +198,9 @@ func (s *Set) Start() error {
 func (s *Set) Stop() {
 	for _, w := range s.workers {
 		w.Stop()
+	}
+	if s.gpus != nil {
+		s.gpus.Close()
 	}
 }
 

@@ -18,9 +18,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+
+	"github.com/sluice-ml/sluice/internal/binaryset"
 )
 
-const features = 28
+const features = binaryset.Features
 
 func main() {
 	out := flag.String("o", "bench/data", "output folder")
@@ -36,7 +38,7 @@ func run(dir string, rows int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	x, y := Binary(rows, 42)
+	x, y := binaryset.Generate(rows, 42)
 	train := rows * 8 / 10
 	files := map[string][]float32{
 		"binary-train.x.f32": x[:train*features],
@@ -138,57 +140,6 @@ func Mixed(s MixedShape, rows int, seed uint64) []byte {
 		b = fmt.Appendf(b, "%d\n", y)
 	}
 	return b
-}
-
-// Binary draws rows of 28 features and a 0/1 label from a nonlinear logit:
-// interactions, thresholds and smooth terms over the first 16 features,
-// weak linear terms on the next 6, and 6 pure-noise features. About 2% of
-// four features are missing.
-func Binary(rows int, seed uint64) (x, y []float32) {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	x = make([]float32, rows*features)
-	y = make([]float32, rows)
-	v := make([]float64, features)
-	for r := range rows {
-		for f := range features {
-			if f%4 == 3 {
-				v[f] = rng.Float64()*4 - 2
-			} else {
-				v[f] = rng.NormFloat64()
-			}
-		}
-		logit := 1.2*math.Sin(v[0]*v[1]) +
-			0.8*(v[2]*v[2]-1) +
-			math.Abs(v[3])*v[4] +
-			0.6*v[5]*v[6]*v[7] +
-			1.5*math.Tanh(v[8]+v[9]) +
-			step(v[10], 0.5)*v[11] -
-			0.7*step(-v[12], 0.2) +
-			0.5*math.Cos(2*v[13])*v[14] +
-			0.4*math.Max(v[15], 0)
-		for f := 16; f < 22; f++ {
-			logit += 0.15 * v[f]
-		}
-		logit += rng.NormFloat64() * 0.8
-		if logit > 0.2 {
-			y[r] = 1
-		}
-		for f := range features {
-			val := float32(v[f])
-			if (f == 2 || f == 9 || f == 17 || f == 25) && rng.Float64() < 0.02 {
-				val = float32(math.NaN())
-			}
-			x[r*features+f] = val
-		}
-	}
-	return x, y
-}
-
-func step(v, at float64) float64 {
-	if v > at {
-		return 1
-	}
-	return 0
 }
 
 func writeF32(path string, data []float32) error {
