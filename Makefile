@@ -16,7 +16,7 @@ STATICCHECK   := $(BIN)/staticcheck
 WORKFLOWCHECK := $(BIN)/workflowcheck
 VERSITYGW     := $(BIN)/versitygw
 
-.PHONY: all build release tools lint test unit bench dev demo clean ptx gpucheck
+.PHONY: all build release tools lint test unit bench fuzz dev demo clean ptx gpucheck
 
 all: build
 
@@ -86,6 +86,18 @@ bench: build $(VERSITYGW)
 	$(GO) test -run '^$$' -bench Drift10Mx30 -benchtime 3x ./monitor/
 	bash bench/ml.sh
 	bash bench/foundation.sh
+
+## fuzz: each fuzz target for FUZZTIME (make test runs their corpora only);
+## new findings land in the package's testdata/fuzz
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./spec:FuzzParse ./sources:FuzzCSV ./sources:FuzzJSONL \
+	./ml/artifact:FuzzDecode ./ml/artifact:FuzzDecodeValidChecksum \
+	./serving:FuzzPredict ./serving:FuzzInfer ./api:FuzzAPIBodies
+fuzz: $(VERSITYGW)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## dev: the whole platform in one process, state in .sluice/
 dev: build

@@ -113,3 +113,23 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestS3ErrorsHideTheKeys: S3 refusing the credentials is an error that
+// names the bucket, not the secret key.
+func TestS3ErrorsHideTheKeys(t *testing.T) {
+	o := testenv.S3(t)
+	const secret = "s3-Kp27-wrong-secret"
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIASLUICEWRONGKEY")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	ctx := testenv.Context(t)
+	store, err := lakehouse.Open(ctx, o)
+	if err == nil {
+		err = store.Put(ctx, "probe/object", strings.NewReader("x"))
+	}
+	if err == nil {
+		t.Fatal("S3 accepted the wrong keys")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("the error shows the secret key: %v", err)
+	}
+}

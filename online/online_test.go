@@ -92,3 +92,51 @@ func TestUpsertGetCacheAndNotify(t *testing.T) {
 		t.Errorf("an unknown view: %v", err)
 	}
 }
+
+// TestHostileColumnNames: column names come from users' data; they are
+// quoted identifiers in every statement, never SQL.
+func TestHostileColumnNames(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.canary (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	key := `id"; DROP TABLE public.canary; --`
+	val := `v'); DELETE FROM sluice.schema_migrations; --`
+	hs := arrow.NewSchema([]arrow.Field{
+		{Name: key, Type: arrow.BinaryTypes.String},
+		{Name: val, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, hs)
+	b.Field(0).(*array.StringBuilder).AppendValues([]string{`k"1`, "k'2"}, nil)
+	b.Field(1).(*array.Float64Builder).AppendValues([]float64{1, 2}, nil)
+	rec := b.NewRecordBatch()
+	s := &online.Store{DB: db}
+	view := `v"; DROP TABLE public.canary; --`
+	n, err := s.Upsert(ctx, view, key, hs, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }, time.Now())
+	if err != nil || n != 2 {
+		t.Fatalf("upsert: %d, %v", n, err)
+	}
+	var tables, migrations int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'canary'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM sluice.schema_migrations`).Scan(&migrations); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 1 || migrations == 0 {
+		t.Fatalf("a name ran as SQL: canary tables %d, migrations %d", tables, migrations)
+	}
+	r := online.NewReader(db, online.CacheOptions{Size: 10, TTL: time.Hour})
+	rows, err := r.Get(ctx, view, []string{"k'2", `k"1`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][val] != 2.0 || rows[1][val] != 1.0 {
+		t.Errorf("rows %v", rows)
+	}
+}

@@ -45,7 +45,9 @@ func (s *rowScanner) next() (row []byte, lines int, ended, ok bool) {
 		end = s.pos + nl
 	}
 	if s.quote >= end { // no quote in this row
-		row, s.pos = s.data[s.pos:end], end+1
+		// The last row of a file may have no line break: pos stops at
+		// the end of the data, not past it.
+		row, s.pos = s.data[s.pos:end], min(end+1, len(s.data))
 		return row, 1, end < len(s.data), true
 	}
 	return s.quoted()

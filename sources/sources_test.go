@@ -346,3 +346,36 @@ func TestParquetFolderRefusesAMixedSchema(t *testing.T) {
 		t.Errorf("an empty folder: %v", err)
 	}
 }
+
+// TestCSVWithoutFinalLineBreak: the last row needs no line break (the
+// fuzzer found that such a file panicked the splitter).
+func TestCSVWithoutFinalLineBreak(t *testing.T) {
+	for _, body := range []string{"id,ts\n1,2026-11-01\n2,2026-11-02", "id,ts\n1,2026-11-01\n\"2\",2026-11-02", "id"} {
+		path := filepath.Join(t.TempDir(), "x.csv")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenCSV(path, Options{})
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		rows := 0
+		for {
+			c, err := r.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%q: %v", body, err)
+			}
+			if c.Records != nil {
+				rows += int(c.Records.NumRows())
+				c.Records.Release()
+			}
+		}
+		r.Close()
+		if want := strings.Count(body, "\n"); rows != want {
+			t.Errorf("%q: %d rows, want %d", body, rows, want)
+		}
+	}
+}

@@ -287,8 +287,15 @@ func Load(path string) (*Spec, error) {
 	return Parse(path, b)
 }
 
+// MaxBytes caps a spec's size: a project's spec is a few kilobytes, and
+// YAML's aliases can make a small file expand.
+const MaxBytes = 1 << 20
+
 // Parse reads and validates a spec; name labels errors.
 func Parse(name string, data []byte) (*Spec, error) {
+	if len(data) > MaxBytes {
+		return nil, fmt.Errorf("%w: %s: %d bytes, over the %d-byte limit", ErrInvalid, name, len(data), MaxBytes)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
