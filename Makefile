@@ -16,7 +16,7 @@ STATICCHECK   := $(BIN)/staticcheck
 WORKFLOWCHECK := $(BIN)/workflowcheck
 VERSITYGW     := $(BIN)/versitygw
 
-.PHONY: all build release tools lint test unit bench fuzz dev demo clean ptx gpucheck
+.PHONY: all build release tools lint test unit bench fuzz soak dev demo clean ptx gpucheck
 
 all: build
 
@@ -98,6 +98,11 @@ fuzz: $(VERSITYGW)
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+## soak: 10 minutes of online traffic at 2,000 req/s with two promotions and
+## a reload of the online store; figures go to BENCHMARKS.md
+soak:
+	bash bench/soak.sh
 
 ## dev: the whole platform in one process, state in .sluice/
 dev: build

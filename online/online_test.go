@@ -140,3 +140,46 @@ func TestHostileColumnNames(t *testing.T) {
 		t.Errorf("rows %v", rows)
 	}
 }
+
+// TestReadsDoNotWaitForALoad: a load in progress (its transaction open)
+// does not block reads of the view: the soak found reads timing out while
+// a materialization reloaded every entity.
+func TestReadsDoNotWaitForALoad(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Exec(ctx, "DROP TABLE IF EXISTS sluice_online.busy")
+	s := &online.Store{DB: db}
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Upsert(ctx, "busy", "customer_id", schema, batch([]string{"C1", "C2", "C3"}, []float64{1, 2, 3}, []string{"a", "b", "c"}), day); err != nil {
+		t.Fatal(err)
+	}
+	// A second load that holds its transaction open until released.
+	release, loaded := make(chan struct{}), make(chan error, 1)
+	rec := batch([]string{"C1"}, []float64{10}, []string{"z"})
+	go func() {
+		_, err := s.Upsert(ctx, "busy", "customer_id", schema, func(yield func(arrow.RecordBatch, error) bool) {
+			rec(yield)
+			<-release
+		}, day.Add(24*time.Hour))
+		loaded <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the load is past its DDL, reading records
+	r := online.NewReader(db, online.CacheOptions{Size: 10, TTL: time.Hour})
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	rows, err := r.Get(rctx, "busy", []string{"C1"})
+	cancel()
+	close(release)
+	if err != nil {
+		t.Fatalf("a read during a load: %v", err)
+	}
+	if rows[0]["txn__amount_sum_7d"] != 1.0 {
+		t.Errorf("read %v during the load, want the committed value", rows)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+}

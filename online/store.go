@@ -85,15 +85,35 @@ func ensure(ctx context.Context, tx pgx.Tx, view, key string, schema *arrow.Sche
 		// update every row they touch.
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s, %s timestamptz NOT NULL) WITH (fillfactor = 50)", table(view), strings.Join(cols, ", "), EventTime),
 	}
-	for _, c := range cols[1:] {
-		if !strings.HasSuffix(c, "PRIMARY KEY") {
-			stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s", table(view), c))
-		}
-	}
 	// Concurrent loads of one view would race on CREATE TABLE: a lock per
 	// view serialises them.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", Schema+"."+view); err != nil {
 		return fmt.Errorf("online: locking %s: %w", view, err)
+	}
+	// ALTER TABLE takes an exclusive lock even when the column exists,
+	// held until the load commits: every online read of the view would
+	// wait for the whole load. Only missing columns are added.
+	existing := map[string]bool{}
+	rows, err := tx.Query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, table(view))
+	if err != nil {
+		return fmt.Errorf("online: reading the columns of %s: %w", view, err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("online: reading the columns of %s: %w", view, err)
+		}
+		existing[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("online: reading the columns of %s: %w", view, err)
+	}
+	for i, c := range cols {
+		if f := schema.Field(i); f.Name != key && !existing[f.Name] && len(existing) > 0 {
+			stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s", table(view), c))
+		}
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {

@@ -43,6 +43,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -57,13 +58,17 @@ const nfeat = 10
 
 func main() {
 	if len(os.Args) < 2 {
-		log.Fatal("usage: servebench setup|load ...")
+		log.Fatal("usage: servebench setup|load|promote|refresh ...")
 	}
 	switch os.Args[1] {
 	case "setup":
 		setup(os.Args[2:])
 	case "load":
 		load(os.Args[2:])
+	case "promote":
+		promote(os.Args[2:])
+	case "refresh":
+		refresh(os.Args[2:])
 	default:
 		log.Fatalf("unknown command %q", os.Args[1])
 	}
@@ -86,32 +91,14 @@ func setup(args []string) {
 	model, view := fmt.Sprintf("servebench_%d", stamp), fmt.Sprintf("servebench_%d", stamp)
 
 	// Entities' features: the online view, and features.csv.
-	fields := []arrow.Field{{Name: "entity_id", Type: arrow.BinaryTypes.String}}
-	for j := range nfeat {
-		fields = append(fields, arrow.Field{Name: fmt.Sprintf("%s__f%d", view, j), Type: arrow.PrimitiveTypes.Float64, Nullable: true})
-	}
-	schema := arrow.NewSchema(fields, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	fc, err := os.Create(filepath.Join(*out, "features.csv"))
 	check(err)
 	fw := csv.NewWriter(fc)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range *entities {
-		id := fmt.Sprintf("E%d", i)
-		row := []string{id}
-		b.Field(0).(*array.StringBuilder).Append(id)
-		for j := range nfeat {
-			v := r.NormFloat64()
-			b.Field(j + 1).(*array.Float64Builder).Append(v)
-			row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
-		}
-		check(fw.Write(row))
-	}
+	// The model's data continues the features' random stream, as before.
+	r, err := upsertFeatures(ctx, db, view, *entities, 3, fw)
+	check(err)
 	fw.Flush()
 	check(fc.Close())
-	rec := b.NewRecordBatch()
-	_, err = (&online.Store{DB: db}).Upsert(ctx, view, "entity_id", schema, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }, time.Now())
-	check(err)
 
 	// The model: 100 trees of depth 6 on 200k synthetic rows, also
 	// written to train.csv for XGBoost.
@@ -154,6 +141,78 @@ func setup(args []string) {
 	info, _ := json.Marshal(map[string]any{"model": model, "view": view, "entities": *entities})
 	check(os.WriteFile(filepath.Join(*out, "model.json"), info, 0o644))
 	fmt.Println(model)
+}
+
+// upsertFeatures loads every entity's features into the online view,
+// drawn from seed, and writes them to w when it is not nil. It returns the
+// random stream, drawn that far.
+func upsertFeatures(ctx context.Context, db *pgxpool.Pool, view string, entities int, seed uint64, w *csv.Writer) (*rand.Rand, error) {
+	fields := []arrow.Field{{Name: "entity_id", Type: arrow.BinaryTypes.String}}
+	for j := range nfeat {
+		fields = append(fields, arrow.Field{Name: fmt.Sprintf("%s__f%d", view, j), Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+	}
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	r := rand.New(rand.NewPCG(seed, 4))
+	for i := range entities {
+		id := fmt.Sprintf("E%d", i)
+		row := []string{id}
+		b.Field(0).(*array.StringBuilder).Append(id)
+		for j := range nfeat {
+			v := r.NormFloat64()
+			b.Field(j + 1).(*array.Float64Builder).Append(v)
+			row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		if w != nil {
+			if err := w.Write(row); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	_, err := (&online.Store{DB: db}).Upsert(ctx, view, "entity_id", schema, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }, time.Now())
+	return r, err
+}
+
+// promote registers the champion's artifact again as a new version and
+// moves the champion to it: a promotion as serving sees it (NOTIFY, load,
+// swap), for the soak.
+func promote(args []string) {
+	f := flag.NewFlagSet("promote", flag.ExitOnError)
+	dbURL := f.String("database-url", "", "PostgreSQL")
+	model := f.String("model", "", "model")
+	f.Parse(args)
+	ctx := context.Background()
+	db, err := metastore.Open(ctx, *dbURL, nil)
+	check(err)
+	defer db.Close()
+	reg := &registry.Registry{DB: db}
+	cur, err := reg.Resolve(ctx, *model, "champion")
+	check(err)
+	cur.RunID = fmt.Sprintf("soak-%d", time.Now().UnixNano())
+	v, err := reg.Register(ctx, cur)
+	check(err)
+	_, err = reg.SetAlias(ctx, *model, "champion", v.Version, "soak", "soak promotion")
+	check(err)
+	fmt.Println(v.Version)
+}
+
+// refresh reloads every entity's features with new values: the online
+// store's side of a materialization, for the soak.
+func refresh(args []string) {
+	f := flag.NewFlagSet("refresh", flag.ExitOnError)
+	dbURL := f.String("database-url", "", "PostgreSQL")
+	view := f.String("view", "", "online view")
+	entities := f.Int("entities", 50_000, "entities")
+	seed := f.Uint64("seed", 9, "values' seed")
+	f.Parse(args)
+	ctx := context.Background()
+	db, err := metastore.Open(ctx, *dbURL, nil)
+	check(err)
+	defer db.Close()
+	_, err = upsertFeatures(ctx, db, *view, *entities, *seed, nil)
+	check(err)
 }
 
 func load(args []string) {
