@@ -33,6 +33,12 @@ var s3srv struct {
 	once     sync.Once
 	endpoint string
 	err      error
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd // the running server
+	done chan error
+	args []string
+	logf *os.File
 }
 
 // S3 returns lake options for a new, empty bucket on a versitygw server
@@ -92,44 +98,102 @@ func startVersityGW() (string, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	// Name the address: versitygw's default listens on every interface.
-	cmd := exec.Command(bin, "--port", addr, "--access", s3AccessKey, "--secret", s3SecretKey, "posix", dir)
+	s3srv.args = []string{bin, "--port", addr, "--access", s3AccessKey, "--secret", s3SecretKey, "posix", dir}
 	logf, err := os.Create(filepath.Join(dir, "..", filepath.Base(dir)+".log"))
 	if err == nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
+		s3srv.logf = logf
 		onExit(func() { logf.Close(); os.Remove(logf.Name()) })
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("starting %s: %w", bin, err)
+	if err := runVersityGW(); err != nil {
+		return "", err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	onExit(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
+	onExit(stopVersityGW)
 	for _, kv := range [][2]string{{"AWS_ACCESS_KEY_ID", s3AccessKey}, {"AWS_SECRET_ACCESS_KEY", s3SecretKey}, {"AWS_REGION", "us-east-1"}} {
 		os.Setenv(kv[0], kv[1])
 	}
+	if err := waitListening(addr); err != nil {
+		return "", err
+	}
+	return "http://" + addr, nil
+}
+
+// runVersityGW starts the server with the saved arguments.
+func runVersityGW() error {
+	s3srv.mu.Lock()
+	defer s3srv.mu.Unlock()
+	cmd := exec.Command(s3srv.args[0], s3srv.args[1:]...)
+	if s3srv.logf != nil {
+		cmd.Stdout, cmd.Stderr = s3srv.logf, s3srv.logf
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s3srv.args[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	s3srv.cmd, s3srv.done = cmd, done
+	return nil
+}
+
+// stopVersityGW stops the running server: SIGTERM, then SIGKILL after 5 s.
+func stopVersityGW() {
+	s3srv.mu.Lock()
+	cmd, done := s3srv.cmd, s3srv.done
+	s3srv.cmd = nil
+	s3srv.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitListening(addr string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return "http://" + addr, nil
+			return nil
 		}
+		s3srv.mu.Lock()
+		done := s3srv.done
+		s3srv.mu.Unlock()
 		select {
 		case err := <-done:
-			return "", fmt.Errorf("versitygw exited at start: %v", err)
+			return fmt.Errorf("versitygw exited at start: %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("versitygw did not listen on %s in 20 s", addr)
+			return fmt.Errorf("versitygw did not listen on %s in 20 s", addr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// StopS3For stops the package's S3 server (the one S3 started), in the
+// background: it is down for d, then starts again on the same address and
+// data. The returned channel yields once it listens again. Fault-injection
+// tests use it.
+func StopS3For(t testing.TB, d time.Duration) <-chan error {
+	t.Helper()
+	if s3srv.endpoint == "" {
+		t.Fatal("StopS3For before S3")
+	}
+	stopVersityGW()
+	back := make(chan error, 1)
+	go func() {
+		time.Sleep(d)
+		if err := runVersityGW(); err != nil {
+			back <- err
+			return
+		}
+		back <- waitListening(s3srv.args[2])
+	}()
+	return back
 }
