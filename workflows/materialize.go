@@ -26,6 +26,9 @@ type MaterializeRequest struct {
 	// Concurrency caps the backfill's children at once; 0 means 4.
 	Concurrency int
 	Partitions  int
+	// HeartbeatTimeout is how long a silent materialization counts as
+	// alive before Temporal runs it again elsewhere; 0 means 5 minutes.
+	HeartbeatTimeout time.Duration
 }
 
 // MaterializeResult reports the runs.
@@ -54,6 +57,11 @@ func Materialize(ctx workflow.Context, req MaterializeRequest) (MaterializeResul
 		asOf = workflow.Now(ctx)
 	}
 	ctx = withIOActivity(ctx)
+	if req.HeartbeatTimeout > 0 {
+		opts := workflow.GetActivityOptions(ctx)
+		opts.HeartbeatTimeout = req.HeartbeatTimeout
+		ctx = workflow.WithActivityOptions(ctx, opts)
+	}
 	in := activities.MaterializeInput{View: req.View, AsOf: asOf, RunID: materializeID(req.View.View.Name, asOf),
 		Online: req.Online, Incremental: !req.Full, Partitions: req.Partitions}
 	var a *activities.Features

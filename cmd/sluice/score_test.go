@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,26 +67,8 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	victimID := fmt.Sprintf("%d@", victim.cmd.Process.Pid)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the victim never scored a part")
-		}
-		desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if desc.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			t.Fatal("the run ended before the victim scored a part")
-		}
-		busy := false
-		for _, pa := range desc.PendingActivities {
-			busy = busy || (pa.ActivityType.GetName() == "ScorePart" && pa.State == enums.PENDING_ACTIVITY_STATE_STARTED &&
-				strings.HasPrefix(pa.LastWorkerIdentity, victimID))
-		}
-		if busy {
-			break
-		}
+	if !waitRunningOn(t, ctx, c, run, "ScorePart", victim.cmd.Process.Pid) {
+		t.Fatal("the run ended before the victim scored a part")
 	}
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -143,6 +126,33 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 		`sluice_task_queue_lag_seconds_count{activity="ScorePart",queue="sluice-io"}`, `sluice_activities_total{activity="ScorePart",outcome="ok",queue="sluice-io"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the worker's /metrics lacks %s", want)
+		}
+	}
+}
+
+// waitRunningOn waits until the run's pending activity of type activity
+// has been started by the worker process pid. It fails the test when the
+// run ends first or 2 minutes pass; it reports false when the run ended
+// before the worker was seen running it, for callers that may skip.
+func waitRunningOn(t *testing.T, ctx context.Context, c client.Client, run client.WorkflowRun, activity string, pid int) bool {
+	t.Helper()
+	id := fmt.Sprintf("%d@", pid)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d never ran %s", pid, activity)
+		}
+		desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if desc.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return false
+		}
+		for _, pa := range desc.PendingActivities {
+			if pa.ActivityType.GetName() == activity && pa.State == enums.PENDING_ACTIVITY_STATE_STARTED &&
+				strings.HasPrefix(pa.LastWorkerIdentity, id) {
+				return true
+			}
 		}
 	}
 }
