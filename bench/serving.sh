@@ -17,24 +17,11 @@ if ! /usr/bin/python3 -c 'import xgboost, flask' 2>/dev/null || ! command -v gun
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-xgboost python3-flask gunicorn wrk >/dev/null
 fi
-out=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
-trap cleanup EXIT
-$GO build -o "$out/sluice" ./cmd/sluice
-$GO build -o "$out/servebench" ./bench/servebench
-lake="file://$out/lake"
-model=$("$out/servebench" setup -database-url "$DB" -lake "$lake" -out "$out")
-echo "model $model" >&2
-SLUICE_LOG_LEVEL=warn "$out/sluice" serve --addr 127.0.0.1:18080 --database-url "$DB" --lake "$lake" >"$out/serve.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:18080/v2/models/$model/ready" >/dev/null && break; sleep 0.2; done
-url="http://127.0.0.1:18080/v1/models/$model:predict"
-# Warm the cache: every entity once, in batches.
-"$out/servebench" load -url "$url" -rate 20 -duration 10s -warmup 0s -batch 1000 >"$out/warm.json"
-grep -q '"errors":0' "$out/warm.json" || { echo "warming the cache failed: $(cat "$out/warm.json")" >&2; exit 1; }
+PORT=18080
+# shellcheck source=bench/lib/served-model.sh
+source bench/lib/served-model.sh
 echo "open loop, GET /healthz at 5,000 req/s (the floor of this setup)..." >&2
-"$out/servebench" load -url "http://127.0.0.1:18080/healthz" -get -rate 5000 -duration 10s >"$out/floor.json"
+"$out/servebench" load -url "http://127.0.0.1:$PORT/healthz" -get -rate 5000 -duration 10s >"$out/floor.json"
 echo "open loop, single instances at 5,000 req/s..." >&2
 "$out/servebench" load -url "$url" -rate 5000 -duration "$DURATION" >"$out/single.json"
 echo "open loop, 100-instance batches at 200 req/s..." >&2

@@ -19,21 +19,11 @@ case $DURATION in
   *s) secs=${DURATION%s} ;;
   *) echo "DURATION: want minutes or seconds, like 10m or 90s" >&2; exit 2 ;;
 esac
-out=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"; }
-trap cleanup EXIT
-$GO build -o "$out/sluice" ./cmd/sluice
-$GO build -o "$out/servebench" ./bench/servebench
-lake="file://$out/lake"
-model=$("$out/servebench" setup -database-url "$DB" -lake "$lake" -out "$out")
-SLUICE_LOG_LEVEL=warn "$out/sluice" serve --addr 127.0.0.1:18090 --database-url "$DB" --lake "$lake" >"$out/serve.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:18090/v2/models/$model/ready" >/dev/null && break; sleep 0.2; done
-url="http://127.0.0.1:18090/v1/models/$model:predict"
-"$out/servebench" load -url "$url" -rate 20 -duration 10s -warmup 0s -batch 1000 >"$out/warm.json"
+PORT=18090
+# shellcheck source=bench/lib/served-model.sh
+source bench/lib/served-model.sh
 
-heap() { curl -fs http://127.0.0.1:18090/metrics | awk '/^go_memstats_heap_inuse_bytes /{printf "%.1f", $2/1048576}'; }
+heap() { curl -fs http://127.0.0.1:$PORT/metrics | awk '/^go_memstats_heap_inuse_bytes /{printf "%.1f", $2/1048576}'; }
 
 echo "soak: $RATE req/s for $DURATION on $model" >&2
 "$out/servebench" load -url "$url" -rate "$RATE" -duration "$DURATION" -warmup 30s >"$out/soak.json" &
@@ -58,7 +48,7 @@ while kill -0 "$load" 2>/dev/null; do
   sleep 10
 done
 wait "$load"
-served=$(curl -fs "http://127.0.0.1:18090/v2/models/$model" || true)
+served=$(curl -fs "http://127.0.0.1:$PORT/v2/models/$model" || true)
 echo "events${events}" >&2
 echo "heap MiB over time (seconds, MiB):" >&2
 tr '\n' ' ' <"$out/heap.tsv" >&2; echo >&2

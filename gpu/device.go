@@ -6,7 +6,6 @@
 package gpu
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -26,15 +25,6 @@ type Device struct {
 	// Name is the GPU's name; Memory its global memory in bytes.
 	Name   string
 	Memory uint64
-}
-
-// DeviceCount loads the driver and counts its GPUs. No driver is an error.
-func DeviceCount() (int, error) {
-	drv, err := cuda.Open("")
-	if err != nil {
-		return 0, err
-	}
-	return drv.DeviceCount()
 }
 
 // Open loads the driver, retains GPU ordinal's primary context and JITs the
@@ -167,6 +157,3 @@ func (d *Device) SelfTest() error {
 	}
 	return nil
 }
-
-// ErrNoDevice is returned where a GPU is asked for and there is none.
-var ErrNoDevice = errors.New("no usable GPU")

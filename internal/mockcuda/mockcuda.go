@@ -9,6 +9,7 @@ package mockcuda
 import (
 	_ "embed"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,7 +188,7 @@ func (a *args) int(name string) int {
 }
 
 func (a *args) float(name string) float64 {
-	return *(*float64)(unsafe.Pointer(&[]uint64{a.vals[name]}[0]))
+	return math.Float64frombits(a.vals[name])
 }
 
 // slice returns a device buffer parameter as a slice reaching the end of

@@ -35,6 +35,7 @@ var s3srv struct {
 	err      error
 
 	mu   sync.Mutex
+	addr string
 	cmd  *exec.Cmd // the running server
 	done chan error
 	args []string
@@ -98,6 +99,7 @@ func startVersityGW() (string, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	// Name the address: versitygw's default listens on every interface.
+	s3srv.addr = addr
 	s3srv.args = []string{bin, "--port", addr, "--access", s3AccessKey, "--secret", s3SecretKey, "posix", dir}
 	logf, err := os.Create(filepath.Join(dir, "..", filepath.Base(dir)+".log"))
 	if err == nil {
@@ -193,7 +195,7 @@ func StopS3For(t testing.TB, d time.Duration) <-chan error {
 			back <- err
 			return
 		}
-		back <- waitListening(s3srv.args[2])
+		back <- waitListening(s3srv.addr)
 	}()
 	return back
 }
