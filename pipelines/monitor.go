@@ -65,11 +65,11 @@ type MonitorResult struct {
 // its own workflow, once per raised alert, so at most once per cooldown.
 func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	var res MonitorResult
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute,
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute, HeartbeatTimeout: workflows.HeartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
 	if req.Performance != nil {
 		var mon *activities.Monitoring
-		pctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour,
+		pctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour, HeartbeatTimeout: workflows.HeartbeatTimeout(),
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
 		if err := workflow.ExecuteActivity(pctx, mon.Performance, *req.Performance).Get(ctx, &res.Performance); err != nil {
 			return res, fmt.Errorf("measuring realized performance: %w", err)
@@ -78,7 +78,7 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	if req.OnlineWindow > 0 && req.Version > 0 {
 		var mon *activities.Monitoring
 		until := workflow.Now(ctx).UTC().Truncate(time.Second)
-		octx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour,
+		octx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour, HeartbeatTimeout: workflows.HeartbeatTimeout(),
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
 		if err := workflow.ExecuteActivity(octx, mon.OnlineDrift, activities.OnlineDriftInput{Model: req.Model, Version: req.Version,
 			Since: until.Add(-req.OnlineWindow), Until: until, Thresholds: req.Thresholds}).Get(ctx, &res.Online); err != nil {

@@ -114,7 +114,7 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 		res.AsOf = workflow.Now(ctx).UTC().Truncate(time.Second)
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute,
+		TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute, HeartbeatTimeout: workflows.HeartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}},
 	})
 	var planner *Planner

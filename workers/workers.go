@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/sluice-ml/sluice/activities"
@@ -34,6 +36,14 @@ type Options struct {
 	// GPUs is the number of GPUs on this host; the gpu queue runs one
 	// training activity per GPU.
 	GPUs int
+	// HeartbeatTimeout is how long the activities this process's
+	// workflows schedule may go silent before Temporal counts their worker
+	// as dead; zero means workflows.DefaultHeartbeatTimeout. Every
+	// control-queue process should agree on it.
+	HeartbeatTimeout time.Duration
+	// Interceptors wrap every worker's activities and workflows, after
+	// the metrics and the keep-alive.
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // DefaultOptions serves every queue.
@@ -56,6 +66,9 @@ func (o Options) Validate() error {
 	}
 	if o.GPUs < 0 {
 		return fmt.Errorf("--gpus: must be zero or more, got %d", o.GPUs)
+	}
+	if o.HeartbeatTimeout != 0 && o.HeartbeatTimeout < 4*time.Second {
+		return fmt.Errorf("--heartbeat-timeout: must be at least 4s (the workers heartbeat four times per timeout), got %s", o.HeartbeatTimeout)
 	}
 	return nil
 }
@@ -97,11 +110,13 @@ type Set struct {
 }
 
 // New builds one worker per queue in o. The control queue always carries the
-// workflows, so a process that serves it can run them.
+// workflows, so a process that serves it can run them. It sets the
+// process's activity heartbeat timeout (workflows.SetHeartbeatTimeout).
 func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	workflows.SetHeartbeatTimeout(o.HeartbeatTimeout)
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -125,6 +140,8 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		if deps.Metrics != nil {
 			wo.Interceptors = append(wo.Interceptors, deps.Metrics.Interceptor())
 		}
+		wo.Interceptors = append(wo.Interceptors, KeepAlive())
+		wo.Interceptors = append(wo.Interceptors, o.Interceptors...)
 		if class == "gpu" && o.GPUs > 0 {
 			wo.MaxConcurrentActivityExecutionSize = o.GPUs
 		}

@@ -25,7 +25,7 @@ func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    HeartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,
 			BackoffCoefficient: 2,

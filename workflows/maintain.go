@@ -34,6 +34,7 @@ func Maintain(ctx workflow.Context, req MaintainRequest) (MaintainResult, error)
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 2 * time.Hour,
+		HeartbeatTimeout:    HeartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    5 * time.Second,
 			BackoffCoefficient: 2,

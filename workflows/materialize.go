@@ -27,7 +27,8 @@ type MaterializeRequest struct {
 	Concurrency int
 	Partitions  int
 	// HeartbeatTimeout is how long a silent materialization counts as
-	// alive before Temporal runs it again elsewhere; 0 means 5 minutes.
+	// alive before Temporal runs it again elsewhere; 0 means the
+	// process's HeartbeatTimeout.
 	HeartbeatTimeout time.Duration
 }
 

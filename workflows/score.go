@@ -32,7 +32,7 @@ type ScoreRequest struct {
 	// as-of time; 0 keeps them.
 	Retention time.Duration
 	// HeartbeatTimeout is how long a silent part counts as alive; 0
-	// means 5 minutes.
+	// means the process's HeartbeatTimeout.
 	HeartbeatTimeout time.Duration
 	// LakeOnly writes the predictions to the lake and not to PostgreSQL.
 	LakeOnly bool
@@ -86,10 +86,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	if alias == "" {
 		alias = "champion"
 	}
-	heartbeat := req.HeartbeatTimeout
-	if heartbeat <= 0 {
-		heartbeat = 5 * time.Minute
-	}
+	heartbeat := heartbeatOr(req.HeartbeatTimeout)
 	ioctx := workflow.WithActivityOptions(withIOActivity(ctx), workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 6 * time.Hour,

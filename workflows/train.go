@@ -32,7 +32,8 @@ type TrainRequest struct {
 	ValidFraction, TestFraction float64
 	CheckpointEvery             int
 	// HeartbeatTimeout is how long a silent trial counts as alive before
-	// Temporal retries it elsewhere; 0 means 2 minutes.
+	// Temporal retries it elsewhere; 0 means the process's
+	// HeartbeatTimeout.
 	HeartbeatTimeout time.Duration
 	SpecVersion      string
 	CodeVersion      string
@@ -108,10 +109,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 			Key: tsReq.Key, Time: tsReq.LabelTime, Label: tsReq.LabelColumn, Task: req.Task, Algorithm: req.Algorithm, Params: p,
 			ValidFraction: req.ValidFraction, TestFraction: req.TestFraction, CheckpointEvery: req.CheckpointEvery}
 	}
-	heartbeat := req.HeartbeatTimeout
-	if heartbeat <= 0 {
-		heartbeat = 2 * time.Minute
-	}
+	heartbeat := heartbeatOr(req.HeartbeatTimeout)
 	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: 12 * time.Hour,

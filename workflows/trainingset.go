@@ -25,14 +25,15 @@ func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.Train
 	return res, err
 }
 
-// withIOActivity sets the options of the long io-queue activities
-// (features, registry): hours to run, a heartbeat per partition, retries
-// with backoff except for bad input.
+// withIOActivity sets the options of the io-queue activities (features,
+// registry, scoring): hours to run, the process's heartbeat timeout (the
+// workers keep running activities alive), retries with backoff except for
+// bad input.
 func withIOActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           QueueIO,
 		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    5 * time.Minute,
+		HeartbeatTimeout:    HeartbeatTimeout(),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,

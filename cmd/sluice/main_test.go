@@ -22,7 +22,13 @@ import (
 const runMainEnv = "SLUICE_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
+	if db := os.Getenv(runTemporalEnv); db != "" {
+		os.Exit(runTemporal(db))
+	}
 	if os.Getenv(runMainEnv) == "1" {
+		if dir := os.Getenv(killAfterEnv); dir != "" {
+			testInterceptors = append(testInterceptors, &killAfterEffects{dir: dir})
+		}
 		os.Exit(mainWithArgs(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	testenv.Main(m)

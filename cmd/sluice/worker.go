@@ -1,12 +1,13 @@
 package main
 
 import (
-	"net/http"
-
 	"context"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
+	"net/http"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/internal/temporalconn"
@@ -14,6 +15,10 @@ import (
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/workers"
 )
+
+// testInterceptors wrap the workers' activities when a test runs this
+// binary as a child process (fault injection); nil otherwise.
+var testInterceptors []interceptor.WorkerInterceptor
 
 func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := defaultConfig()
@@ -25,12 +30,15 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f.stringVar(&queues, "queues", "SLUICE_WORKER_QUEUES", queues, "comma-separated queues to poll: control, io, cpu, gpu")
 	f.intVar(&cfg.Workers.Slots, "slots", "SLUICE_WORKER_SLOTS", 0, "concurrent activities per queue (0: SDK default)")
 	f.intVar(&cfg.Workers.GPUs, "gpus", "SLUICE_WORKER_GPUS", 0, "GPUs on this host; the gpu queue runs one activity per GPU")
+	f.durationVar(&cfg.Workers.HeartbeatTimeout, "heartbeat-timeout", "SLUICE_HEARTBEAT_TIMEOUT", 0,
+		"how long a running activity may go without a heartbeat before it runs again on another worker (0: 30s); the same on every control worker")
 	metricsAddr := ""
 	f.stringVar(&metricsAddr, "metrics-addr", "SLUICE_WORKER_METRICS_ADDR", metricsAddr, "where /metrics (Prometheus) listens, like 127.0.0.1:9464; empty: nowhere")
 	if err := f.parse(args, false); err != nil {
 		return err
 	}
 	cfg.Workers.Queues = workers.ParseQueues(queues)
+	cfg.Workers.Interceptors = testInterceptors
 	if err := cfg.Workers.Validate(); err != nil {
 		return err
 	}

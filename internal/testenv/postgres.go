@@ -22,9 +22,10 @@ import (
 const LocalPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 var pg struct {
-	once sync.Once
-	url  string // the package's database
-	err  error
+	once  sync.Once
+	url   string // the package's database
+	admin string // the server's postgres database
+	err   error
 }
 
 // PostgresURL returns the URL of a database made for this test package and
@@ -47,6 +48,7 @@ func setupPostgres() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	pg.admin = admin
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return "", fmt.Errorf("connecting to %s: %w", admin, err)
@@ -65,6 +67,53 @@ func setupPostgres() (string, error) {
 		}
 	})
 	return withDatabase(admin, name), nil
+}
+
+// NewDatabase returns the URL of a fresh database on the same server as
+// PostgresURL's, dropped when t ends: for tests whose tables must not meet
+// the package's other tests'.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	PostgresURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg.admin)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", pg.admin, err)
+	}
+	defer conn.Close(ctx)
+	name := databaseName()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, pg.admin); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	return withDatabase(pg.admin, name)
+}
+
+// PrivatePostgres starts a PostgreSQL cluster of the test's own, from the
+// machine's binaries, for tests that stop or restart the server. It is
+// stopped when t ends.
+func PrivatePostgres(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		Unavailable(t, "a private PostgreSQL cluster: %v", err)
+	}
+	dir := ServerDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")})
+	if err != nil {
+		t.Fatalf("starting a private PostgreSQL cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	return c
 }
 
 func adminURL(ctx context.Context) (string, error) {
@@ -119,4 +168,30 @@ func withDatabase(url, db string) string {
 		out += "?" + query
 	}
 	return out
+}
+
+// RestartDuring waits until a statement starting with prefix (like "COPY ")
+// runs on the cluster, then restarts the cluster: a fault in the middle of
+// that statement.
+func RestartDuring(ctx context.Context, c *pgcluster.Cluster, prefix string) error {
+	conn, err := pgx.Connect(ctx, c.AdminURL())
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			conn.Close(ctx)
+			return fmt.Errorf("no %q statement seen running within a minute", prefix)
+		}
+		var running bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1)`, prefix+"%").Scan(&running); err != nil {
+			conn.Close(ctx)
+			return err
+		}
+		if running {
+			break
+		}
+	}
+	conn.Close(ctx)
+	return c.Restart(ctx)
 }
