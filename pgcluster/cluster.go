@@ -370,6 +370,20 @@ func (c *Cluster) Stop() error {
 	}
 }
 
+// Restart stops the server (fast shutdown: open sessions end, transactions
+// in flight roll back) and starts it again on the same port and folder,
+// waiting until it accepts connections.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if err := c.Stop(); err != nil {
+		return err
+	}
+	c.done = make(chan error, 1)
+	if err := c.start(); err != nil {
+		return err
+	}
+	return c.waitReady(ctx)
+}
+
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
 func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
