@@ -64,7 +64,11 @@ type RaiseResult struct {
 
 // Raise stores the alert, deduplicated: when the model already has an
 // alert of the kind raised within the cooldown, or one for the same run,
-// that one is returned and nothing is stored.
+// that one is returned and nothing is stored. An alert of the same run
+// counts as raised (Raised true): it is this run's own, stored by an
+// earlier attempt whose answer was lost, and the caller must still deliver
+// it and act on it (delivery skips a sent alert; the retrain run is named
+// by the alert).
 func (s *Alerts) Raise(ctx context.Context, in RaiseInput) (RaiseResult, error) {
 	var res RaiseResult
 	a := in.Alert
@@ -79,7 +83,7 @@ func (s *Alerts) Raise(ctx context.Context, in RaiseInput) (RaiseResult, error) 
 			AND (created_at > now() - $3::interval OR run_id = $4) ORDER BY id DESC LIMIT 1`,
 			a.Model, a.Kind, fmt.Sprintf("%d microseconds", in.Cooldown.Microseconds()), a.RunID))
 		if err == nil {
-			res.Alert = prev
+			res.Alert, res.Raised = prev, prev.RunID == a.RunID
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {

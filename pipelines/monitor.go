@@ -112,7 +112,8 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	}
 	if req.Webhook != "" {
 		dctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 8}})
+			HeartbeatTimeout: workflows.HeartbeatTimeout(),
+			RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 8}})
 		err := workflow.ExecuteActivity(dctx, alerts.Deliver, monitor.DeliverInput{ID: raised.Alert.ID, Webhook: req.Webhook, Format: req.Format}).Get(ctx, nil)
 		res.Delivered = err == nil
 		if err != nil {
@@ -126,7 +127,10 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE})
 		child := workflow.ExecuteChildWorkflow(cctx, Pipeline, Request{Project: req.Project, Pipeline: req.Pipeline})
-		if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		// A run of this monitor that was retried, or repeated for the same
+		// scoring run, finds the alert's retrain already started: one
+		// retrain per alert.
+		if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 			return res, fmt.Errorf("starting the retrain run %s: %w", id, err)
 		}
 		res.Retrain = id

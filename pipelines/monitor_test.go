@@ -72,6 +72,12 @@ func TestDriftAlertsOnceAndRetrainsOnce(t *testing.T) {
 	if second.Alerted || !second.Deduplicated || second.Alert.ID != first.Alert.ID || second.Retrain != "" {
 		t.Errorf("second drift within the cooldown: %+v", second)
 	}
+	// The first run again (a retried Raise whose answer was lost looks
+	// the same): its own alert, not delivered again, the same retrain.
+	again := monitorRun("score/"+model+"/1", monitor.LevelAlert)
+	if !again.Alerted || again.Deduplicated || again.Alert.ID != first.Alert.ID || again.Retrain != first.Retrain {
+		t.Errorf("the first run repeated: %+v", again)
+	}
 	if warn := monitorRun("score/"+model+"/3", monitor.LevelWarn); warn.Alerted || warn.Alert.ID != 0 {
 		t.Errorf("a warning raised an alert: %+v", warn)
 	}

@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,11 +23,13 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 
+	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/devserver"
 	"github.com/sluice-ml/sluice/examples/churn"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -177,7 +182,8 @@ func (s *supervisor) restarted() int {
 
 // TestPipelineSurvivesKilledWorkersAndAKilledServer runs the churn
 // example's whole pipeline (ingest, materialize, train a sweep, promote,
-// score, monitor) and then lake maintenance on two supervised `sluice
+// score, monitor), lake maintenance and a monitoring run (realized
+// performance, online drift, a drift alert and its webhook) on two supervised `sluice
 // worker` processes, each of which SIGKILLs itself right after the first
 // completion of every activity type, its effects done and unreported; and,
 // while the sweep's trials run, the Temporal server itself (SQLite
@@ -185,7 +191,8 @@ func (s *supervisor) restarted() int {
 // completes, and every table holds each row once: the raw tables every
 // source row, the feature tables, the online store and the predictions one
 // row per entity, the registry one version, one alias move and one record
-// per trial.
+// per trial; one alert is stored, and the webhook gets that alert (at least
+// once).
 func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills every activity type once")
@@ -340,13 +347,52 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 		check(table+" rows after maintenance", rows, want)
 	}
 
+	// Monitoring under the same kills: realized performance, online drift,
+	// and a drift alert raised once and delivered at least once.
+	var hookMu sync.Mutex
+	var delivered []int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var a monitor.Alert
+		if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		hookMu.Lock()
+		delivered = append(delivered, a.ID)
+		hookMu.Unlock()
+	}))
+	defer hook.Close()
+	monRun, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "monitor/chaos", TaskQueue: workflows.QueueControl}, pipelines.Monitor,
+		pipelines.MonitorRequest{Project: applied.project, Pipeline: "churn_daily", Model: "churn", Version: 1, RunID: "chaos-score-run", AsOf: churn.End,
+			Drift: monitor.LevelAlert, Drifted: []string{"customer_txn__amount_sum_7d"}, Webhook: hook.URL, Format: "json",
+			Performance:  &activities.PerformanceInput{Model: "churn", Task: "binary", LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned"},
+			OnlineWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mon pipelines.MonitorResult
+	if err := monRun.Get(ctx, &mon); err != nil {
+		t.Fatalf("monitoring: %v", err)
+	}
+	if !mon.Alerted || !mon.Delivered {
+		t.Errorf("monitoring: %+v, want the alert raised and delivered", mon)
+	}
+	alerts, sent := sql(`SELECT count(*)::int, count(sent_at)::int FROM sluice.alerts WHERE model = 'churn'`)
+	check("alerts", alerts, 1)
+	check("alerts sent", sent, 1)
+	hookMu.Lock()
+	if len(delivered) == 0 || slices.ContainsFunc(delivered, func(id int64) bool { return id != mon.Alert.ID }) {
+		t.Errorf("the webhook got alerts %v, want alert %d at least once", delivered, mon.Alert.ID)
+	}
+	hookMu.Unlock()
+
 	entries, _ := os.ReadDir(kills)
 	var types []string
 	for _, e := range entries {
 		types = append(types, e.Name())
 	}
 	for _, want := range []string{"Plan", "IngestFile", "Materialize", "TrainingSet", "Trial", "RecordTrials", "Evaluate", "Register",
-		"Resolve", "SetGateReport", "SetAlias", "ScoreFeatures", "ScorePart", "ScorePublish", "ListTables", "MaintainTable"} {
+		"Resolve", "SetGateReport", "SetAlias", "ScoreFeatures", "ScorePart", "ScorePublish", "ListTables", "MaintainTable", "Performance", "OnlineDrift", "Raise", "Deliver"} {
 		if !slices.Contains(types, want) {
 			t.Errorf("no worker was killed after %s", want)
 		}
