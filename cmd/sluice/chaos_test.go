@@ -182,17 +182,17 @@ func (s *supervisor) restarted() int {
 
 // TestPipelineSurvivesKilledWorkersAndAKilledServer runs the churn
 // example's whole pipeline (ingest, materialize, train a sweep, promote,
-// score, monitor), lake maintenance and a monitoring run (realized
-// performance, online drift, a drift alert and its webhook) on two supervised `sluice
-// worker` processes, each of which SIGKILLs itself right after the first
-// completion of every activity type, its effects done and unreported; and,
-// while the sweep's trials run, the Temporal server itself (SQLite
-// persistence, as in `sluice dev`) is SIGKILLed and restarted. The pipeline
-// completes, and every table holds each row once: the raw tables every
-// source row, the feature tables, the online store and the predictions one
-// row per entity, the registry one version, one alias move and one record
-// per trial; one alert is stored, and the webhook gets that alert (at least
-// once).
+// score, monitor), lake maintenance, a monitoring run (realized
+// performance, online drift, a drift alert and its webhook) and the
+// self-check probe on two supervised `sluice worker` processes, each of
+// which SIGKILLs itself right after the first completion of every activity
+// type, its effects done and unreported; and, while the sweep's trials
+// run, the Temporal server itself (SQLite persistence, as in `sluice dev`)
+// is SIGKILLed and restarted. Everything completes, and every table holds
+// each row once: the raw tables every source row, the feature tables, the
+// online store and the predictions one row per entity, the registry one
+// version, one alias move and one record per trial; one alert is stored,
+// and the webhook gets that alert (at least once).
 func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills every activity type once")
@@ -386,13 +386,25 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	}
 	hookMu.Unlock()
 
+	// The self-check probe under the same kills.
+	prun, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "selfcheck/chaos", TaskQueue: workflows.QueueControl},
+		workflows.SelfCheck, workflows.SelfCheckInput{Note: "chaos", Steps: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prun.Get(ctx, nil); err != nil {
+		t.Fatalf("the self-check: %v", err)
+	}
+	probes, _ := sql(`SELECT count(*)::int, 0 FROM sluice.selfcheck WHERE run_id = 'selfcheck/chaos'`)
+	check("self-check rows", probes, 1)
+
 	entries, _ := os.ReadDir(kills)
 	var types []string
 	for _, e := range entries {
 		types = append(types, e.Name())
 	}
 	for _, want := range []string{"Plan", "IngestFile", "Materialize", "TrainingSet", "Trial", "RecordTrials", "Evaluate", "Register",
-		"Resolve", "SetGateReport", "SetAlias", "ScoreFeatures", "ScorePart", "ScorePublish", "ListTables", "MaintainTable", "Performance", "OnlineDrift", "Raise", "Deliver"} {
+		"Resolve", "SetGateReport", "SetAlias", "ScoreFeatures", "ScorePart", "ScorePublish", "ListTables", "MaintainTable", "Performance", "OnlineDrift", "Raise", "Deliver", "Probe"} {
 		if !slices.Contains(types, want) {
 			t.Errorf("no worker was killed after %s", want)
 		}
