@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/sources"
+	"github.com/sluice-ml/sluice/spec"
 )
 
 // WatermarkProperty is the table property holding an incremental load's
@@ -443,7 +444,10 @@ func (a *Ingest) writeRejects(ctx context.Context, quar *lakehouse.Stage, runID 
 // appends its rows as one snapshot that carries the new watermark, so the
 // data and the watermark commit together and a retry finds both.
 func (a *Ingest) ingestQuery(ctx context.Context, in IngestInput, o sources.Options, res IngestResult, ratio float64, now func() time.Time) (IngestResult, error) {
-	url := in.SourceURL
+	url, err := spec.ExpandSourceURL(in.SourceURL)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("source %s: %v", in.Source, err), ErrTypeBadInput, err)
+	}
 	if url == "" {
 		url = a.DatabaseURL
 	}

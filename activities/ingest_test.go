@@ -364,7 +364,11 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO crm_labels VALUES ('C3', true, 3, '2026-11-03 10:00+00'), ('C0', false, 0, '2026-10-01 00:00+00')`); err != nil {
 		t.Fatal(err)
 	}
-	in.RunID = "labels/2"
+	// The second run's url names a worker variable: the spec holds the
+	// name, the worker's environment the secret.
+	t.Setenv("SLUICE_SOURCE_CRM_URL", a.DatabaseURL)
+	in.RunID, in.SourceURL = "labels/2", "${SLUICE_SOURCE_CRM_URL}"
+	a.DatabaseURL = "postgres://nobody@127.0.0.1:1/unused"
 	res, err = run(t, a, in, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -378,6 +382,10 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	// source, and quarantines it under that run.
 	if got := countRows(t, a.Catalog, "quarantine.labels"); got != 2 {
 		t.Errorf("quarantine has %d rows, want 2 (one per run)", got)
+	}
+	in.RunID, in.SourceURL = "labels/3", "${SLUICE_SOURCE_UNSET}"
+	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "SLUICE_SOURCE_UNSET") || !strings.Contains(err.Error(), activities.ErrTypeBadInput) {
+		t.Errorf("an unset url variable: %v, want a bad-input error naming it", err)
 	}
 }
 

@@ -124,6 +124,9 @@ func (v *validator) source(f, name string, src Source) {
 		if strings.TrimSpace(src.Postgres.Query) == "" {
 			v.fail(f+".postgres.query", "missing: give the SELECT to run")
 		}
+		if problem := sourceURLProblem(src.Postgres.URL); problem != "" {
+			v.fail(f+".postgres.url", "%s", problem)
+		}
 	}
 	if set != 1 {
 		v.fail(f, "want exactly one of csv, parquet, jsonl or postgres; got %d", set)

@@ -141,6 +141,11 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
 }
 
+// newHTTPServer bounds how long a client may take to send a request
+// (headers 10 s, the whole request 30 s: bodies are capped at 1 MiB) and to
+// hold an idle connection (2 min), so slow or idle clients cannot pin
+// goroutines and sockets. Responses are not bounded: handlers carry their
+// own timeouts.
 func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 }

@@ -1,0 +1,54 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSourceURLsHoldNoSecrets: a postgres source's url may not hold a
+// password in any of libpq's forms, nor name variables other than
+// SLUICE_SOURCE_*; the worker expands those and refuses unset ones.
+func TestSourceURLsHoldNoSecrets(t *testing.T) {
+	for _, bad := range []string{
+		"postgres://crm:hunter2@db.internal/crm",
+		"postgres://db.internal/crm?password=hunter2",
+		"host=db.internal user=crm password=hunter2",
+		"postgres://${AWS_SECRET_ACCESS_KEY}@evil.example/x",
+		"${SLUICE_SOURCE_}",
+		"${HOME}",
+	} {
+		if problem := sourceURLProblem(bad); problem == "" {
+			t.Errorf("%q was accepted", bad)
+		} else if strings.Contains(problem, "hunter2") {
+			t.Errorf("%q: the error repeats the password: %s", bad, problem)
+		}
+	}
+	for _, good := range []string{"", "postgres://crm@db.internal/crm", "${SLUICE_SOURCE_CRM_URL}",
+		"postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db.internal/crm", "host=db.internal user=crm"} {
+		if problem := sourceURLProblem(good); problem != "" {
+			t.Errorf("%q was refused: %s", good, problem)
+		}
+	}
+	t.Setenv("SLUICE_SOURCE_CRM_PASSWORD", "hunter2")
+	t.Setenv("OTHER_SECRET", "s3cr3t")
+	if got, err := ExpandSourceURL("postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db/crm"); err != nil || got != "postgres://crm:hunter2@db/crm" {
+		t.Errorf("expanded to %q, %v", got, err)
+	}
+	for _, raw := range []string{"postgres://${OTHER_SECRET}@evil/x", "${SLUICE_SOURCE_UNSET}"} {
+		got, err := ExpandSourceURL(raw)
+		if err == nil || got != "" || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%q expanded to %q, %v; want an error naming the variable, not its value", raw, got, err)
+		}
+	}
+}
+
+// TestSpecWithAPasswordIsRefused: the refusal names the field.
+func TestSpecWithAPasswordIsRefused(t *testing.T) {
+	_, err := Parse("sluice.yaml", []byte(`project: p
+sources:
+  crm: {postgres: {query: "SELECT * FROM t WHERE at > $1", url: "postgres://crm:hunter2@db/crm"}, key: id, timestamp: at}
+`))
+	if err == nil || !strings.Contains(err.Error(), "sources.crm.postgres.url") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("got %v, want an error naming sources.crm.postgres.url without the password", err)
+	}
+}
