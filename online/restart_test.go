@@ -108,4 +108,3 @@ func records(recs []arrow.RecordBatch, between func()) func(func(arrow.RecordBat
 		}
 	}
 }
-

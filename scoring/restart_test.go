@@ -105,4 +105,3 @@ func TestLoadSurvivesAPostgresRestart(t *testing.T) {
 		})
 	}
 }
-
