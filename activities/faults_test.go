@@ -11,8 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
@@ -175,10 +173,10 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 				work, ns, table = compact, "raw", "spend_outage"
 			}
 
-			release := holdCatalogRow(t, ctx, dbURL, catalog, ns, table)
+			release := testenv.HoldCatalogRow(t, dbURL, catalog, ns, table)
 			first := make(chan error, 1)
 			go func() { first <- work() }()
-			waitForBlockedCommit(t, ctx, db)
+			testenv.WaitForBlockedCommit(t, dbURL)
 			back := testenv.StopS3For(t, 20*time.Second)
 			release()
 			attempts := 0
@@ -245,47 +243,6 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// holdCatalogRow locks the catalog row of ns.table, so that a commit to it
-// writes its files and metadata and then waits; release lets it go.
-func holdCatalogRow(t *testing.T, ctx context.Context, dbURL, catalog, ns, table string) (release func()) {
-	t.Helper()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := tx.Exec(ctx, `SELECT 1 FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3 FOR UPDATE`, catalog, ns, table)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("locking the catalog row of %s.%s: %v (%d rows)", ns, table, err, tag.RowsAffected())
-	}
-	return func() {
-		if err := tx.Rollback(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// waitForBlockedCommit waits until a catalog update waits on a lock.
-func waitForBlockedCommit(t *testing.T, ctx context.Context, db *pgxpool.Pool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		var waiting bool
-		if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE "iceberg_tables"%')`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no commit reached the catalog within a minute")
-		}
 	}
 }
 

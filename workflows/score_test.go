@@ -56,6 +56,22 @@ func customers(t *testing.T, w *world, n int, updated time.Time) {
 	}
 }
 
+// champion trains a model on the world's churn tables and 400 customers'
+// profiles (raw.customers) and makes it the champion.
+func champion(t *testing.T, w *world, prefix string) (string, workflows.TrainRequest, workflows.TrainResult) {
+	t.Helper()
+	customers(t, w, 400, time.Date(2026, 7, 15, 0, 0, 0, 0, time.UTC))
+	model := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	profile := activities.SourcedView{Table: "raw.customers", View: features.View{Name: "profile", Key: "customer_id", Timestamp: "updated_at", Columns: []string{"plan"}}}
+	req := trainRequest(model, map[string]string{"trees": "20", "threads": "1"}, nil)
+	req.TrainingSet.Views = append(req.TrainingSet.Views, profile)
+	trained := w.train(t, "train/"+model, req)
+	if _, err := (&registry.Registry{DB: w.db}).SetAlias(w.ctx, model, "champion", trained.Version.Version, "test", "first"); err != nil {
+		t.Fatal(err)
+	}
+	return model, req, trained
+}
+
 // TestBatchScoreOnePerEntityEverywhere: the champion scores the
 // population once per entity into the lake and PostgreSQL, with the
 // scores of the model applied to the same features, unseen categories
@@ -65,16 +81,7 @@ func TestBatchScoreOnePerEntityEverywhere(t *testing.T) {
 	w := newWorld(t)
 	ctx, db := w.ctx, w.db
 	asOf := time.Date(2026, 7, 31, 0, 0, 0, 0, time.UTC)
-	customers(t, w, 400, time.Date(2026, 7, 15, 0, 0, 0, 0, time.UTC))
-	model := fmt.Sprintf("score_%d", time.Now().UnixNano())
-	profile := activities.SourcedView{Table: "raw.customers", View: features.View{Name: "profile", Key: "customer_id", Timestamp: "updated_at", Columns: []string{"plan"}}}
-	req := trainRequest(model, map[string]string{"trees": "20", "threads": "1"}, nil)
-	req.TrainingSet.Views = append(req.TrainingSet.Views, profile)
-	trained := w.train(t, "train/"+model, req)
-	reg := &registry.Registry{DB: db}
-	if _, err := reg.SetAlias(ctx, model, "champion", trained.Version.Version, "test", "first"); err != nil {
-		t.Fatal(err)
-	}
+	model, req, trained := champion(t, w, "score")
 
 	sreq := workflows.ScoreRequest{Model: model, AsOf: asOf, Population: "raw.customers", Key: "customer_id",
 		Views: req.TrainingSet.Views, Parts: 4, Concurrency: 2, Retention: 90 * 24 * time.Hour}

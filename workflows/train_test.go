@@ -26,14 +26,24 @@ import (
 // world is a lake with spend events and churn labels, a registry, and a
 // real Temporal server with workers for the training workflows.
 type world struct {
-	ctx  context.Context
-	db   *pgxpool.Pool
-	cat  *lakehouse.Catalog
-	lake lakehouse.ObjectStore
-	srv  *temporaltest.TestServer
+	ctx     context.Context
+	db      *pgxpool.Pool
+	dbURL   string
+	catalog string // the catalog's name
+	cat     *lakehouse.Catalog
+	lake    lakehouse.ObjectStore
+	srv     *temporaltest.TestServer
 }
 
+// newWorld is a Temporal server with workers on the queues, a database
+// and lake folders holding raw churn tables.
 func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldOn(t, lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}, lakehouse.Options{URL: "file://" + t.TempDir() + "/objects"})
+}
+
+// newWorldOn is newWorld with the given warehouse and object store.
+func newWorldOn(t testing.TB, warehouse, objects lakehouse.Options) *world {
 	t.Helper()
 	ctx := testenv.Context(t)
 	dbURL := testenv.PostgresURL(t)
@@ -42,13 +52,13 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL,
-		Lake: lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}, Name: fmt.Sprintf("train_%d", time.Now().UnixNano())})
+	catalog := fmt.Sprintf("train_%d", time.Now().UnixNano())
+	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: dbURL, Lake: warehouse, Name: catalog})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	lake, err := lakehouse.Open(ctx, lakehouse.Options{URL: "file://" + t.TempDir() + "/objects"})
+	lake, err := lakehouse.Open(ctx, objects)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +90,7 @@ func newWorld(t testing.TB) *world {
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})
 	})
-	return &world{ctx: ctx, db: db, cat: cat, lake: lake, srv: srv}
+	return &world{ctx: ctx, db: db, dbURL: dbURL, catalog: catalog, cat: cat, lake: lake, srv: srv}
 }
 
 // trainRequest sweeps a churn model on the world's data.
