@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -528,6 +529,48 @@ type ScorePublishResult struct {
 	Drifted []string
 }
 
+// removeFeatureParts removes the published run's intermediate feature
+// parts, and those of earlier runs that could not be removed then: each
+// prefix is listed in sluice.score_cleanup until its objects are gone. A
+// failure is logged, not returned: the run's results are published, and
+// the next publication tries again.
+func (a *Scoring) removeFeatureParts(ctx context.Context, run ScoreRun) {
+	logger := activity.GetLogger(ctx)
+	if _, err := a.DB.Exec(ctx, `INSERT INTO sluice.score_cleanup (prefix, run) VALUES ($1, $2) ON CONFLICT DO NOTHING`, run.objectPrefix(), run.Stamp); err != nil {
+		logger.Warn("scoring: listing the feature parts for removal", "run", run.Stamp, "error", err)
+		return
+	}
+	rows, err := a.DB.Query(ctx, `SELECT prefix, run FROM sluice.score_cleanup ORDER BY added_at LIMIT 100`)
+	if err != nil {
+		logger.Warn("scoring: reading the feature parts to remove", "error", err)
+		return
+	}
+	type pending struct{ prefix, run string }
+	todo, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
+		var p pending
+		return p, r.Scan(&p.prefix, &p.run)
+	})
+	if err != nil {
+		logger.Warn("scoring: reading the feature parts to remove", "error", err)
+		return
+	}
+	for _, p := range todo {
+		keys, err := a.Lake.List(ctx, p.prefix)
+		for _, k := range keys {
+			if err == nil {
+				err = a.Lake.Delete(ctx, k)
+			}
+		}
+		if err == nil {
+			_, err = a.DB.Exec(ctx, `DELETE FROM sluice.score_cleanup WHERE prefix = $1`, p.prefix)
+		}
+		if err != nil {
+			logger.Warn("scoring: removing the feature parts; the next publication tries again", "run", p.run, "error", err)
+			return
+		}
+	}
+}
+
 // ScorePublish commits the run's lake files in one snapshot that
 // replaces the as-of time's earlier rows, then swaps its staging table in
 // as the as-of time's PostgreSQL partition, applies the retention and
@@ -587,15 +630,7 @@ func (a *Scoring) ScorePublish(ctx context.Context, in ScorePublishInput) (Score
 			return res, err
 		}
 	}
-	keys, err := a.Lake.List(ctx, run.objectPrefix())
-	for _, k := range keys {
-		if err == nil {
-			err = a.Lake.Delete(ctx, k)
-		}
-	}
-	if err != nil {
-		activity.GetLogger(ctx).Warn("scoring: removing the feature parts", "run", run.Stamp, "error", err)
-	}
+	a.removeFeatureParts(ctx, run)
 	res.Timings["commit"] = time.Since(begin).Seconds()
 	return res, nil
 }

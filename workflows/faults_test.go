@@ -27,12 +27,17 @@ func TestBatchScoreSurvivesS3OutageMidPublication(t *testing.T) {
 	w := newWorldOn(t, s3, s3)
 	ctx, db := w.ctx, w.db
 	model, req, _ := champion(t, w, "outage")
-	run, err := w.srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "score/" + model, TaskQueue: workflows.QueueControl}, workflows.BatchScore,
-		workflows.ScoreRequest{Model: model, AsOf: time.Date(2026, 7, 31, 0, 0, 0, 0, time.UTC), Population: "raw.customers", Key: "customer_id",
-			Views: req.TrainingSet.Views, Parts: 4, Concurrency: 2})
-	if err != nil {
-		t.Fatal(err)
+	start := func(asOf time.Time) client.WorkflowRun {
+		t.Helper()
+		run, err := w.srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "score/" + model + asOf.Format("/0102"), TaskQueue: workflows.QueueControl},
+			workflows.BatchScore, workflows.ScoreRequest{Model: model, AsOf: asOf, Population: "raw.customers", Key: "customer_id",
+				Views: req.TrainingSet.Views, Parts: 4, Concurrency: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
 	}
+	run := start(time.Date(2026, 7, 31, 0, 0, 0, 0, time.UTC))
 	// The run makes predictions.<model> before scoring its parts; the
 	// parts write files and only the publication commits.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
@@ -90,4 +95,27 @@ func TestBatchScoreSurvivesS3OutageMidPublication(t *testing.T) {
 		}
 	}
 	t.Logf("%d activity retries across the outage", attempts)
+
+	// Removing the run's feature parts failed while S3 was down; they stay
+	// listed, and the next publication removes them.
+	leftover := func() (objects []string, listed int) {
+		t.Helper()
+		objects, err := w.lake.List(ctx, "scoring/"+model+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM sluice.score_cleanup WHERE run LIKE '%' || $1 || '%'`, model).Scan(&listed); err != nil {
+			t.Fatal(err)
+		}
+		return objects, listed
+	}
+	if objects, listed := leftover(); len(objects) == 0 || listed != 1 {
+		t.Logf("after the outage: %d feature part objects, %d listed for removal (the removal ran after S3 was back)", len(objects), listed)
+	}
+	if err := start(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)).Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if objects, listed := leftover(); len(objects) != 0 || listed != 0 {
+		t.Errorf("after the next run: %d feature part objects left (%v), %d listed for removal; want none", len(objects), objects, listed)
+	}
 }
