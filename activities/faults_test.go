@@ -173,12 +173,12 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 				work, ns, table = compact, "raw", "spend_outage"
 			}
 
-			release := testenv.HoldCatalogRow(t, dbURL, catalog, ns, table)
+			hold := testenv.HoldCatalogRow(t, dbURL, catalog, ns, table)
 			first := make(chan error, 1)
 			go func() { first <- work() }()
-			testenv.WaitForBlockedCommit(t, dbURL)
+			hold.WaitBlocked()
 			back := testenv.StopS3For(t, 20*time.Second)
-			release()
+			hold.Release()
 			attempts := 0
 			err = <-first
 			for deadline := time.Now().Add(2 * time.Minute); err != nil; attempts++ {

@@ -79,11 +79,13 @@ func (s *Alerts) Raise(ctx context.Context, in RaiseInput) (RaiseResult, error) 
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sluice.alerts.' || $1 || '.' || $2))`, a.Model, a.Kind); err != nil {
 			return err
 		}
+		// The run's own alert first: a retry must find it even when another
+		// run's alert came later.
 		prev, err := scanAlert(tx.QueryRow(ctx, `SELECT `+alertColumns+` FROM sluice.alerts WHERE model = $1 AND kind = $2
-			AND (created_at > now() - $3::interval OR run_id = $4) ORDER BY id DESC LIMIT 1`,
+			AND (created_at > now() - $3::interval OR (run_id = $4 AND $4 <> '')) ORDER BY (run_id = $4 AND $4 <> '') DESC, id DESC LIMIT 1`,
 			a.Model, a.Kind, fmt.Sprintf("%d microseconds", in.Cooldown.Microseconds()), a.RunID))
 		if err == nil {
-			res.Alert, res.Raised = prev, prev.RunID == a.RunID
+			res.Alert, res.Raised = prev, a.RunID != "" && prev.RunID == a.RunID
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {

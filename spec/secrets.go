@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -18,24 +17,29 @@ const SourceEnvPrefix = "SLUICE_SOURCE_"
 var envRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
 // ExpandSourceURL replaces the ${SLUICE_SOURCE_…} references in a postgres
-// source's url with the worker's environment. An unset variable is an
-// error that names it.
+// source's url with the worker's environment. An unset or empty variable is
+// an error that names it. Values are pasted as they are: a variable used
+// inside a URL must hold URL-encoded text.
 func ExpandSourceURL(raw string) (string, error) {
 	var missing []string
 	out := envRef.ReplaceAllStringFunc(raw, func(ref string) string {
 		name := envRef.FindStringSubmatch(ref)[1]
-		v, ok := os.LookupEnv(name)
-		if !ok || !strings.HasPrefix(name, SourceEnvPrefix) {
+		v := os.Getenv(name)
+		if v == "" || !strings.HasPrefix(name, SourceEnvPrefix) {
 			missing = append(missing, name)
 		}
 		return v
 	})
 	if len(missing) > 0 {
-		return "", fmt.Errorf("the source's url names %s, which this worker's environment does not set (only %s* variables are read)",
+		return "", fmt.Errorf("the source's url names %s, which this worker's environment does not set (only non-empty %s* variables are read)",
 			strings.Join(missing, ", "), SourceEnvPrefix)
 	}
 	return out, nil
 }
+
+// keywordPassword finds a password in libpq's key=value form, in a URL's
+// query (password=, sslpassword=), spaces around the = allowed.
+var keywordPassword = regexp.MustCompile(`(?i)(^|[\s?&])(ssl)?password\s*=\s*('[^']+'|[^\s&']+)`)
 
 // sourceURLProblem says what is wrong with a postgres source's url: a
 // reference to a variable without the prefix, or a password written in the
@@ -47,18 +51,26 @@ func sourceURLProblem(raw string) string {
 		}
 	}
 	literal := envRef.ReplaceAllString(raw, "")
-	hint := "specs are stored and shown in run histories: write the url (or the password) as ${" + SourceEnvPrefix + "<NAME>}, set on the workers, or use PGPASSWORD or ~/.pgpass there"
-	if u, err := url.Parse(literal); err == nil && u.User != nil {
-		if pw, _ := u.User.Password(); pw != "" {
-			return "holds a password; " + hint
+	const hint = "holds a password; specs are stored and shown in run histories: write the url (or the password) as ${" + SourceEnvPrefix +
+		"<NAME>}, set on the workers, or use PGPASSWORD or ~/.pgpass there"
+	if keywordPassword.MatchString(literal) {
+		return hint
+	}
+	// URL userinfo, read by hand: url.Parse refuses some passwords (a
+	// '#', say) that libpq takes.
+	lower := strings.ToLower(literal)
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if !strings.HasPrefix(lower, scheme) {
+			continue
 		}
-	}
-	if q, err := url.Parse(literal); err == nil && q.Query().Get("password") != "" {
-		return "holds a password; " + hint
-	}
-	for _, kv := range strings.Fields(literal) {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(strings.TrimSpace(k), "password") && v != "" {
-			return "holds a password; " + hint
+		rest := literal[len(scheme):]
+		if q := strings.IndexByte(rest, '?'); q >= 0 {
+			rest = rest[:q]
+		}
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok && pw != "" {
+				return hint
+			}
 		}
 	}
 	return ""

@@ -13,6 +13,12 @@ func TestSourceURLsHoldNoSecrets(t *testing.T) {
 		"postgres://crm:hunter2@db.internal/crm",
 		"postgres://db.internal/crm?password=hunter2",
 		"host=db.internal user=crm password=hunter2",
+		"host=db.internal user=crm password = hunter2",
+		"host=db.internal password= 'hunter 2'",
+		"host=db.internal sslpassword=hunter2",
+		"postgres://crm:hun#ter2@db.internal/crm",
+		"POSTGRESQL://crm:hunter2@db.internal/crm",
+		"postgres://db.internal/crm?sslmode=require&password=hunter2",
 		"postgres://${AWS_SECRET_ACCESS_KEY}@evil.example/x",
 		"${SLUICE_SOURCE_}",
 		"${HOME}",
@@ -24,7 +30,8 @@ func TestSourceURLsHoldNoSecrets(t *testing.T) {
 		}
 	}
 	for _, good := range []string{"", "postgres://crm@db.internal/crm", "${SLUICE_SOURCE_CRM_URL}",
-		"postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db.internal/crm", "host=db.internal user=crm"} {
+		"postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db.internal/crm", "host=db.internal user=crm",
+		"host=db.internal user=crm password=${SLUICE_SOURCE_CRM_PASSWORD}", "postgres://crm@db.internal/crm?sslmode=require&passfile=/etc/pgpass"} {
 		if problem := sourceURLProblem(good); problem != "" {
 			t.Errorf("%q was refused: %s", good, problem)
 		}
@@ -34,7 +41,8 @@ func TestSourceURLsHoldNoSecrets(t *testing.T) {
 	if got, err := ExpandSourceURL("postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db/crm"); err != nil || got != "postgres://crm:hunter2@db/crm" {
 		t.Errorf("expanded to %q, %v", got, err)
 	}
-	for _, raw := range []string{"postgres://${OTHER_SECRET}@evil/x", "${SLUICE_SOURCE_UNSET}"} {
+	t.Setenv("SLUICE_SOURCE_EMPTY", "")
+	for _, raw := range []string{"postgres://${OTHER_SECRET}@evil/x", "${SLUICE_SOURCE_UNSET}", "${SLUICE_SOURCE_EMPTY}"} {
 		got, err := ExpandSourceURL(raw)
 		if err == nil || got != "" || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("%q expanded to %q, %v; want an error naming the variable, not its value", raw, got, err)

@@ -11,14 +11,21 @@ import (
 )
 
 // KeepAlive heartbeats every running activity that has a heartbeat timeout
-// four times per timeout, repeating the activity's last heartbeat details.
-// Activities heartbeat their progress where they make some, but a long
-// commit or bulk load can go minutes without one; with KeepAlive a live
-// worker's activity never times out, so the heartbeat timeout can be short
-// and a dead worker's activity runs again elsewhere within it.
+// four times per timeout, repeating the activity's last heartbeat details
+// (the SDK sends at most one heartbeat per 80% of the timeout). Activities
+// heartbeat their progress where they make some, but a long commit or bulk
+// load can go minutes without one; with KeepAlive a live worker's activity
+// does not time out while Temporal answers, so the heartbeat timeout can
+// be short and a dead worker's activity runs again elsewhere within it.
 //
 // A resumed attempt keeps its predecessor's details until it records its
 // own, so a keep-alive never erases the progress a retry resumes from.
+//
+// Two consequences, both by design: an activity that hangs on a live worker
+// is kept alive until its start-to-close timeout; and when Temporal cannot
+// be reached for most of a heartbeat timeout, the SDK cancels the running
+// activities (the server would time them out anyway), which run again once
+// it is back.
 func KeepAlive() interceptor.WorkerInterceptor { return &keepAlive{} }
 
 type keepAlive struct {
@@ -73,12 +80,14 @@ func (a *keptAlive) ExecuteActivity(ctx context.Context, in *interceptor.Execute
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				// Sending under the lock orders this heartbeat with the
+				// activity's own: the SDK keeps the last one it is given,
+				// and that must not be older progress.
 				a.mu.Lock()
-				details, known := a.details, a.known
-				a.mu.Unlock()
-				if known {
-					a.out.RecordHeartbeat(ctx, details...)
+				if a.known {
+					a.out.RecordHeartbeat(ctx, a.details...)
 				}
+				a.mu.Unlock()
 			}
 		}
 	}()
@@ -97,7 +106,7 @@ type detailsRecorder struct {
 
 func (r *detailsRecorder) RecordHeartbeat(ctx context.Context, details ...any) {
 	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
 	r.a.details, r.a.known = details, true
-	r.a.mu.Unlock()
 	r.Next.RecordHeartbeat(ctx, details...)
 }

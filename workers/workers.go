@@ -136,10 +136,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			continue
 		}
 		seen[queue] = true
-		// The SDK sends heartbeats at most every 80% of an activity's
-		// heartbeat timeout, which leaves a slow round trip little room;
-		// a third of it leaves two heartbeats' worth.
-		wo := worker.Options{MaxConcurrentActivityExecutionSize: o.Slots, MaxHeartbeatThrottleInterval: workflows.HeartbeatTimeout() / 3}
+		wo := worker.Options{MaxConcurrentActivityExecutionSize: o.Slots}
 		if deps.Metrics != nil {
 			wo.Interceptors = append(wo.Interceptors, deps.Metrics.Interceptor())
 		}

@@ -53,10 +53,10 @@ func TestBatchScoreSurvivesS3OutageMidPublication(t *testing.T) {
 			t.Fatal("the run never made its lake table")
 		}
 	}
-	release := testenv.HoldCatalogRow(t, w.dbURL, w.catalog, "predictions", model)
-	testenv.WaitForBlockedCommit(t, w.dbURL)
+	hold := testenv.HoldCatalogRow(t, w.dbURL, w.catalog, "predictions", model)
+	hold.WaitBlocked()
 	back := testenv.StopS3For(t, 20*time.Second)
-	release()
+	hold.Release()
 	var res workflows.ScoreResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("the run: %v", err)

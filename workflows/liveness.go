@@ -16,9 +16,9 @@ var heartbeatTimeout atomic.Int64
 
 // SetHeartbeatTimeout sets the heartbeat timeout of every activity the
 // workflows of this process schedule; zero or less restores the default.
-// Call it before workers start. Timeouts are not part of the replayed
-// history, so processes with different settings replay each other's
-// workflows.
+// Call it before workers start. Replay does not compare activity
+// timeouts with the history, so processes with different settings replay
+// each other's workflows.
 func SetHeartbeatTimeout(d time.Duration) {
 	if d <= 0 {
 		d = 0

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/sweep"
+	"github.com/sluice-ml/sluice/workers"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -82,16 +84,20 @@ func newWorldOn(t testing.TB, warehouse, objects lakehouse.Options) *world {
 		r.RegisterWorkflow(workflows.Promote)
 		r.RegisterWorkflow(workflows.BatchScore)
 	})
-	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+	srv.NewWorkerWithOptions(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
 		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
 		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir()})
-	})
-	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
+	}, keepAlive)
+	srv.NewWorkerWithOptions(workflows.QueueCPU, func(r worker.Registry) {
 		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})
-	})
+	}, keepAlive)
 	return &world{ctx: ctx, db: db, dbURL: dbURL, catalog: catalog, cat: cat, lake: lake, srv: srv}
 }
+
+// keepAlive makes the test workers heartbeat running activities as the
+// real workers do.
+var keepAlive = worker.Options{Interceptors: []interceptor.WorkerInterceptor{workers.KeepAlive()}}
 
 // trainRequest sweeps a churn model on the world's data.
 func trainRequest(model string, params map[string]string, sweep map[string][]string) workflows.TrainRequest {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -239,9 +240,16 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 
 	// The server dies while the sweep's trials run, and comes back on the
 	// same port and file.
-	for deadline := time.Now().Add(8 * time.Minute); !killed(kills, "Trial"); {
+	for deadline, polls := time.Now().Add(8*time.Minute), 0; !killed(kills, "Trial"); polls++ {
 		if time.Now().After(deadline) {
 			t.Fatal("no trial completed")
+		}
+		if polls%50 == 0 { // about once a second: a run that failed early fails the test now
+			if desc, err := tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID()); err == nil &&
+				desc.WorkflowExecutionInfo.Status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				var res pipelines.Result
+				t.Fatalf("the pipeline ended (%v) before a trial completed: %v", desc.WorkflowExecutionInfo.Status, run.Get(ctx, &res))
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

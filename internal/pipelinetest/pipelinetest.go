@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/specstore"
+	sluiceworkers "github.com/sluice-ml/sluice/workers"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -85,11 +87,12 @@ func (p *Project) Workers(srv *temporaltest.TestServer, control, io func(worker.
 			control(r)
 		}
 	})
-	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
+	// Activities keep alive as the real workers' do.
+	srv.NewWorkerWithOptions(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&pipelines.Planner{Specs: &specstore.Store{DB: p.DB}})
 		r.RegisterActivity(&activities.Ingest{Catalog: p.Catalog, DB: p.DB})
 		if io != nil {
 			io(r)
 		}
-	})
+	}, worker.Options{Interceptors: []interceptor.WorkerInterceptor{sluiceworkers.KeepAlive()}})
 }
