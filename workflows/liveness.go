@@ -20,10 +20,7 @@ var heartbeatTimeout atomic.Int64
 // timeouts with the history, so processes with different settings replay
 // each other's workflows.
 func SetHeartbeatTimeout(d time.Duration) {
-	if d <= 0 {
-		d = 0
-	}
-	heartbeatTimeout.Store(int64(d))
+	heartbeatTimeout.Store(int64(max(d, 0)))
 }
 
 // HeartbeatTimeout is the heartbeat timeout this process's workflows give

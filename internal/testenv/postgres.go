@@ -49,23 +49,11 @@ func setupPostgres() (string, error) {
 		return "", err
 	}
 	pg.admin = admin
-	conn, err := pgx.Connect(ctx, admin)
+	name, err := createDatabase(ctx, admin)
 	if err != nil {
-		return "", fmt.Errorf("connecting to %s: %w", admin, err)
+		return "", err
 	}
-	defer conn.Close(ctx)
-	name := databaseName()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", fmt.Errorf("creating database %s: %w", name, err)
-	}
-	onExit(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, admin); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
+	onExit(func() { dropDatabase(admin, name) })
 	return withDatabase(admin, name), nil
 }
 
@@ -77,24 +65,36 @@ func NewDatabase(t testing.TB) string {
 	PostgresURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, pg.admin)
+	name, err := createDatabase(ctx, pg.admin)
 	if err != nil {
-		t.Fatalf("connecting to %s: %v", pg.admin, err)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropDatabase(pg.admin, name) })
+	return withDatabase(pg.admin, name)
+}
+
+// createDatabase makes a database with a fresh name on the server.
+func createDatabase(ctx context.Context, admin string) (string, error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("connecting to %s: %w", admin, err)
 	}
 	defer conn.Close(ctx)
 	name := databaseName()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
+		return "", fmt.Errorf("creating database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, pg.admin); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	return withDatabase(pg.admin, name)
+	return name, nil
+}
+
+// dropDatabase drops the database, ending its sessions.
+func dropDatabase(admin, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if c, err := pgx.Connect(ctx, admin); err == nil {
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		c.Close(ctx)
+	}
 }
 
 // PrivatePostgres starts a PostgreSQL cluster of the test's own, from the
