@@ -16,11 +16,11 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/quality"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 // writeCustomers writes n rows, with the rows whose index is in bad
@@ -447,7 +447,7 @@ func TestIngestParquetFolderLocalAndS3(t *testing.T) {
 		for i := range amounts {
 			amounts[i] = float64(i) + 0.5
 		}
-		if err := tabfile.Write(filepath.Join(dir, name), []tabfile.Column{{Name: "id", Strings: ids}, {Name: "amount", Values: amounts}}); err != nil {
+		if err := sources.WriteFile(filepath.Join(dir, name), []sources.Column{{Name: "id", Strings: ids}, {Name: "amount", Values: amounts}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,8 +2,6 @@ package ml
 
 import (
 	"fmt"
-	"math"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -38,6 +36,7 @@ type ArrowOptions struct {
 // FromArrow builds a dataset from record batches that share a schema.
 // Numeric and boolean columns become float32 features (nulls and NaN are
 // missing); string and dictionary-of-string columns become categorical.
+// It is a Builder fed the batches in order.
 func FromArrow(recs []arrow.RecordBatch, o ArrowOptions) (*Dataset, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("ml: no record batches")
@@ -48,90 +47,21 @@ func FromArrow(recs []arrow.RecordBatch, o ArrowOptions) (*Dataset, error) {
 			return nil, fmt.Errorf("ml: record batch %d has another schema than the first", i+1)
 		}
 	}
-	cols := o.Columns
-	if cols == nil {
-		for _, f := range schema.Fields() {
-			if f.Name == o.Label {
-				continue
-			}
-			kind, err := kindOf(f)
-			if err != nil {
-				return nil, err
-			}
-			cols = append(cols, Column{Name: f.Name, Kind: kind})
-		}
-		for i := range cols {
-			if cols[i].Kind == Categorical {
-				cols[i].Categories = distinctStrings(recs, schema.FieldIndices(cols[i].Name)[0])
-			}
-		}
-	}
-	d := &Dataset{}
-	for _, c := range cols {
-		idx := schema.FieldIndices(c.Name)
-		if len(idx) == 0 {
-			return nil, fmt.Errorf("ml: the data has no column %q", c.Name)
-		}
-		kind, err := kindOf(schema.Field(idx[0]))
-		if err != nil {
-			return nil, err
-		}
-		if kind != c.Kind {
-			return nil, fmt.Errorf("ml: column %q is %s in the data, but the model reads it as %s",
-				c.Name, schema.Field(idx[0]).Type, kindName(c.Kind))
-		}
-		f := Feature{Name: c.Name, Kind: c.Kind, Categories: c.Categories}
-		var codes map[string]int // nil reads numbers
-		if c.Kind == Categorical {
-			codes = make(map[string]int, len(c.Categories))
-			for i, s := range c.Categories {
-				codes[s] = i
-			}
-		}
-		for _, r := range recs {
-			f.Values = appendColumn(f.Values, r.Column(idx[0]), codes)
-		}
-		d.Features = append(d.Features, f)
-	}
-	if o.Label == "" {
-		return d, nil
-	}
-	idx := schema.FieldIndices(o.Label)
-	if len(idx) == 0 {
-		return nil, fmt.Errorf("ml: the data has no label column %q", o.Label)
-	}
-	lf := schema.Field(idx[0])
-	kind, err := kindOf(lf)
+	b, err := NewBuilder(schema, o)
 	if err != nil {
 		return nil, err
 	}
-	if kind == Categorical {
-		if o.Task == Regression {
-			return nil, fmt.Errorf("ml: label %q holds strings; a regression label must be numeric", o.Label)
-		}
-		classes := o.Classes
-		if classes == nil {
-			classes = distinctStrings(recs, idx[0])
-		}
-		d.Classes = classes
-		codes := map[string]int{}
-		for i, s := range classes {
-			codes[s] = i
-		}
-		for _, r := range recs {
-			d.Labels = appendColumn(d.Labels, r.Column(idx[0]), codes)
-		}
-	} else {
-		for _, r := range recs {
-			d.Labels = appendColumn(d.Labels, r.Column(idx[0]), nil)
+	rows := 0
+	for _, r := range recs {
+		rows += int(r.NumRows())
+	}
+	b.Grow(rows)
+	for _, r := range recs {
+		if err := b.Append(r); err != nil {
+			return nil, err
 		}
 	}
-	for i, l := range d.Labels {
-		if math.IsNaN(float64(l)) {
-			return nil, fmt.Errorf("ml: label %q is missing (or an unknown class) in row %d", o.Label, i)
-		}
-	}
-	return d, nil
+	return b.Dataset()
 }
 
 func kindName(k Kind) string {
@@ -171,82 +101,4 @@ func stringAt(a arrow.Array, i int) string {
 		return stringAt(c.Dictionary(), c.GetValueIndex(i))
 	}
 	return ""
-}
-
-func distinctStrings(recs []arrow.RecordBatch, col int) []string {
-	seen := map[string]bool{}
-	for _, r := range recs {
-		a := r.Column(col)
-		for i := range a.Len() {
-			if a.IsValid(i) {
-				seen[stringAt(a, i)] = true
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}
-
-var nan32 = float32(math.NaN())
-
-// appendColumn appends an Arrow column as float32: numbers as they are,
-// booleans as 0/1, strings as their code in codes (unknown ones missing).
-func appendColumn(dst []float32, a arrow.Array, codes map[string]int) []float32 {
-	n := a.Len()
-	if codes != nil {
-		for i := range n {
-			v := nan32
-			if a.IsValid(i) {
-				if c, ok := codes[stringAt(a, i)]; ok {
-					v = float32(c)
-				}
-			}
-			dst = append(dst, v)
-		}
-		return dst
-	}
-	get := func(i int) float64 { return 0 }
-	switch c := a.(type) {
-	case *array.Float64:
-		get = func(i int) float64 { return c.Value(i) }
-	case *array.Float32:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Float16:
-		get = func(i int) float64 { return float64(c.Value(i).Float32()) }
-	case *array.Int64:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Int32:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Int16:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Int8:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint64:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint32:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint16:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Uint8:
-		get = func(i int) float64 { return float64(c.Value(i)) }
-	case *array.Boolean:
-		get = func(i int) float64 {
-			if c.Value(i) {
-				return 1
-			}
-			return 0
-		}
-	}
-	for i := range n {
-		v := nan32
-		if a.IsValid(i) {
-			v = float32(get(i))
-		}
-		dst = append(dst, v)
-	}
-	return dst
 }

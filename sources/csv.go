@@ -1,6 +1,14 @@
-// Package sources reads raw data — CSV, Parquet and JSON-lines files — in chunks of
-// typed Arrow records, and sets aside the rows that do not parse, each with
-// its line and the reason, for quarantine.
+// Package sources reads and writes tabular data. It reads raw data — CSV,
+// Parquet and JSON-lines files, and PostgreSQL queries — in chunks of typed
+// Arrow records, and sets aside the rows that do not parse, each with its
+// line and the reason, for quarantine. It is the one reader of tabular
+// files: ingest and `sluice ml` both read through it. It writes CSV and
+// Parquet files too, so what it writes reads back as written.
+//
+// In text (CSV and JSON lines) one null rule holds: an empty cell, "NA",
+// "null" and "NULL" are missing in every column, and "NaN" and "nan" are
+// missing in a float64 column (as pandas and R write a missing number).
+// Cells are trimmed of surrounding blanks first.
 package sources
 
 import (
@@ -11,6 +19,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +70,22 @@ type Options struct {
 	Types map[string]arrow.DataType
 	// Delimiter separates a CSV file's fields; 0 means a comma.
 	Delimiter rune
+	// Infer lists the types an undeclared column may be inferred as; a
+	// column that fits none of them is a string. Nil allows them all:
+	// int64, float64, bool, date and timestamp. With float64 listed and
+	// int64 not, whole numbers read as float64.
+	Infer []arrow.DataType
+	// AllNull is the type of an undeclared column whose sampled values
+	// are all null; nil means string.
+	AllNull arrow.DataType
+}
+
+// mayInfer says whether undeclared columns may be inferred as id.
+func (o Options) mayInfer(id arrow.Type) bool {
+	if o.Infer == nil {
+		return true
+	}
+	return slices.ContainsFunc(o.Infer, func(t arrow.DataType) bool { return t.ID() == id })
 }
 
 func (o Options) chunkRows() int {
@@ -104,13 +129,14 @@ func isNull(s string) bool {
 // inferSample caps the values per column that type inference looks at.
 const inferSample = 2000
 
-// inferType picks the narrowest type every sampled non-null value parses
-// as. A type ruled out is not tried again.
-func inferType(vals []string, isTimestamp bool) arrow.DataType {
+// inferType picks the narrowest type that o allows and every sampled
+// non-null value parses as. A type ruled out is not tried again.
+func inferType(vals []string, isTimestamp bool, o Options) arrow.DataType {
 	if isTimestamp {
 		return timestampType
 	}
-	isInt, isFloat, isBool, isDate, isTime, any := true, true, true, true, true, false
+	isInt, isFloat, isBool := o.mayInfer(arrow.INT64), o.mayInfer(arrow.FLOAT64), o.mayInfer(arrow.BOOL)
+	isDate, isTime, any := o.mayInfer(arrow.DATE32), o.mayInfer(arrow.TIMESTAMP), false
 	seen := 0
 	for _, v := range vals {
 		if isNull(v) {
@@ -153,6 +179,8 @@ func inferType(vals []string, isTimestamp bool) arrow.DataType {
 		}
 	}
 	switch {
+	case !any && o.AllNull != nil:
+		return o.AllNull
 	case !any:
 		return arrow.BinaryTypes.String
 	case isInt:
@@ -179,6 +207,8 @@ type CSVReader struct {
 	header []string
 	schema *arrow.Schema
 	key    int
+	// estimate is the rows the file likely holds.
+	estimate int64
 
 	split   *splitter
 	results chan chan csvResult
@@ -259,12 +289,28 @@ func openCSV(f *os.File, path string, comma byte, o Options) (*CSVReader, error)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.schema = c.infer(first.data)
+	c.estimate = estimateRows(f, len(hc.data), first)
 	c.results = make(chan chan csvResult, runtime.GOMAXPROCS(0))
 	c.stop = make(chan struct{})
 	c.done.Add(1)
 	go c.produce(s, first, err == nil)
 	return c, nil
 }
+
+// estimateRows scales the first chunk's rows to the file's size.
+func estimateRows(f *os.File, header int, first rawChunk) int64 {
+	st, err := f.Stat()
+	if err != nil || len(first.data) == 0 || !st.Mode().IsRegular() {
+		return int64(first.rows)
+	}
+	rest := st.Size() - int64(header)
+	return (int64(first.rows)*rest + int64(len(first.data)) - 1) / int64(len(first.data))
+}
+
+// EstimatedRows is the rows the file likely holds (blank lines and rows
+// that will not parse included): the first chunk's rows scaled to the
+// file's size, for a caller that sizes memory up front.
+func (c *CSVReader) EstimatedRows() int64 { return c.estimate }
 
 // infer types the columns from the first chunk's rows: declared types
 // win, the rest are inferred from up to inferSample values each.
@@ -296,7 +342,7 @@ func (c *CSVReader) infer(data []byte) *arrow.Schema {
 	for i, h := range c.header {
 		t, ok := c.o.Types[h]
 		if !ok {
-			t = inferType(cols[i], h == c.o.Timestamp)
+			t = inferType(cols[i], h == c.o.Timestamp, c.o)
 		}
 		out[i] = arrow.Field{Name: h, Type: t, Nullable: i != c.key}
 	}

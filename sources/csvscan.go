@@ -163,6 +163,8 @@ type rawChunk struct {
 	data  []byte
 	// line is the physical line the chunk's first row starts on.
 	line int64
+	// rows counts the rows, blank ones included.
+	rows int
 }
 
 // chunkBytes caps a chunk's text, so a string column's offsets (int32)
@@ -252,7 +254,7 @@ func (s *splitter) next() (rawChunk, error) {
 	}
 	s.carry = append(s.carry[:0], data[sc.pos:]...)
 	s.want = max(s.want, sc.pos+2*readSize)
-	c := rawChunk{index: s.index, data: data[:sc.pos:sc.pos], line: s.line}
+	c := rawChunk{index: s.index, data: data[:sc.pos:sc.pos], line: s.line, rows: rows}
 	s.index++
 	s.line += int64(lines)
 	return c, nil

@@ -78,7 +78,7 @@ func OpenJSONL(path string, o Options) (*JSONLReader, error) {
 					sample = append(sample, row[i])
 				}
 			}
-			t = inferType(sample, c == o.Timestamp)
+			t = inferType(sample, c == o.Timestamp, o)
 		}
 		fields[i] = arrow.Field{Name: c, Type: t, Nullable: i != r.key}
 	}

@@ -17,8 +17,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
-
-	"github.com/sluice-ml/sluice/internal/tabfile"
 )
 
 const sample = `customer_id,plan,tenure,charges,autopay,updated_at
@@ -323,10 +321,10 @@ func TestCSVInfersDates(t *testing.T) {
 
 func TestParquetFolderRefusesAMixedSchema(t *testing.T) {
 	dir := t.TempDir()
-	if err := tabfile.Write(filepath.Join(dir, "a.parquet"), []tabfile.Column{{Name: "id", Strings: []string{"A"}}, {Name: "v", Values: []float64{1}}}); err != nil {
+	if err := WriteFile(filepath.Join(dir, "a.parquet"), []Column{{Name: "id", Strings: []string{"A"}}, {Name: "v", Values: []float64{1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tabfile.Write(filepath.Join(dir, "b.parquet"), []tabfile.Column{{Name: "id", Strings: []string{"B"}}, {Name: "v", Strings: []string{"x"}}}); err != nil {
+	if err := WriteFile(filepath.Join(dir, "b.parquet"), []Column{{Name: "id", Strings: []string{"B"}}, {Name: "v", Strings: []string{"x"}}}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := OpenParquet(context.Background(), dir, Options{Key: "id"})

@@ -22,7 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sluice-ml/sluice/features"
-	"github.com/sluice-ml/sluice/internal/tabfile"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 var tsType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -53,7 +53,7 @@ func main() {
 	// Windowed aggregations at every event: the events are their own
 	// label rows.
 	start := time.Now()
-	evs, err := tabfile.ReadParquet(ctx, evPath)
+	evs, err := sources.ReadFile(ctx, evPath, sources.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,11 +79,11 @@ func main() {
 
 	// A point-in-time join: each label gets its entity's newest amount.
 	start = time.Now()
-	evs, err = tabfile.ReadParquet(ctx, evPath)
+	evs, err = sources.ReadFile(ctx, evPath, sources.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	labs, err := tabfile.ReadParquet(ctx, labPath)
+	labs, err := sources.ReadFile(ctx, labPath, sources.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func generate(evPath, labPath string, events, entities, labels int) error {
 		recs = append(recs, b.NewRecordBatch())
 		b.Release()
 	}
-	if err := tabfile.WriteParquet(evPath, schema, seq(recs)); err != nil {
+	if err := sources.WriteParquet(evPath, schema, seq(recs)); err != nil {
 		return err
 	}
 	lschema := arrow.NewSchema([]arrow.Field{
@@ -181,5 +181,5 @@ func generate(evPath, labPath string, events, entities, labels int) error {
 		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(start + r.Int64N(span)/1_000_000*1_000_000))
 	}
 	rec := b.NewRecordBatch()
-	return tabfile.WriteParquet(labPath, lschema, seq([]arrow.RecordBatch{rec}))
+	return sources.WriteParquet(labPath, lschema, seq([]arrow.RecordBatch{rec}))
 }

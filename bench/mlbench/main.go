@@ -24,12 +24,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-ml/sluice/internal/tabfile"
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/gbdt"
 	"github.com/sluice-ml/sluice/ml/linear"
 	"github.com/sluice-ml/sluice/ml/metrics"
 	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 const features = 28
@@ -240,10 +242,17 @@ func mixedTables(dir string, ref map[string]any) error {
 	refAUC, _ := ref["xgb_mixed_auc"].([]any)
 	for i := 1; i <= 3; i++ {
 		read := func(part string, cols []ml.Column) (*ml.Dataset, error) {
-			recs, err := tabfile.ReadCSV(filepath.Join(dir, fmt.Sprintf("mixed-%d-%s.csv", i, part)))
+			// Numbers as float64 and dates as text, as `sluice ml` reads.
+			recs, err := sources.ReadFile(context.Background(), filepath.Join(dir, fmt.Sprintf("mixed-%d-%s.csv", i, part)),
+				sources.Options{Infer: []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean}})
 			if err != nil {
 				return nil, err
 			}
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
 			return ml.FromArrow(recs, ml.ArrowOptions{Label: "y", Task: ml.Binary, Columns: cols})
 		}
 		train, err := read("train", nil)

@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/sources"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -173,7 +173,7 @@ models:
 		if !strings.Contains(out, "wrote 2 rows in training.churn") || !strings.Contains(out, "raw.labels@") || !strings.Contains(out, "raw.txn@") {
 			t.Fatalf("sluice training-set said:\n%s", out)
 		}
-		recs, err := tabfile.Read(context.Background(), outFile)
+		recs, err := sources.ReadFile(context.Background(), outFile, sources.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
-	"github.com/sluice-ml/sluice/internal/tabfile"
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
 	"github.com/sluice-ml/sluice/ml/metrics"
 	"github.com/sluice-ml/sluice/ml/trainer"
 	"github.com/sluice-ml/sluice/ml/xgboost"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 // mlCommands are `sluice ml`'s subcommands: local model work on files, no
@@ -48,17 +51,47 @@ func (p paramFlag) Set(s string) error {
 	return nil
 }
 
+// mlRead is how `sluice ml` reads a CSV: whole numbers as float64, dates
+// as text (a model reads numbers, booleans and categories) and a column
+// with no value in the sampled rows as numbers, in chunks small enough
+// that little beyond the dataset is held at once.
+var mlRead = sources.Options{
+	ChunkRows: 8192,
+	Infer:     []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean},
+	AllNull:   arrow.PrimitiveTypes.Float64,
+}
+
+// readDataset reads a CSV or Parquet file into a dataset, a chunk at a
+// time: each chunk is converted as it is parsed and then let go.
 func readDataset(ctx context.Context, path string, o ml.ArrowOptions) (*ml.Dataset, error) {
-	recs, err := tabfile.Read(ctx, path)
+	r, err := sources.OpenFile(ctx, path, mlRead)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, r := range recs {
-			r.Release()
+	defer r.Close()
+	b, err := ml.NewBuilder(r.Schema(), o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if e, ok := r.(interface{ EstimatedRows() int64 }); ok {
+		// Room for a few percent more than estimated: growing a column
+		// copies it, while capacity never written to costs no memory.
+		n := e.EstimatedRows()
+		b.Grow(int(n + n/32))
+	}
+	// The chunks' buffers are garbage as soon as they are converted, while
+	// the dataset lives on: collect sooner than usual, so that the
+	// garbage stays small beside the dataset.
+	defer debug.SetGCPercent(debug.SetGCPercent(20))
+	for rec, err := range sources.Records(ctx, r) {
+		if err == nil {
+			err = b.Append(rec)
 		}
-	}()
-	d, err := ml.FromArrow(recs, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	d, err := b.Dataset()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -175,7 +208,7 @@ func runMLPredict(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if model == "" || data == "" || out == "" {
 		return errors.New("-model, -data and -o are required")
 	}
-	if _, err := tabfile.FormatOf(out); err != nil {
+	if _, err := sources.FormatOf(out); err != nil {
 		return fmt.Errorf("-o: %w", err)
 	}
 	a, err := readArtifact(model)
@@ -190,7 +223,7 @@ func runMLPredict(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if err := tabfile.Write(out, predictionColumns(a, preds, d.Rows())); err != nil {
+	if err := sources.WriteFile(out, predictionColumns(a, preds, d.Rows())); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "scored %d rows → %s\n", d.Rows(), out)
@@ -200,7 +233,7 @@ func runMLPredict(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // predictionColumns lays out predictions: score and label for binary,
 // prediction for regression, label and one probability per class for
 // multiclass. Labels are class names when the training label had them.
-func predictionColumns(a *artifact.Artifact, preds []float64, n int) []tabfile.Column {
+func predictionColumns(a *artifact.Artifact, preds []float64, n int) []sources.Column {
 	className := func(c int) string {
 		if c < len(a.Classes) {
 			return a.Classes[c]
@@ -214,15 +247,15 @@ func predictionColumns(a *artifact.Artifact, preds []float64, n int) []tabfile.C
 		for r, p := range preds {
 			labels[r] = className(b2i(p >= 0.5))
 		}
-		return []tabfile.Column{{Name: "score", Values: preds}, {Name: "label", Strings: labels}}
+		return []sources.Column{{Name: "score", Values: preds}, {Name: "label", Strings: labels}}
 	case ml.Multiclass:
-		cols := []tabfile.Column{{Name: "label", Strings: make([]string, n)}}
+		cols := []sources.Column{{Name: "label", Strings: make([]string, n)}}
 		for j := range k {
 			vals := make([]float64, n)
 			for r := range n {
 				vals[r] = preds[r*k+j]
 			}
-			cols = append(cols, tabfile.Column{Name: "p_" + className(j), Values: vals})
+			cols = append(cols, sources.Column{Name: "p_" + className(j), Values: vals})
 		}
 		for r := range n {
 			best := 0
@@ -235,7 +268,7 @@ func predictionColumns(a *artifact.Artifact, preds []float64, n int) []tabfile.C
 		}
 		return cols
 	}
-	return []tabfile.Column{{Name: "prediction", Values: preds}}
+	return []sources.Column{{Name: "prediction", Values: preds}}
 }
 
 func b2i(b bool) int {

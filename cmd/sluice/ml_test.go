@@ -12,7 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-ml/sluice/internal/tabfile"
+	"github.com/sluice-ml/sluice/ml"
+	"github.com/sluice-ml/sluice/sources"
 )
 
 // writeMixedCSV writes a churn-like table: numeric, categorical (strings)
@@ -90,7 +91,7 @@ func TestMLCommandsEndToEnd(t *testing.T) {
 	for _, ext := range []string{"csv", "parquet"} {
 		pred := filepath.Join(dir, "pred."+ext)
 		run(t, "ml", "predict", "-model", model, "-data", test, "-o", pred)
-		recs, err := tabfile.Read(context.Background(), pred)
+		recs, err := sources.ReadFile(context.Background(), pred, sources.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,13 +115,126 @@ func TestMLCommandsEndToEnd(t *testing.T) {
 
 	// Parquet in.
 	pq := filepath.Join(dir, "train.parquet")
-	if err := tabfile.Write(pq, []tabfile.Column{
+	if err := sources.WriteFile(pq, []sources.Column{
 		{Name: "x", Values: []float64{1, 2, 3, 4, 5, 6, 7, 8}},
 		{Name: "y", Values: []float64{0, 0, 0, 1, 0, 1, 1, 1}},
 	}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "ml", "train", "-data", pq, "-label", "y", "-param", "trees=3", "-param", "min_child_weight=0", "-o", filepath.Join(dir, "pq.sluice"))
+}
+
+// TestMLReadsMissingValues pins the null rule of the files `sluice ml`
+// reads, which is ingest's: an empty cell, NA, null and NULL are missing
+// in every column, NaN and nan in a number column (and any NaN a number
+// column holds reads as missing too). A column with no values reads as
+// numbers. A Parquet file written from the same columns reads as the same
+// dataset.
+func TestMLReadsMissingValues(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nulls.csv")
+	body := "x,plan,paid,n,day,none,y\n" +
+		"1.5,pro,true,1,2026-11-01,,0\n" +
+		",,,,,,1\n" +
+		"NA,NA,NA,NA,NA,NA,0\n" +
+		"null,null,null,null,null,null,1\n" +
+		"NULL,NULL,NULL,NULL,NULL,NULL,0\n" +
+		" NaN ,NaN,false,nan,2026-11-02,,1\n" +
+		"NAN,nan,TRUE,2,2026-11-01,,0\n" +
+		"-2e3,basic,False,3,2026-11-03,,1\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := readDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := math.NaN()
+	want := []struct {
+		name       string
+		kind       ml.Kind
+		categories []string
+		values     []float64
+	}{
+		{"x", ml.Numeric, nil, []float64{1.5, nan, nan, nan, nan, nan, nan, -2000}},
+		// NaN and nan are missing numbers, but text in a text column.
+		{"plan", ml.Categorical, []string{"NaN", "basic", "nan", "pro"}, []float64{3, nan, nan, nan, nan, 0, 2, 1}},
+		{"paid", ml.Numeric, nil, []float64{1, nan, nan, nan, nan, 0, 1, 0}},
+		// Whole numbers are numbers; dates are categories.
+		{"n", ml.Numeric, nil, []float64{1, nan, nan, nan, nan, nan, 2, 3}},
+		{"day", ml.Categorical, []string{"2026-11-01", "2026-11-02", "2026-11-03"}, []float64{0, nan, nan, nan, nan, 1, 0, 2}},
+		// A column with no values is a number column, all missing.
+		{"none", ml.Numeric, nil, []float64{nan, nan, nan, nan, nan, nan, nan, nan}},
+	}
+	if len(d.Features) != len(want) {
+		t.Fatalf("%d features, want %d", len(d.Features), len(want))
+	}
+	for i, w := range want {
+		f := d.Features[i]
+		if f.Name != w.name || f.Kind != w.kind || strings.Join(f.Categories, "|") != strings.Join(w.categories, "|") {
+			t.Errorf("feature %d: %s kind %d categories %q, want %s kind %d %q", i, f.Name, f.Kind, f.Categories, w.name, w.kind, w.categories)
+			continue
+		}
+		for r, v := range w.values {
+			if got := float64(f.Values[r]); got != v && !(math.IsNaN(got) && math.IsNaN(v)) {
+				t.Errorf("%s row %d: %v, want %v", w.name, r, got, v)
+			}
+		}
+	}
+
+	// The same numbers through Parquet, NaN written as null.
+	cols := make([]sources.Column, 0, 2)
+	for _, name := range []string{"x", "y"} {
+		c := sources.Column{Name: name}
+		for _, v := range want[0].values {
+			if name == "y" {
+				v = float64(len(c.Values) % 2)
+			}
+			c.Values = append(c.Values, v)
+		}
+		cols = append(cols, c)
+	}
+	for _, ext := range []string{"csv", "parquet"} {
+		p := filepath.Join(dir, "x."+ext)
+		if err := sources.WriteFile(p, cols); err != nil {
+			t.Fatal(err)
+		}
+		d, err := readDataset(context.Background(), p, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Rows() != len(want[0].values) || len(d.Features) != 1 {
+			t.Fatalf("%s: %d rows, %d features", ext, d.Rows(), len(d.Features))
+		}
+		for r, v := range want[0].values {
+			if got := float64(d.Features[0].Values[r]); got != v && !(math.IsNaN(got) && math.IsNaN(v)) {
+				t.Errorf("%s: x row %d: %v, want %v", ext, r, got, v)
+			}
+			if d.Labels[r] != float32(r%2) {
+				t.Errorf("%s: label row %d: %v", ext, r, d.Labels[r])
+			}
+		}
+	}
+}
+
+// TestMLRefusesRowsThatDoNotParse: a row the reader rejects (here text in
+// a column whose first rows are numbers) fails the read, naming its line,
+// rather than dropping out of the dataset.
+func TestMLRefusesRowsThatDoNotParse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "late.csv")
+	var b strings.Builder
+	b.WriteString("x,y\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "%d,%d\n", i, i%2)
+	}
+	b.WriteString("oops,1\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+	if err == nil || !strings.Contains(err.Error(), `line 5002 does not parse: column x: "oops" is not a number`) {
+		t.Errorf("got %v", err)
+	}
 }
 
 func TestMLTrainRejectsBadInput(t *testing.T) {

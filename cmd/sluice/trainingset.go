@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/internal/tabfile"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/sources"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -70,7 +70,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if err := tabfile.WriteParquet(out, rd.Schema, rd.Records); err != nil {
+	if err := sources.WriteParquet(out, rd.Schema, rd.Records); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", out)
