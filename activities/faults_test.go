@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
+	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -42,14 +43,15 @@ func TestIngestSurvivesS3Outage(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { cat.Close() })
-				a := &activities.Ingest{Catalog: cat, SegmentChunks: 1}
+				loader := &ingest.Loader{Catalog: cat, SegmentChunks: 1}
+				a := &activities.Ingest{Loader: loader}
 				path := filepath.Join(t.TempDir(), "customers.csv")
 				writeCustomers(t, path, 600, map[int]string{77: "C77,too,many,columns,x", 420: ",pro,1,2026-11-01T10:00:00Z"})
 				in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at",
 					RunID: "outage", ChunkRows: 100, MaxRejectRatio: 0.5}
 				var progress activities.IngestProgress
 				var back <-chan error
-				a.Fault = func(at string, p activities.IngestProgress) error {
+				loader.Fault = func(at string, p activities.IngestProgress) error {
 					progress = p
 					if at == point && back == nil {
 						back = testenv.StopS3For(t, 20*time.Second)
@@ -146,11 +148,11 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 				}
 			}
 			view := "spend_outage"
-			feats := &activities.Features{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}
+			feats := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}}
 			materialize := func(asOf time.Time) error {
 				_, err := runActivityErr(feats, feats.Materialize, activities.MaterializeInput{AsOf: asOf, RunID: "m/" + asOf.Format("0102"), Online: true, Partitions: 2,
-					View: activities.SourcedView{Table: "raw.spend_outage", View: features.View{Name: view, Key: "customer_id", Timestamp: "ts",
-						Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}}})
+					View: activities.SourcedView{Table: "raw.spend_outage", View: activities.View{Name: view, Key: "customer_id", Timestamp: "ts",
+						Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}}})
 				return err
 			}
 			t1, t2 := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
@@ -221,7 +223,7 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 			}
 			switch commit {
 			case "materialization":
-				onceEach("features."+view, activities.AsOfColumn, 2*entities)
+				onceEach("features."+view, features.AsOfColumn, 2*entities)
 				var rows, distinct, fresh int
 				if err := db.QueryRow(ctx, `SELECT count(*), count(DISTINCT customer_id), count(*) FILTER (WHERE event_time = $1) FROM sluice_online.`+view, t2).Scan(&rows, &distinct, &fresh); err != nil {
 					t.Fatal(err)

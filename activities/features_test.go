@@ -58,7 +58,7 @@ func runTrainingSet(t *testing.T, a *activities.Features, in activities.Training
 }
 
 func TestTrainingSetIsPointInTimeAndReproducible(t *testing.T) {
-	cat := newIngest(t).Catalog
+	cat := newIngest(t).Loader.Catalog
 	ctx := context.Background()
 	lakeTable(t, cat, "raw.txn", arrow.NewSchema([]arrow.Field{
 		{Name: "customer_id", Type: arrow.BinaryTypes.String},
@@ -81,8 +81,8 @@ func TestTrainingSetIsPointInTimeAndReproducible(t *testing.T) {
 	view := features.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts", Aggregations: []features.Aggregation{
 		{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}, {Column: "amount", Function: "count", Window: 24 * time.Hour}}}
 	in := activities.TrainingSetInput{Model: "churn", RunID: "ts-1", LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
-		Views: []activities.SourcedView{{View: view, Table: "raw.txn"}}, Partitions: 3}
-	a := &activities.Features{Catalog: cat, TempDir: t.TempDir()}
+		Views: []activities.SourcedView{{View: activities.ViewOf(view), Table: "raw.txn"}}, Partitions: 3}
+	a := &activities.Features{Store: &features.Store{Catalog: cat, TempDir: t.TempDir()}}
 	res := runTrainingSet(t, a, in)
 	if res.Rows != 4 || res.Read["raw.txn"] == 0 || res.Read["raw.labels"] == 0 {
 		t.Fatalf("result %+v", res)
@@ -194,7 +194,7 @@ func newestOffline(t *testing.T, cat *lakehouse.Catalog, table string) map[strin
 }
 
 func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
-	cat := newIngest(t).Catalog
+	cat := newIngest(t).Loader.Catalog
 	ctx := context.Background()
 	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
 	if err != nil {
@@ -225,9 +225,9 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 	add("load-1", []string{"C1", "C1", "C2", "C3", "C4"}, []arrow.Timestamp{day(1, 10), day(3, 10), day(2, 10), day(1, 12), day(9, 0)}, []float64{1, 2, 4, 8, 16})
 	view := features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
 		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}
-	a := &activities.Features{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}
+	a := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}}
 	t1 := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
-	in := activities.MaterializeInput{View: activities.SourcedView{View: view, Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true, Partitions: 2}
+	in := activities.MaterializeInput{View: activities.SourcedView{View: activities.ViewOf(view), Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true, Partitions: 2}
 	res := runMaterialize(t, a, in)
 	// As of the 4th: the 2-day window (2nd 00:00, 4th 00:00] holds C1's 2
 	// and C2's 4; C3's spend of the 1st is outside; C4 has nothing yet.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
@@ -60,7 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer cat.Close()
-				a := &activities.Ingest{Catalog: cat}
+				a := &activities.Ingest{Loader: &ingest.Loader{Catalog: cat}}
 				path := map[string]string{"csv": csvPath, "parquet": pqPath}[format]
 				i := 0
 				for b.Loop() {

@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/ingest"
+	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
@@ -52,7 +54,7 @@ func newIngest(t *testing.T) *activities.Ingest {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	return &activities.Ingest{Catalog: cat}
+	return &activities.Ingest{Loader: &ingest.Loader{Catalog: cat}}
 }
 
 func countRows(t *testing.T, cat *lakehouse.Catalog, table string) int64 {
@@ -111,10 +113,10 @@ func TestIngestQuarantinesBadRowsAndRetriesWriteNothingTwice(t *testing.T) {
 	if res.Rows != 398 || res.Rejected != 2 || res.Chunks != 4 {
 		t.Errorf("result %+v", res)
 	}
-	if got := countRows(t, a.Catalog, "raw.customers"); got != 398 {
+	if got := countRows(t, a.Loader.Catalog, "raw.customers"); got != 398 {
 		t.Errorf("raw.customers has %d rows, want 398", got)
 	}
-	q, err := a.Catalog.Scan(context.Background(), "quarantine.customers", lakehouse.ScanOptions{Columns: []string{"line", "reason"}})
+	q, err := a.Loader.Catalog.Scan(context.Background(), "quarantine.customers", lakehouse.ScanOptions{Columns: []string{"line", "reason"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +137,10 @@ func TestIngestQuarantinesBadRowsAndRetriesWriteNothingTwice(t *testing.T) {
 	if _, err := run(t, a, in, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := countRows(t, a.Catalog, "raw.customers"); got != 398 {
+	if got := countRows(t, a.Loader.Catalog, "raw.customers"); got != 398 {
 		t.Errorf("after a retry raw.customers has %d rows, want 398", got)
 	}
-	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+	if got := countRows(t, a.Loader.Catalog, "quarantine.customers"); got != 2 {
 		t.Errorf("after a retry the quarantine has %d rows, want 2", got)
 	}
 }
@@ -182,12 +184,12 @@ func crashAt(point string, nth int, saved *activities.IngestProgress) func(strin
 
 func TestIngestResumesAfterTheLastWrittenSegment(t *testing.T) {
 	a := newIngest(t)
-	a.SegmentChunks = 1
+	a.Loader.SegmentChunks = 1
 	path := filepath.Join(t.TempDir(), "customers.csv")
 	writeCustomers(t, path, 500, map[int]string{150: ",pro,1,2026-11-01T10:00:00Z", 420: ",pro,1,2026-11-01T10:00:00Z"})
 	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at", RunID: "resume", ChunkRows: 100, MaxRejectRatio: 0.5}
 	var saved activities.IngestProgress
-	a.Fault = crashAt("segment-written", 2, &saved)
+	a.Loader.Fault = crashAt("segment-written", 2, &saved)
 	if _, err := run(t, a, in, nil); !errors.Is(err, errCrash) && !strings.Contains(fmt.Sprint(err), errCrash.Error()) {
 		t.Fatalf("first attempt: %v, want the injected crash", err)
 	}
@@ -195,10 +197,10 @@ func TestIngestResumesAfterTheLastWrittenSegment(t *testing.T) {
 		t.Fatalf("progress at the crash %+v", saved)
 	}
 	// Nothing is visible before the commit.
-	if got := countRows(t, a.Catalog, "raw.customers"); got != 0 {
+	if got := countRows(t, a.Loader.Catalog, "raw.customers"); got != 0 {
 		t.Fatalf("raw.customers shows %d rows before the commit", got)
 	}
-	a.Fault = nil
+	a.Loader.Fault = nil
 	res, err := run(t, a, in, saved)
 	if err != nil {
 		t.Fatal(err)
@@ -206,10 +208,10 @@ func TestIngestResumesAfterTheLastWrittenSegment(t *testing.T) {
 	if res.ResumedAt != 2 || res.Rows != 498 || res.Rejected != 2 {
 		t.Errorf("result %+v, want resumed at chunk 2 with 498 rows and 2 rejects", res)
 	}
-	if rows, distinct := distinctIDs(t, a.Catalog, "raw.customers"); rows != 498 || distinct != 498 {
+	if rows, distinct := distinctIDs(t, a.Loader.Catalog, "raw.customers"); rows != 498 || distinct != 498 {
 		t.Errorf("raw.customers has %d rows, %d distinct, want 498", rows, distinct)
 	}
-	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+	if got := countRows(t, a.Loader.Catalog, "quarantine.customers"); got != 2 {
 		t.Errorf("quarantine has %d rows, want 2", got)
 	}
 }
@@ -219,16 +221,16 @@ func TestIngestCrashBeforeOrAfterCommitNeitherLosesNorDoubles(t *testing.T) {
 		for _, keep := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/heartbeat=%v", point, keep), func(t *testing.T) {
 				a := newIngest(t)
-				a.SegmentChunks = 2
+				a.Loader.SegmentChunks = 2
 				path := filepath.Join(t.TempDir(), "customers.csv")
 				writeCustomers(t, path, 700, map[int]string{10: "C10,too,many,columns,x", 650: ",pro,1,2026-11-01T10:00:00Z"})
 				in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", Timestamp: "updated_at", RunID: "crash", ChunkRows: 100}
 				var saved activities.IngestProgress
-				a.Fault = crashAt(point, 1, &saved)
+				a.Loader.Fault = crashAt(point, 1, &saved)
 				if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), errCrash.Error()) {
 					t.Fatalf("first attempt: %v, want the injected crash", err)
 				}
-				a.Fault = nil
+				a.Loader.Fault = nil
 				var hb any
 				if keep {
 					hb = saved
@@ -240,10 +242,10 @@ func TestIngestCrashBeforeOrAfterCommitNeitherLosesNorDoubles(t *testing.T) {
 				if res.Rows != 698 || res.Rejected != 2 {
 					t.Errorf("result %+v, want 698 rows and 2 rejects", res)
 				}
-				if rows, distinct := distinctIDs(t, a.Catalog, "raw.customers"); rows != 698 || distinct != 698 {
+				if rows, distinct := distinctIDs(t, a.Loader.Catalog, "raw.customers"); rows != 698 || distinct != 698 {
 					t.Errorf("raw.customers has %d rows, %d distinct, want 698", rows, distinct)
 				}
-				if got := countRows(t, a.Catalog, "quarantine.customers"); got != 2 {
+				if got := countRows(t, a.Loader.Catalog, "quarantine.customers"); got != 2 {
 					t.Errorf("quarantine has %d rows, want 2", got)
 				}
 			})
@@ -261,16 +263,16 @@ func TestIngestRejectRatioCommitsNothing(t *testing.T) {
 	writeCustomers(t, path, 100, bad)
 	_, err := run(t, a, activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "r3"}, nil)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != activities.ErrTypeRejectRatio {
-		t.Fatalf("got %v, want a non-retryable %s", err, activities.ErrTypeRejectRatio)
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != permanent.RejectRatio {
+		t.Fatalf("got %v, want a non-retryable %s", err, permanent.RejectRatio)
 	}
 	if !strings.Contains(err.Error(), "10 of 100 rows") || !strings.Contains(err.Error(), "5 columns, want 4") {
 		t.Errorf("message: %v", err)
 	}
-	if tables, _ := a.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers") {
+	if tables, _ := a.Loader.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers") {
 		t.Errorf("raw.customers was created: %v", tables)
 	}
-	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 10 {
+	if got := countRows(t, a.Loader.Catalog, "quarantine.customers"); got != 10 {
 		t.Errorf("quarantine has %d rows, want 10", got)
 	}
 }
@@ -289,14 +291,14 @@ func TestIngestEvolvesAddedColumnsAndRefusesDrift(t *testing.T) {
 	if err != nil || len(res.AddedColumns) != 1 || res.AddedColumns[0] != "channel" {
 		t.Fatalf("added %v, %v", res.AddedColumns, err)
 	}
-	if got := countRows(t, a.Catalog, "raw.tx"); got != 3 {
+	if got := countRows(t, a.Loader.Catalog, "raw.tx"); got != 3 {
 		t.Errorf("raw.tx has %d rows", got)
 	}
 	v3 := filepath.Join(dir, "v3.csv")
 	os.WriteFile(v3, []byte("id,channel\nD,web\n"), 0o644)
 	_, err = run(t, a, activities.IngestInput{Source: "tx", Format: "csv", Path: v3, Key: "id", RunID: "v3"}, nil)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeSchemaMismatch || !strings.Contains(err.Error(), "column amount was removed") {
+	if !errors.As(err, &appErr) || appErr.Type() != permanent.SchemaMismatch || !strings.Contains(err.Error(), "column amount was removed") {
 		t.Fatalf("got %v, want schema drift naming amount", err)
 	}
 }
@@ -316,26 +318,26 @@ func TestIngestFullRefreshReplacesAtomicallyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countRows(t, a.Catalog, "raw.customers"); got != 11 || res.Rows != 11 {
+	if got := countRows(t, a.Loader.Catalog, "raw.customers"); got != 11 || res.Rows != 11 {
 		t.Errorf("after a full refresh raw.customers has %d rows (result %d), want 11", got, res.Rows)
 	}
 	// Retried after committing: the same content, the same quarantine.
 	if _, err := run(t, a, in, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := countRows(t, a.Catalog, "raw.customers"); got != 11 {
+	if got := countRows(t, a.Loader.Catalog, "raw.customers"); got != 11 {
 		t.Errorf("after a retried full refresh raw.customers has %d rows, want 11", got)
 	}
-	if got := countRows(t, a.Catalog, "quarantine.customers"); got != 1 {
+	if got := countRows(t, a.Loader.Catalog, "quarantine.customers"); got != 1 {
 		t.Errorf("quarantine has %d rows, want 1", got)
 	}
 }
 
 func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	a := newIngest(t)
-	a.DatabaseURL = testenv.PostgresURL(t)
+	a.Loader.DatabaseURL = testenv.PostgresURL(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, a.DatabaseURL)
+	conn, err := pgx.Connect(ctx, a.Loader.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,25 +368,25 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	}
 	// The second run's url names a worker variable: the spec holds the
 	// name, the worker's environment the secret.
-	t.Setenv("SLUICE_SOURCE_CRM_URL", a.DatabaseURL)
+	t.Setenv("SLUICE_SOURCE_CRM_URL", a.Loader.DatabaseURL)
 	in.RunID, in.SourceURL = "labels/2", "${SLUICE_SOURCE_CRM_URL}"
-	a.DatabaseURL = "postgres://nobody@127.0.0.1:1/unused"
+	a.Loader.DatabaseURL = "postgres://nobody@127.0.0.1:1/unused"
 	res, err = run(t, a, in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Only the row newer than the watermark (C3); C0 is older.
-	if res.Rows != 1 || countRows(t, a.Catalog, "raw.labels") != 3 {
-		t.Errorf("second load %+v, raw.labels has %d rows, want 1 new and 3 in all", res, countRows(t, a.Catalog, "raw.labels"))
+	if res.Rows != 1 || countRows(t, a.Loader.Catalog, "raw.labels") != 3 {
+		t.Errorf("second load %+v, raw.labels has %d rows, want 1 new and 3 in all", res, countRows(t, a.Loader.Catalog, "raw.labels"))
 	}
 	// The null-key row is newer than the watermark (which covers loaded
 	// rows only), so each run reads it again until it is fixed at the
 	// source, and quarantines it under that run.
-	if got := countRows(t, a.Catalog, "quarantine.labels"); got != 2 {
+	if got := countRows(t, a.Loader.Catalog, "quarantine.labels"); got != 2 {
 		t.Errorf("quarantine has %d rows, want 2 (one per run)", got)
 	}
 	in.RunID, in.SourceURL = "labels/3", "${SLUICE_SOURCE_UNSET}"
-	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "SLUICE_SOURCE_UNSET") || !strings.Contains(err.Error(), activities.ErrTypeBadInput) {
+	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "SLUICE_SOURCE_UNSET") || !strings.Contains(err.Error(), permanent.BadInput) {
 		t.Errorf("an unset url variable: %v, want a bad-input error naming it", err)
 	}
 }
@@ -396,7 +398,7 @@ func TestIngestQualityChecksGateTheCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	a.DB = pool
+	a.Loader.Quality = &quality.Store{DB: pool}
 	path := filepath.Join(t.TempDir(), "customers.csv")
 	writeCustomers(t, path, 50, nil)
 	zero, ten := 0.0, 10.0
@@ -418,10 +420,10 @@ func TestIngestQualityChecksGateTheCommit(t *testing.T) {
 	in.Checks = []quality.Check{{Column: "plan", Allowed: []string{"plan-0"}}}
 	_, err = run(t, a, in, nil)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeQuality || !appErr.NonRetryable() {
-		t.Fatalf("got %v, want a non-retryable %s", err, activities.ErrTypeQuality)
+	if !errors.As(err, &appErr) || appErr.Type() != permanent.Quality || !appErr.NonRetryable() {
+		t.Fatalf("got %v, want a non-retryable %s", err, permanent.Quality)
 	}
-	if tables, _ := a.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers2") {
+	if tables, _ := a.Loader.Catalog.Tables(context.Background()); strings.Contains(strings.Join(tables, ","), "raw.customers2") {
 		t.Errorf("raw.customers2 was created: %v", tables)
 	}
 	var stored int
@@ -456,8 +458,8 @@ func TestIngestParquetFolderLocalAndS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rows != 7 || res.Rejected != 0 || countRows(t, a.Catalog, "raw.tx_local") != 7 {
-		t.Fatalf("local folder: %+v, table %d rows", res, countRows(t, a.Catalog, "raw.tx_local"))
+	if res.Rows != 7 || res.Rejected != 0 || countRows(t, a.Loader.Catalog, "raw.tx_local") != 7 {
+		t.Fatalf("local folder: %+v, table %d rows", res, countRows(t, a.Loader.Catalog, "raw.tx_local"))
 	}
 
 	s3 := testenv.S3(t)
@@ -480,15 +482,15 @@ func TestIngestParquetFolderLocalAndS3(t *testing.T) {
 	if err := store.Put(ctx, "drop/tx-old.parquet", strings.NewReader("not parquet")); err != nil {
 		t.Fatal(err)
 	}
-	a.S3 = s3
+	a.Loader.S3 = s3
 	bucket := strings.TrimPrefix(strings.Split(s3.URL, "/lake")[0], "s3://")
 	in = activities.IngestInput{Source: "tx_s3", Format: "parquet", Path: "s3://" + bucket + "/lake/drop/tx", Key: "id", RunID: "s3", MaxRejectRatio: 0.5}
 	res2, err := run(t, a, in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res2.Rows != 7 || countRows(t, a.Catalog, "raw.tx_s3") != 7 {
-		t.Errorf("from S3 %+v, table %d rows", res2, countRows(t, a.Catalog, "raw.tx_s3"))
+	if res2.Rows != 7 || countRows(t, a.Loader.Catalog, "raw.tx_s3") != 7 {
+		t.Errorf("from S3 %+v, table %d rows", res2, countRows(t, a.Loader.Catalog, "raw.tx_s3"))
 	}
 	in.Path, in.Source, in.RunID = "s3://"+bucket+"/lake/drop/missing", "tx_missing", "missing"
 	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "no such object or prefix") {

@@ -4,20 +4,51 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
+	"time"
 
 	"github.com/sluice-ml/sluice/gates"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/training"
 )
 
 // Models records experiments and registers versions (io queue).
 type Models struct {
-	Registry *registry.Registry
-	DB       *pgxpool.Pool
-	Lake     lakehouse.ObjectStore
+	Registry    *registry.Registry
+	Experiments *training.Experiments
+	Lake        lakehouse.ObjectStore
+}
+
+// ModelVersion is a registered version as workflows carry it; see
+// registry.Version.
+type ModelVersion struct {
+	Model             string             `json:"model"`
+	Version           int                `json:"version"`
+	Algorithm         string             `json:"algorithm"`
+	Params            map[string]any     `json:"params"`
+	Metrics           map[string]float64 `json:"metrics"`
+	TrainingSnapshots map[string]int64   `json:"training_snapshots"`
+	SpecVersion       string             `json:"spec_version"`
+	FeatureSchema     json.RawMessage    `json:"feature_schema"`
+	ArtifactKey       string             `json:"artifact_key"`
+	WorkflowID        string             `json:"workflow_id"`
+	RunID             string             `json:"run_id"`
+	CodeVersion       string             `json:"code_version"`
+	GateReport        json.RawMessage    `json:"gate_report,omitempty"`
+	CreatedAt         time.Time          `json:"created_at"`
+	Aliases           []string           `json:"aliases"`
+}
+
+// AliasMove is one move of an alias as workflows carry it; see
+// registry.AliasMove.
+type AliasMove struct {
+	Model  string    `json:"model"`
+	Alias  string    `json:"alias"`
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
 }
 
 // RecordTrialsInput is a training run's trials.
@@ -32,47 +63,26 @@ type RecordTrialsInput struct {
 // RecordTrials stores every trial of a run in sluice.experiments; a retry
 // rewrites the same rows.
 func (a *Models) RecordTrials(ctx context.Context, in RecordTrialsInput) error {
-	tx, err := a.DB.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	results := make([]training.TrialResult, len(in.Results))
 	for i, r := range in.Results {
-		params, _ := json.Marshal(in.Params[i])
-		metrics, _ := json.Marshal(r.Metrics)
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO sluice.experiments (run_id, model, trial, params, metrics, rounds, resumed_from, worker, device, artifact_key, best)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-			ON CONFLICT (run_id, trial) DO UPDATE SET params = EXCLUDED.params, metrics = EXCLUDED.metrics, rounds = EXCLUDED.rounds,
-				resumed_from = EXCLUDED.resumed_from, worker = EXCLUDED.worker, device = EXCLUDED.device,
-				artifact_key = EXCLUDED.artifact_key, best = EXCLUDED.best`,
-			in.RunID, in.Model, r.Trial, params, metrics, r.Rounds, r.ResumedFrom, r.Worker, r.Device, r.ArtifactKey, i == in.Best); err != nil {
-			return fmt.Errorf("recording trial %d: %w", r.Trial, err)
-		}
+		results[i] = training.TrialResult(r)
 	}
-	return tx.Commit(ctx)
+	return a.Experiments.Record(ctx, in.Model, in.RunID, in.Params, results, in.Best)
 }
 
 // RegisterInput is a version to register and the trial artifact that
 // becomes it.
 type RegisterInput struct {
-	Version       registry.Version
+	Version       ModelVersion
 	TrialArtifact string
 }
 
 // Register numbers a new version of the model, copies the trial's
-// artifact to models/<model>/v<N>/model.sluice, and records the version.
+// artifact to the version's place in the lake, and records the version.
 // A retry of the same run finds the version it registered.
-func (a *Models) Register(ctx context.Context, in RegisterInput) (registry.Version, error) {
-	return a.Registry.RegisterPlaced(ctx, in.Version, func(n int) (string, error) {
-		key := fmt.Sprintf("models/%s/v%d/model.sluice", in.Version.Model, n)
-		r, err := a.Lake.Get(ctx, in.TrialArtifact)
-		if err != nil {
-			return "", err
-		}
-		defer r.Close()
-		return key, a.Lake.Put(ctx, key, r)
-	})
+func (a *Models) Register(ctx context.Context, in RegisterInput) (ModelVersion, error) {
+	v, err := a.Registry.RegisterArtifact(ctx, registry.Version(in.Version), a.Lake, in.TrialArtifact)
+	return ModelVersion(v), temporalError(err)
 }
 
 // ResolveInput names a model's alias.
@@ -81,7 +91,7 @@ type ResolveInput struct{ Model, Alias string }
 // ResolveResult is the version an alias names, if any.
 type ResolveResult struct {
 	Found   bool
-	Version registry.Version
+	Version ModelVersion
 }
 
 // Resolve looks an alias up; an unset alias is not an error.
@@ -90,7 +100,7 @@ func (a *Models) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, e
 	if errors.Is(err, registry.ErrNotFound) {
 		return ResolveResult{}, nil
 	}
-	return ResolveResult{Found: err == nil, Version: v}, err
+	return ResolveResult{Found: err == nil, Version: ModelVersion(v)}, err
 }
 
 // GateReportInput stores a gate report with a version.
@@ -117,6 +127,7 @@ type SetAliasInput struct {
 }
 
 // SetAlias moves an alias (atomically, with its history and NOTIFY).
-func (a *Models) SetAlias(ctx context.Context, in SetAliasInput) (registry.AliasMove, error) {
-	return a.Registry.SetAlias(ctx, in.Model, in.Alias, in.Version, in.By, in.Reason)
+func (a *Models) SetAlias(ctx context.Context, in SetAliasInput) (AliasMove, error) {
+	m, err := a.Registry.SetAlias(ctx, in.Model, in.Alias, in.Version, in.By, in.Reason)
+	return AliasMove(m), err
 }

@@ -2,29 +2,26 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/sluice-ml/sluice/lakehouse"
-	"github.com/sluice-ml/sluice/ml"
-	"github.com/sluice-ml/sluice/ml/trainer"
 	"github.com/sluice-ml/sluice/monitor"
-	"github.com/sluice-ml/sluice/registry"
 )
 
-// Monitoring measures what models did once their labels arrived.
+// Monitoring measures what models meet in production (io queue; see
+// monitor.Meter).
 type Monitoring struct {
-	Catalog *lakehouse.Catalog
-	DB      *pgxpool.Pool
-	// Lake holds the model artifacts (for online drift).
-	Lake lakehouse.ObjectStore
+	Meter *monitor.Meter
 }
+
+// DriftThresholds grade drift (see monitor.Thresholds); zero means
+// monitor.DefaultThresholds.
+type DriftThresholds struct {
+	PSIWarn, PSIAlert float64
+	PValue            float64
+}
+
+// DriftThresholdsOf are the thresholds as workflows carry them.
+func DriftThresholdsOf(t monitor.Thresholds) DriftThresholds { return DriftThresholds(t) }
 
 // OnlineDriftInput names a model version's online traffic to measure: the
 // predictions logged in [Since, Until).
@@ -32,7 +29,7 @@ type OnlineDriftInput struct {
 	Model        string
 	Version      int
 	Since, Until time.Time
-	Thresholds   monitor.Thresholds
+	Thresholds   DriftThresholds
 }
 
 // OnlineDriftResult is the window's drift; Rows is 0 when there was no
@@ -43,78 +40,12 @@ type OnlineDriftResult struct {
 	Drifted []string
 }
 
-// OnlineDrift measures the drift of a version's online traffic in a
-// window, from the input rows the server logged with its predictions
-// (shadow traffic left out), against the version's training reference,
-// and stores the report (source online).
+// OnlineDrift measures and stores the drift of a version's online
+// traffic in a window.
 func (a *Monitoring) OnlineDrift(ctx context.Context, in OnlineDriftInput) (OnlineDriftResult, error) {
-	var res OnlineDriftResult
-	rows, err := a.DB.Query(ctx, `SELECT features, score FROM sluice.prediction_log WHERE model = $1 AND version = $2
-		AND variant NOT LIKE 'shadow:%' AND features IS NOT NULL AND logged_at >= $3 AND logged_at < $4`, in.Model, in.Version, in.Since, in.Until)
-	if err != nil {
-		return res, fmt.Errorf("reading the prediction log: %w", err)
-	}
-	var xs [][]float32
-	var scores []float64
-	for rows.Next() {
-		var x []float32
-		var score float64
-		if err := rows.Scan(&x, &score); err != nil {
-			rows.Close()
-			return res, fmt.Errorf("reading the prediction log: %w", err)
-		}
-		xs, scores = append(xs, x), append(scores, score)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, err
-	}
-	if len(xs) == 0 || a.Lake == nil {
-		return res, nil // no traffic (or nowhere to read the model from)
-	}
-	v, err := (&registry.Registry{DB: a.DB}).Get(ctx, in.Model, in.Version)
-	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
-	}
-	art, err := readArtifact(ctx, a.Lake, v.ArtifactKey)
-	if err != nil {
-		return res, err
-	}
-	d := &ml.Dataset{}
-	for _, c := range trainer.ArtifactColumns(art) {
-		d.Features = append(d.Features, ml.Feature{Name: c.Name, Kind: c.Kind, Categories: c.Categories})
-	}
-	kept := scores[:0]
-	for i, x := range xs {
-		if len(x) != len(d.Features) {
-			continue // logged by another feature layout
-		}
-		for j, v := range x {
-			d.Features[j].Values = append(d.Features[j].Values, v)
-		}
-		kept = append(kept, scores[i])
-	}
-	scores = kept
-	if len(scores) == 0 {
-		return res, nil
-	}
-	th := in.Thresholds
-	if th == (monitor.Thresholds{}) {
-		th = monitor.DefaultThresholds()
-	}
-	k := 1
-	if art.Outputs() > 1 {
-		scores, k = nil, 0 // the log holds the chosen class's probability, not the reference's first output
-	}
-	rep := monitor.Compute(art, d, scores, k, th)
-	res.Rows, res.Level = rep.Rows, rep.Level
-	for _, f := range append(rep.Features, ptrSlice(rep.Score)...) {
-		if f.Level != monitor.LevelOK {
-			res.Drifted = append(res.Drifted, f.Name)
-		}
-	}
-	return res, (&monitor.Store{DB: a.DB}).Save(ctx, monitor.Stored{Model: in.Model, Version: in.Version, Source: "online",
-		RunID: fmt.Sprintf("online/%s/v%d/%s", in.Model, in.Version, in.Until.UTC().Format(time.RFC3339)), AsOf: in.Until, Report: rep})
+	res, err := a.Meter.OnlineDrift(ctx, monitor.OnlineDriftRequest{Model: in.Model, Version: in.Version,
+		Since: in.Since, Until: in.Until, Thresholds: monitor.Thresholds(in.Thresholds)})
+	return OnlineDriftResult(res), temporalError(err)
 }
 
 // PerformanceInput names a model's predictions and the label table that
@@ -134,84 +65,8 @@ type PerformanceResult struct {
 	Reports []monitor.Performance
 }
 
-// Performance joins predictions.<model> with the labels that arrived
-// within the window after them and stores the realized metrics per model
-// version and day in sluice.performance_reports.
+// Performance measures and stores a model's realized performance.
 func (a *Monitoring) Performance(ctx context.Context, in PerformanceInput) (PerformanceResult, error) {
-	var res PerformanceResult
-	window := in.Window
-	if window <= 0 {
-		window = 30 * 24 * time.Hour
-	}
-	table := pgx.Identifier{"predictions", in.Model}.Sanitize()
-	var exists bool
-	if err := a.DB.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
-		return res, err // nothing scored yet
-	}
-	rows, err := a.DB.Query(ctx, fmt.Sprintf(`SELECT %s::text, as_of, score, model_version FROM %s`, pgx.Identifier{in.Key}.Sanitize(), table))
-	if err != nil {
-		return res, fmt.Errorf("reading %s: %w", table, err)
-	}
-	preds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (monitor.Scored, error) {
-		var s monitor.Scored
-		err := r.Scan(&s.Key, &s.AsOf, &s.Score, &s.Version)
-		return s, err
-	})
-	if err != nil {
-		return res, fmt.Errorf("reading %s: %w", table, err)
-	}
-	rd, err := a.Catalog.Read(ctx, in.LabelTable, lakehouse.ScanOptions{Columns: []string{in.Key, in.LabelTime, in.LabelColumn}})
-	if err != nil {
-		return res, badInputIfMissing(err)
-	}
-	var labels []monitor.Labeled
-	for rec, err := range rd.Records {
-		if err != nil {
-			return res, err
-		}
-		got, err := labelRows(rec, in)
-		rec.Release()
-		if err != nil {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
-		}
-		labels = append(labels, got...)
-	}
-	pairs := monitor.Join(preds, labels, window)
-	res.Pairs = len(pairs)
-	if res.Reports, err = monitor.Realized(in.Model, in.Task, pairs); err != nil {
-		return res, err
-	}
-	return res, (&monitor.Store{DB: a.DB}).SavePerformance(ctx, res.Reports)
-}
-
-// labelRows reads a batch of label rows: the key (string or integer), the
-// label time and a bool or numeric label; null rows are skipped.
-func labelRows(rec arrow.RecordBatch, in PerformanceInput) ([]monitor.Labeled, error) {
-	key, at, label := rec.Column(0), rec.Column(1), rec.Column(2)
-	ts, ok := at.(*array.Timestamp)
-	if !ok {
-		return nil, fmt.Errorf("%s.%s is %s, want a timestamp", in.LabelTable, in.LabelTime, at.DataType())
-	}
-	unit := ts.DataType().(*arrow.TimestampType).Unit
-	out := make([]monitor.Labeled, 0, rec.NumRows())
-	for i := range int(rec.NumRows()) {
-		if key.IsNull(i) || at.IsNull(i) || label.IsNull(i) {
-			continue
-		}
-		l := monitor.Labeled{Key: key.ValueStr(i), At: ts.Value(i).ToTime(unit)}
-		switch c := label.(type) {
-		case *array.Boolean:
-			if c.Value(i) {
-				l.Label = 1
-			}
-		case *array.Float64:
-			l.Label = float32(c.Value(i))
-		case *array.Int64:
-			l.Label = float32(c.Value(i))
-		default:
-			return nil, fmt.Errorf("%s.%s is %s; realized performance reads bool or numeric labels", in.LabelTable, in.LabelColumn, label.DataType())
-		}
-		out = append(out, l)
-	}
-	return out, nil
+	res, err := a.Meter.Performance(ctx, monitor.PerformanceRequest(in))
+	return PerformanceResult(res), temporalError(err)
 }

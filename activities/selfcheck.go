@@ -4,27 +4,19 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/selfcheck"
 )
 
-// SelfCheck probes the platform's storage from a worker.
+// SelfCheck probes the platform's storage from a worker (see package
+// selfcheck).
 type SelfCheck struct {
-	DB   *pgxpool.Pool
-	Lake lakehouse.ObjectStore
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	Prober *selfcheck.Prober
 }
 
 // ProbeInput names the run and its steps.
@@ -37,106 +29,22 @@ type ProbeInput struct {
 
 // ProbeResult says what the probe wrote and read back.
 type ProbeResult struct {
-	// LakeKey is the object the probe wrote and read back.
-	LakeKey string
-	// RowNote is the note read back from PostgreSQL.
-	RowNote string
-	// StepsDone counts the steps completed, across attempts.
-	StepsDone int
-	// ResumedFrom is the step the final attempt started at: above zero when
-	// a retry resumed from an earlier attempt's heartbeat.
+	LakeKey     string
+	RowNote     string
+	StepsDone   int
 	ResumedFrom int
-	// Attempt is the attempt that finished.
-	Attempt int32
+	Attempt     int32
 }
 
-// Probe writes one lake object per step, heartbeating after each so that a
-// retry on another worker resumes where the last attempt stopped, then
-// writes and reads back a row in PostgreSQL and a summary object in the lake.
+// Probe runs the probe, heartbeating each step; a retry resumes at the
+// step after the last heartbeat.
 func (s *SelfCheck) Probe(ctx context.Context, in ProbeInput) (ProbeResult, error) {
-	if in.RunID == "" || in.Steps < 1 {
-		return ProbeResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("probe needs a run id and at least one step, got %q and %d", in.RunID, in.Steps), "BadInput", nil)
-	}
-	now := s.Now
-	if now == nil {
-		now = time.Now
-	}
-	info := activity.GetInfo(ctx)
 	start := 0
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &start); err != nil {
 			return ProbeResult{}, fmt.Errorf("reading heartbeat: %w", err)
 		}
 	}
-	prefix := "selfcheck/" + safeKey(in.RunID) + "/"
-	for step := start; step < in.Steps; step++ {
-		key := fmt.Sprintf("%sstep-%04d", prefix, step)
-		body := fmt.Sprintf("step %d of %d, attempt %d\n", step+1, in.Steps, info.Attempt)
-		if err := s.Lake.Put(ctx, key, strings.NewReader(body)); err != nil {
-			return ProbeResult{}, fmt.Errorf("writing step %d: %w", step, err)
-		}
-		activity.RecordHeartbeat(ctx, step+1)
-		if in.StepDelay > 0 {
-			select {
-			case <-ctx.Done():
-				return ProbeResult{}, ctx.Err()
-			case <-time.After(in.StepDelay):
-			}
-		}
-	}
-	keys, err := s.Lake.List(ctx, prefix+"step-")
-	if err != nil {
-		return ProbeResult{}, err
-	}
-	if len(keys) != in.Steps {
-		return ProbeResult{}, fmt.Errorf("lake holds %d step objects for %s, want %d", len(keys), in.RunID, in.Steps)
-	}
-
-	summary := prefix + "summary.txt"
-	want := fmt.Sprintf("run %s: %s\n", in.RunID, in.Note)
-	if err := s.Lake.Put(ctx, summary, strings.NewReader(want)); err != nil {
-		return ProbeResult{}, err
-	}
-	got, err := readAll(ctx, s.Lake, summary)
-	if err != nil {
-		return ProbeResult{}, err
-	}
-	if !bytes.Equal(got, []byte(want)) {
-		return ProbeResult{}, fmt.Errorf("lake object %s read back %q, wrote %q", summary, got, want)
-	}
-
-	// Upsert, so a retried attempt rewrites its own row instead of failing.
-	if _, err := s.DB.Exec(ctx, `
-		INSERT INTO sluice.selfcheck (run_id, note, lake_key, written_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (run_id) DO UPDATE SET note = EXCLUDED.note, lake_key = EXCLUDED.lake_key, written_at = EXCLUDED.written_at`,
-		in.RunID, in.Note, summary, now().UTC()); err != nil {
-		return ProbeResult{}, fmt.Errorf("writing self-check row: %w", err)
-	}
-	var note string
-	if err := s.DB.QueryRow(ctx, `SELECT note FROM sluice.selfcheck WHERE run_id = $1`, in.RunID).Scan(&note); err != nil {
-		return ProbeResult{}, fmt.Errorf("reading self-check row: %w", err)
-	}
-	if note != in.Note {
-		return ProbeResult{}, errors.New("self-check row read back a different note")
-	}
-	return ProbeResult{LakeKey: summary, RowNote: note, StepsDone: len(keys), ResumedFrom: start, Attempt: info.Attempt}, nil
-}
-
-func readAll(ctx context.Context, store lakehouse.ObjectStore, key string) ([]byte, error) {
-	rc, err := store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("reading %q: %w", key, err)
-	}
-	return b, nil
-}
-
-// safeKey turns a workflow id into one object-key segment.
-func safeKey(id string) string {
-	return strings.NewReplacer("/", "_", "\\", "_", "..", "_").Replace(id)
+	res, err := s.Prober.Probe(ctx, selfcheck.Request(in), start, activity.GetInfo(ctx).Attempt, func(step int) { activity.RecordHeartbeat(ctx, step) })
+	return ProbeResult(res), temporalError(err)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/selfcheck"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -24,7 +25,7 @@ func newProbe(t *testing.T) *activities.SelfCheck {
 	}
 	t.Cleanup(pool.Close)
 	fixed := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	return &activities.SelfCheck{DB: pool, Lake: testenv.Lake(t), Now: func() time.Time { return fixed }}
+	return &activities.SelfCheck{Prober: &selfcheck.Prober{DB: pool, Lake: testenv.Lake(t), Now: func() time.Time { return fixed }}}
 }
 
 func TestProbeWritesAndReadsBack(t *testing.T) {
@@ -47,11 +48,11 @@ func TestProbeWritesAndReadsBack(t *testing.T) {
 		t.Errorf("lake key %q is not under the run's prefix", res.LakeKey)
 	}
 	var writtenAt time.Time
-	if err := probe.DB.QueryRow(testenv.Context(t), `SELECT written_at FROM sluice.selfcheck WHERE run_id = 'wf/1'`).Scan(&writtenAt); err != nil {
+	if err := probe.Prober.DB.QueryRow(testenv.Context(t), `SELECT written_at FROM sluice.selfcheck WHERE run_id = 'wf/1'`).Scan(&writtenAt); err != nil {
 		t.Fatal(err)
 	}
-	if !writtenAt.Equal(probe.Now()) {
-		t.Errorf("written_at %v, want the injected clock's %v", writtenAt, probe.Now())
+	if !writtenAt.Equal(probe.Prober.Now()) {
+		t.Errorf("written_at %v, want the injected clock's %v", writtenAt, probe.Prober.Now())
 	}
 	// A retry of the same run rewrites its row instead of failing.
 	if _, err := env.ExecuteActivity(probe.Probe, activities.ProbeInput{RunID: "wf/1", Note: "again", Steps: 3}); err != nil {
@@ -63,7 +64,7 @@ func TestProbeResumesFromHeartbeat(t *testing.T) {
 	probe := newProbe(t)
 	// An earlier attempt wrote steps 0 and 1, then its worker died.
 	for _, k := range []string{"step-0000", "step-0001"} {
-		if err := probe.Lake.Put(testenv.Context(t), "selfcheck/wf_2/"+k, strings.NewReader("earlier attempt")); err != nil {
+		if err := probe.Prober.Lake.Put(testenv.Context(t), "selfcheck/wf_2/"+k, strings.NewReader("earlier attempt")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +86,7 @@ func TestProbeResumesFromHeartbeat(t *testing.T) {
 }
 
 func TestProbeRejectsBadInputWithoutRetry(t *testing.T) {
-	probe := &activities.SelfCheck{Lake: testenv.Lake(t)}
+	probe := &activities.SelfCheck{Prober: &selfcheck.Prober{Lake: testenv.Lake(t)}}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(probe)

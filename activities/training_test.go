@@ -15,9 +15,11 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gpu"
 	"github.com/sluice-ml/sluice/internal/mockcuda"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/training"
 )
 
 func runTrial(a *activities.Training, in activities.TrialInput) (activities.TrialResult, error) {
@@ -36,7 +38,7 @@ func runTrial(a *activities.Training, in activities.TrialInput) (activities.Tria
 // at round 20; the retry resumes there and ends with the model an
 // uninterrupted trial trains.
 func TestTrialResumesFromItsCheckpoint(t *testing.T) {
-	cat := newIngest(t).Catalog
+	cat := newIngest(t).Loader.Catalog
 	ctx := context.Background()
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "customer_id", Type: arrow.BinaryTypes.String},
@@ -62,7 +64,7 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &activities.Training{Catalog: cat, Lake: lake, Worker: "test", Device: "cpu"}
+	a := &activities.Training{Trainer: &training.Trainer{Features: &features.Store{Catalog: cat}, Lake: lake, Worker: "test", Device: "cpu"}}
 	in := activities.TrialInput{Model: "churn", RunID: "whole", Trial: 1, Table: "training.churn", Key: "customer_id", Time: "label_at",
 		Label: "churned", Task: "binary", Params: map[string]string{"trees": "40", "max_depth": "3", "threads": "1"}, CheckpointEvery: 10}
 	whole, err := runTrial(a, in)
@@ -74,7 +76,7 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	}
 	in.RunID = "crashed"
 	errCrash := errors.New("worker died")
-	a.Fault = func(round int) error {
+	a.Trainer.Fault = func(round int) error {
 		if round == 20 {
 			return errCrash
 		}
@@ -83,7 +85,7 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	if _, err := runTrial(a, in); err == nil || !strings.Contains(err.Error(), "worker died") {
 		t.Fatalf("first attempt: %v, want the injected crash", err)
 	}
-	a.Fault = nil
+	a.Trainer.Fault = nil
 	resumed, err := runTrial(a, in)
 	if err != nil {
 		t.Fatal(err)
@@ -100,9 +102,9 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	// On a gpu worker each trial holds a device, trains on it and says
 	// which: here the mock driver, whose kernels are the Go references.
 	mock := mockcuda.Load(t)
-	a.GPUs = activities.NewDevices(1)
-	a.GPU = gpu.OpenPool(1, nil)
-	defer a.GPU.Close()
+	a.Trainer.GPUs = training.NewDevices(1)
+	a.Trainer.GPU = gpu.OpenPool(1, nil)
+	defer a.Trainer.GPU.Close()
 	in.RunID = "gpu"
 	g, err := runTrial(a, in)
 	if err != nil || g.Device != "gpu:0 (Mock GPU 0)" || math.Abs(g.Metrics["auc"]-whole.Metrics["auc"]) > 1e-9 {

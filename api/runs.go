@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/pipelines"
-	"github.com/sluice-ml/sluice/workflows"
 )
 
 // Temporal is what the run and schedule endpoints need: a client, its
@@ -100,13 +99,9 @@ func (s *Server) startRun(r *http.Request) (any, error) {
 		return nil, httpx.Errorf(http.StatusConflict, "no_spec", "%v", err)
 	}
 	name := chi.URLParam(r, "name")
-	id := pipelines.RunID(project, name, req.AsOf)
-	attrs := pipelines.EnsureSearchAttributes(r.Context(), s.temporal.Client, s.temporal.Namespace) == nil
-	run, err := s.temporal.Client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, WorkflowExecutionErrorWhenAlreadyStarted: true}, pipelines.Pipeline,
-		pipelines.Request{Project: project, Pipeline: name, AsOf: req.AsOf, SearchAttributes: attrs})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
+	run, err := pipelines.Start(r.Context(), s.temporal.Client, pipelines.StartOptions{Namespace: s.temporal.Namespace,
+		Project: project, Pipeline: name, AsOf: req.AsOf, Once: true})
+	if errors.Is(err, pipelines.ErrAlreadyRan) {
 		return nil, httpx.Errorf(http.StatusConflict, "already_ran", "%s already ran as of %s", name, req.AsOf.Format(time.RFC3339))
 	}
 	if err != nil {

@@ -10,15 +10,17 @@ import (
 
 // Gate is one condition on a metric: exactly one of Min, Max or
 // VsChampion is set.
+//
+// The spec's models.<m>.gates are these, as written in sluice.yaml.
 type Gate struct {
-	Metric string   `json:"metric"`
-	Min    *float64 `json:"min,omitempty"`
-	Max    *float64 `json:"max,omitempty"`
+	Metric string   `json:"metric" yaml:"metric"`
+	Min    *float64 `json:"min,omitempty" yaml:"min"`
+	Max    *float64 `json:"max,omitempty" yaml:"max"`
 	// VsChampion is the least improvement over the champion: for metrics
 	// where larger is better, candidate − champion ≥ VsChampion; where
 	// smaller is better (rmse, mae, logloss), champion − candidate ≥
 	// VsChampion. -0.005 on auc allows a loss of up to 0.005.
-	VsChampion *float64 `json:"vs_champion,omitempty"`
+	VsChampion *float64 `json:"vs_champion,omitempty" yaml:"vs_champion"`
 }
 
 // Check is one gate's verdict.

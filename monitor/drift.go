@@ -179,6 +179,20 @@ type Report struct {
 	Level string `json:"level"`
 }
 
+// Drifted names the features (and the score) at warn or worse.
+func (r Report) Drifted() []string {
+	var out []string
+	for _, f := range r.Features {
+		if f.Level != LevelOK {
+			out = append(out, f.Name)
+		}
+	}
+	if r.Score != nil && r.Score.Level != LevelOK {
+		out = append(out, r.Score.Name)
+	}
+	return out
+}
+
 // ksSample bounds the current values a KS test sorts.
 const ksSample = 100_000
 

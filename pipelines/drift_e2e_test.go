@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
@@ -26,8 +27,10 @@ import (
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/scoring"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -109,14 +112,14 @@ pipelines:
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&pipelines.Planner{Specs: &specstore.Store{DB: db}})
-		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
-		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Monitoring{Catalog: cat, DB: db, Lake: lake})
-		r.RegisterActivity(&monitor.Alerts{DB: db})
+		r.RegisterActivity(&activities.Features{Store: &features.Store{Catalog: cat, TempDir: t.TempDir()}})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, Experiments: &training.Experiments{DB: db}, Lake: lake})
+		r.RegisterActivity(&activities.Scoring{Scorer: &scoring.Scorer{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir(), FeatureStore: &features.Store{Catalog: cat, TempDir: t.TempDir()}}})
+		r.RegisterActivity(&activities.Monitoring{Meter: &monitor.Meter{Catalog: cat, DB: db, Lake: lake}})
+		r.RegisterActivity(&activities.Alerting{Alerts: &monitor.Alerts{DB: db}})
 	})
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "test", Device: "cpu"})
+		r.RegisterActivity(&activities.Training{Trainer: &training.Trainer{Features: &features.Store{Catalog: cat}, Lake: lake, Worker: "test", Device: "cpu"}})
 	})
 	c := srv.GetDefaultClient()
 

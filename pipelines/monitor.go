@@ -38,7 +38,7 @@ type MonitorRequest struct {
 	// online traffic over the window ending now; an alert there alerts
 	// like the batch's.
 	OnlineWindow time.Duration
-	Thresholds   monitor.Thresholds
+	Thresholds   activities.DriftThresholds
 }
 
 // MonitorResult says what the monitor did.
@@ -49,7 +49,7 @@ type MonitorResult struct {
 	Online      activities.OnlineDriftResult
 	// Alert is the alert raised, or the one within the cooldown that
 	// stands for it (Deduplicated).
-	Alert        monitor.Alert
+	Alert        activities.Alert
 	Alerted      bool
 	Deduplicated bool
 	// Delivered says the webhook took it; DeliveryError why not.
@@ -65,12 +65,10 @@ type MonitorResult struct {
 // its own workflow, once per raised alert, so at most once per cooldown.
 func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	var res MonitorResult
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute, HeartbeatTimeout: workflows.HeartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+	actx := workflow.WithActivityOptions(ctx, workflows.BriefOptions())
 	if req.Performance != nil {
 		var mon *activities.Monitoring
-		pctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour, HeartbeatTimeout: workflows.HeartbeatTimeout(),
-			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+		pctx := workflow.WithActivityOptions(actx, workflows.MeasureOptions())
 		if err := workflow.ExecuteActivity(pctx, mon.Performance, *req.Performance).Get(ctx, &res.Performance); err != nil {
 			return res, fmt.Errorf("measuring realized performance: %w", err)
 		}
@@ -78,8 +76,7 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	if req.OnlineWindow > 0 && req.Version > 0 {
 		var mon *activities.Monitoring
 		until := workflow.Now(ctx).UTC().Truncate(time.Second)
-		octx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Hour, HeartbeatTimeout: workflows.HeartbeatTimeout(),
-			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}}})
+		octx := workflow.WithActivityOptions(actx, workflows.MeasureOptions())
 		if err := workflow.ExecuteActivity(octx, mon.OnlineDrift, activities.OnlineDriftInput{Model: req.Model, Version: req.Version,
 			Since: until.Add(-req.OnlineWindow), Until: until, Thresholds: req.Thresholds}).Get(ctx, &res.Online); err != nil {
 			return res, fmt.Errorf("measuring the drift of online traffic: %w", err)
@@ -98,12 +95,12 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 	if cooldown <= 0 {
 		cooldown = 24 * time.Hour
 	}
-	var alerts *monitor.Alerts
-	var raised monitor.RaiseResult
-	alert := monitor.Alert{Model: req.Model, Kind: "drift", Level: req.Drift, RunID: req.RunID, AsOf: req.AsOf,
+	var alerts *activities.Alerting
+	var raised activities.RaiseResult
+	alert := activities.Alert{Model: req.Model, Kind: "drift", Level: req.Drift, RunID: req.RunID, AsOf: req.AsOf,
 		Message: fmt.Sprintf("%s v%d: the population scored as of %s drifted from the training data: %s", req.Model, req.Version,
 			req.AsOf.UTC().Format(time.RFC3339), strings.Join(req.Drifted, ", "))}
-	if err := workflow.ExecuteActivity(actx, alerts.Raise, monitor.RaiseInput{Alert: alert, Cooldown: cooldown}).Get(ctx, &raised); err != nil {
+	if err := workflow.ExecuteActivity(actx, alerts.Raise, activities.RaiseInput{Alert: alert, Cooldown: cooldown}).Get(ctx, &raised); err != nil {
 		return res, fmt.Errorf("raising the drift alert: %w", err)
 	}
 	res.Alert, res.Alerted, res.Deduplicated = raised.Alert, raised.Raised, !raised.Raised
@@ -111,10 +108,8 @@ func Monitor(ctx workflow.Context, req MonitorRequest) (MonitorResult, error) {
 		return res, nil
 	}
 	if req.Webhook != "" {
-		dctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.QueueIO, StartToCloseTimeout: 30 * time.Second,
-			HeartbeatTimeout: workflows.HeartbeatTimeout(),
-			RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 8}})
-		err := workflow.ExecuteActivity(dctx, alerts.Deliver, monitor.DeliverInput{ID: raised.Alert.ID, Webhook: req.Webhook, Format: req.Format}).Get(ctx, nil)
+		dctx := workflow.WithActivityOptions(ctx, workflows.DeliveryOptions())
+		err := workflow.ExecuteActivity(dctx, alerts.Deliver, activities.DeliverInput{ID: raised.Alert.ID, Webhook: req.Webhook, Format: req.Format}).Get(ctx, nil)
 		res.Delivered = err == nil
 		if err != nil {
 			// The alert stays stored and listed; the run goes on.

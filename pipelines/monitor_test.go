@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/internal/pipelinetest"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/pipelines"
@@ -48,7 +49,7 @@ func TestDriftAlertsOnceAndRetrainsOnce(t *testing.T) {
 
 	srv := temporaltest.NewServer(temporaltest.WithT(t))
 	pt.Workers(srv, func(r worker.Registry) { r.RegisterWorkflow(pipelines.Monitor) },
-		func(r worker.Registry) { r.RegisterActivity(&monitor.Alerts{DB: db}) })
+		func(r worker.Registry) { r.RegisterActivity(&activities.Alerting{Alerts: &monitor.Alerts{DB: db}}) })
 	c := srv.GetDefaultClient()
 	monitorRun := func(id, drift string) pipelines.MonitorResult {
 		t.Helper()

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
@@ -43,15 +43,15 @@ type PlanInput struct {
 func (p *Planner) Plan(ctx context.Context, in PlanInput) (Plan, error) {
 	v, err := p.Specs.Get(ctx, in.Project, in.SpecVersion)
 	if err != nil {
-		return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, err)
+		return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), permanent.BadInput, err)
 	}
 	s, err := spec.Parse(fmt.Sprintf("%s spec v%d", v.Project, v.Version), []byte(v.Content))
 	if err != nil {
-		return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, err)
+		return Plan{}, temporal.NewNonRetryableApplicationError(err.Error(), permanent.BadInput, err)
 	}
 	plan, err := NewPlan(s, v.BaseDir, in.Pipeline, fmt.Sprint(v.Version), p.CodeVersion, in.AsOf)
 	if err != nil {
-		return plan, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, err)
+		return plan, temporal.NewNonRetryableApplicationError(err.Error(), permanent.BadInput, err)
 	}
 	return plan, nil
 }
@@ -113,10 +113,7 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 	if res.AsOf.IsZero() {
 		res.AsOf = workflow.Now(ctx).UTC().Truncate(time.Second)
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue: workflows.QueueIO, StartToCloseTimeout: time.Minute, HeartbeatTimeout: workflows.HeartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}},
-	})
+	actx := workflow.WithActivityOptions(ctx, workflows.BriefOptions())
 	var planner *Planner
 	var plan Plan
 	if err := workflow.ExecuteActivity(actx, planner.Plan, PlanInput{Project: req.Project, SpecVersion: req.SpecVersion,

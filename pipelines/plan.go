@@ -55,7 +55,7 @@ func View(s *spec.Spec, name string) (activities.SourcedView, bool, error) {
 		return activities.SourcedView{}, false, err
 	}
 	fv := s.FeatureViews[name]
-	return activities.SourcedView{View: v, Table: "raw." + fv.Source}, fv.Online, nil
+	return activities.SourcedView{View: activities.ViewOf(v), Table: "raw." + fv.Source}, fv.Online, nil
 }
 
 // TrainingSet is a model's labels and the views its training set joins.
@@ -96,11 +96,7 @@ func Train(s *spec.Spec, model, specVersion, codeVersion string) (workflows.Trai
 
 // Gates are a model's promotion gates.
 func Gates(s *spec.Spec, model string) []gates.Gate {
-	var out []gates.Gate
-	for _, g := range s.Models[model].Gates {
-		out = append(out, gates.Gate{Metric: g.Metric, Min: g.Min, Max: g.Max, VsChampion: g.VsChampion})
-	}
-	return out
+	return slices.Clone(s.Models[model].Gates)
 }
 
 // Score is a model's bulk scoring of its population as of a time.
@@ -121,7 +117,7 @@ func Score(s *spec.Spec, model, alias string, asOf time.Time) (workflows.ScoreRe
 		th = monitor.Thresholds{PSIWarn: cmp.Or(mon.PSIWarn, th.PSIWarn), PSIAlert: cmp.Or(mon.PSIAlert, th.PSIAlert), PValue: cmp.Or(mon.PValue, th.PValue)}
 	}
 	return workflows.ScoreRequest{Model: model, Alias: alias, AsOf: asOf, Population: "raw." + m.Scoring.Entities, Key: ts.Key,
-		Views: ts.Views, Retention: time.Duration(m.Scoring.Retention), Drift: th}, nil
+		Views: ts.Views, Retention: time.Duration(m.Scoring.Retention), Drift: activities.DriftThresholdsOf(th)}, nil
 }
 
 // ModelPlan is what a pipeline does for one model.

@@ -11,9 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/sluice-ml/sluice/ml"
-	"github.com/sluice-ml/sluice/ml/artifact"
 )
 
 // Column names of a prediction table, around the entity key.
@@ -46,44 +43,6 @@ type Batch struct {
 	// Label holds class indexes; nil for regression.
 	Label   []int32
 	Classes []string
-}
-
-// Decide turns a model's raw outputs (Outputs() values per row) into a
-// batch's scores and labels: the binary label is the positive class at
-// probability ≥ 0.5, the multiclass one the most probable class.
-func Decide(a *artifact.Artifact, preds []float64, n int) (score []float64, label []int32, classes []string) {
-	k := a.Outputs()
-	classes = a.Classes
-	switch a.Task {
-	case ml.Binary:
-		label = make([]int32, n)
-		for i, p := range preds[:n] {
-			if p >= 0.5 {
-				label[i] = 1
-			}
-		}
-		if len(classes) < 2 {
-			classes = []string{"0", "1"}
-		}
-		return preds[:n], label, classes
-	case ml.Multiclass:
-		score, label = make([]float64, n), make([]int32, n)
-		for r := range n {
-			row := preds[r*k : (r+1)*k]
-			best := 0
-			for j := 1; j < k; j++ {
-				if row[j] > row[best] {
-					best = j
-				}
-			}
-			score[r], label[r] = row[best], int32(best)
-		}
-		for len(classes) < k {
-			classes = append(classes, fmt.Sprint(len(classes)))
-		}
-		return score, label, classes
-	}
-	return preds[:n], nil, nil
 }
 
 // KeyType checks that a key column can be a prediction table's key.

@@ -268,7 +268,7 @@ func TestPredictFillsMissingFeaturesFromTheOnlineStore(t *testing.T) {
 	// The drift of that online traffic, from the logged input rows.
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	mon := &activities.Monitoring{DB: w.db, Lake: w.lake}
+	mon := &activities.Monitoring{Meter: &monitor.Meter{DB: w.db, Lake: w.lake}}
 	env.RegisterActivity(mon)
 	v, err := env.ExecuteActivity(mon.OnlineDrift, activities.OnlineDriftInput{Model: w.model, Version: 1,
 		Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Minute)})

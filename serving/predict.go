@@ -15,7 +15,6 @@ import (
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/online"
-	"github.com/sluice-ml/sluice/scoring"
 )
 
 // Instance is one entity to score: its key and any feature values, by the
@@ -265,7 +264,7 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 	for j := range idx {
 		l.art.PredictRow(x[j*nf:(j+1)*nf], preds[j*k:(j+1)*k])
 	}
-	score, label, classes := scoring.Decide(l.art, preds, len(idx))
+	score, label, classes := l.art.Decide(preds, len(idx))
 	for j, i := range idx {
 		p := Prediction{Score: score[j], Version: l.version, Variant: l.alias, UnknownEntity: unknown[j], features: x[j*nf : (j+1)*nf]}
 		if label != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
-	"github.com/sluice-ml/sluice/online"
 )
 
 // Options configures the server.
@@ -53,9 +52,9 @@ func (o Options) withDefaults() Options {
 type Server struct {
 	opts       Options
 	logger     *slog.Logger
-	online     *online.Reader
+	online     FeatureReader
 	models     *Models
-	predLog    *PredictionLog
+	predLog    PredictionRecorder
 	shadow     chan shadowJob
 	shadowOnce sync.Once
 	metrics    *metrics
@@ -74,7 +73,7 @@ func New(o Options, logger *slog.Logger) *Server {
 // WithOnline serves online features through the reader (its cache kept
 // fresh by the reader's Watch), and fills predictions' missing features
 // from it.
-func (s *Server) WithOnline(r *online.Reader) *Server {
+func (s *Server) WithOnline(r FeatureReader) *Server {
 	s.online = r
 	return s
 }
@@ -89,7 +88,7 @@ func (s *Server) WithModels(m *Models) *Server {
 }
 
 // WithPredictionLog logs every prediction (run the log: PredictionLog.Run).
-func (s *Server) WithPredictionLog(l *PredictionLog) *Server {
+func (s *Server) WithPredictionLog(l PredictionRecorder) *Server {
 	s.predLog = l
 	return s
 }

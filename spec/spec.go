@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-ml/sluice/gates"
 	"gopkg.in/yaml.v3"
 )
 
@@ -118,10 +119,10 @@ type Model struct {
 	Params    map[string]string `yaml:"params"`
 	// Sweep is the search space: per parameter, a list of values or, in
 	// a random search, a distribution like loguniform(0.01, 0.3).
-	Sweep  Sweep  `yaml:"sweep"`
-	Search Search `yaml:"search"`
-	Queue  string `yaml:"queue"`
-	Gates  []Gate `yaml:"gates"`
+	Sweep  Sweep        `yaml:"sweep"`
+	Search Search       `yaml:"search"`
+	Queue  string       `yaml:"queue"`
+	Gates  []gates.Gate `yaml:"gates"`
 	// Approval is manual to wait for `sluice models approve` after the
 	// gates pass; empty or auto promotes at once.
 	Approval   string     `yaml:"approval"`
@@ -191,16 +192,6 @@ type Search struct {
 type Label struct {
 	Source string `yaml:"source"`
 	Column string `yaml:"column"`
-}
-
-// Gate is one promotion condition on a metric: an absolute bound (Min or
-// Max), or a margin against the champion (VsChampion: at least champion +
-// margin, or at most for metrics where lower is better).
-type Gate struct {
-	Metric     string   `yaml:"metric"`
-	Min        *float64 `yaml:"min"`
-	Max        *float64 `yaml:"max"`
-	VsChampion *float64 `yaml:"vs_champion"`
 }
 
 // Scoring says which entities a batch score covers.

@@ -17,13 +17,19 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gpu"
+	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/scoring"
+	"github.com/sluice-ml/sluice/selfcheck"
 	"github.com/sluice-ml/sluice/specstore"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -121,12 +127,15 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	selfCheck := &activities.SelfCheck{DB: deps.DB, Lake: deps.Lake}
-	ingest := &activities.Ingest{Catalog: deps.Catalog, DB: deps.DB, DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}
+	selfCheck := &activities.SelfCheck{Prober: &selfcheck.Prober{DB: deps.DB, Lake: deps.Lake}}
+	featureStore := &features.Store{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
+	ingester := &activities.Ingest{Loader: &ingest.Loader{Catalog: deps.Catalog, Quality: &quality.Store{DB: deps.DB},
+		DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}}
 	lake := &activities.Lake{Catalog: deps.Catalog}
-	feats := &activities.Features{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
-	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, DB: deps.DB, Lake: deps.Lake}
-	score := &activities.Scoring{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake}
+	feats := &activities.Features{Store: featureStore}
+	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, Experiments: &training.Experiments{DB: deps.DB}, Lake: deps.Lake}
+	score := &activities.Scoring{Scorer: &scoring.Scorer{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake, FeatureStore: featureStore}}
+	monitoring := &activities.Monitoring{Meter: &monitor.Meter{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake}}
 	planner := &pipelines.Planner{Specs: &specstore.Store{DB: deps.DB}, CodeVersion: deps.CodeVersion}
 	s := &Set{}
 	seen := map[string]bool{}
@@ -162,14 +171,14 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(pipelines.Monitor)
 		case "io":
 			w.RegisterActivity(selfCheck)
-			w.RegisterActivity(ingest)
+			w.RegisterActivity(ingester)
 			w.RegisterActivity(lake)
 			w.RegisterActivity(feats)
 			w.RegisterActivity(models)
 			w.RegisterActivity(score)
 			w.RegisterActivity(planner)
-			w.RegisterActivity(&monitor.Alerts{DB: deps.DB})
-			w.RegisterActivity(&activities.Monitoring{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake})
+			w.RegisterActivity(&activities.Alerting{Alerts: &monitor.Alerts{DB: deps.DB}})
+			w.RegisterActivity(monitoring)
 		default:
 			// Every activity queue answers the self-check, so a probe can
 			// prove that a queue's workers reach storage.
@@ -178,16 +187,16 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			// --gpus N opens and self-tests its GPUs and runs one trial on
 			// each; a GPU that fails trains its trials on the CPU, and
 			// each trial records what ran.
-			training := &activities.Training{Catalog: deps.Catalog, Lake: deps.Lake, Worker: identity(), Device: "cpu"}
+			trainer := &training.Trainer{Features: featureStore, Lake: deps.Lake, Worker: identity(), Device: "cpu"}
 			if class == "gpu" {
-				training.Device = "cpu (gpu queue; no GPUs given: --gpus)"
+				trainer.Device = "cpu (gpu queue; no GPUs given: --gpus)"
 				if o.GPUs > 0 {
-					training.GPUs = activities.NewDevices(o.GPUs)
+					trainer.GPUs = training.NewDevices(o.GPUs)
 					s.gpus = gpu.OpenPool(o.GPUs, logger)
-					training.GPU = s.gpus
+					trainer.GPU = s.gpus
 				}
 			}
-			w.RegisterActivity(training)
+			w.RegisterActivity(&activities.Training{Trainer: trainer})
 		}
 		s.workers = append(s.workers, w)
 		s.queues = append(s.queues, queue)

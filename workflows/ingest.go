@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
@@ -22,20 +19,7 @@ type IngestResult struct {
 // run id the snapshots carry, so a retried activity writes no chunk twice
 // and a second trigger of the same id runs once.
 func Ingest(ctx workflow.Context, req IngestRequest) (IngestResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           QueueIO,
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    HeartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    2 * time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-			MaximumAttempts:    20,
-			NonRetryableErrorTypes: []string{
-				activities.ErrTypeBadInput, activities.ErrTypeRejectRatio, activities.ErrTypeSchemaMismatch, activities.ErrTypeQuality,
-			},
-		},
-	})
+	ctx = workflow.WithActivityOptions(ctx, IngestOptions())
 	var a *activities.Ingest
 	var res IngestResult
 	in := req

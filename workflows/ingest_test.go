@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -46,11 +47,11 @@ func TestIngestDoesNotRetryBadInput(t *testing.T) {
 	env.OnActivity(a.IngestFile, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.IngestInput) (activities.IngestResult, error) {
 			calls++
-			return activities.IngestResult{}, temporal.NewApplicationError("too many rejects", activities.ErrTypeRejectRatio)
+			return activities.IngestResult{}, temporal.NewApplicationError("too many rejects", permanent.RejectRatio)
 		})
 	env.ExecuteWorkflow(workflows.Ingest, workflows.IngestRequest{Source: "s", Format: "csv", Path: "p"})
 	var appErr *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeRejectRatio {
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != permanent.RejectRatio {
 		t.Fatalf("got %v", err)
 	}
 	if calls != 1 {

@@ -1,25 +1,21 @@
 package workflows
 
 import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/lakehouse"
 )
 
 // MaintainRequest says which tables to maintain (all when empty) and how.
 type MaintainRequest struct {
 	Tables  []string
-	Options lakehouse.MaintainOptions
+	Options activities.MaintainOptions
 }
 
 // TableMaintenance is one table's outcome.
 type TableMaintenance struct {
 	Table  string
-	Result lakehouse.MaintainResult
+	Result activities.MaintainTableResult
 }
 
 // MaintainResult lists the tables' outcomes.
@@ -31,17 +27,7 @@ type MaintainResult struct {
 // files, table by table on the io queue. Schedule it (daily, say) like any
 // workflow.
 func Maintain(ctx workflow.Context, req MaintainRequest) (MaintainResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           QueueIO,
-		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    HeartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    5 * time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    5,
-		},
-	})
+	ctx = workflow.WithActivityOptions(ctx, MaintenanceOptions())
 	var a *activities.Lake
 	tables := req.Tables
 	if len(tables) == 0 {
@@ -53,7 +39,7 @@ func Maintain(ctx workflow.Context, req MaintainRequest) (MaintainResult, error)
 	}
 	var res MaintainResult
 	for _, t := range tables {
-		var r lakehouse.MaintainResult
+		var r activities.MaintainTableResult
 		if err := workflow.ExecuteActivity(ctx, a.MaintainTable, activities.MaintainTableInput{Table: t, Options: req.Options}).Get(ctx, &r); err != nil {
 			return res, err
 		}

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -19,9 +18,9 @@ func TestMaintainVisitsEveryTableInOrder(t *testing.T) {
 	env.OnActivity(a.ListTables, mock.Anything).Return(activities.ListTablesResult{Tables: []string{"raw.a", "raw.b"}}, nil)
 	var visited []string
 	env.OnActivity(a.MaintainTable, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.MaintainTableInput) (lakehouse.MaintainResult, error) {
+		func(_ context.Context, in activities.MaintainTableInput) (activities.MaintainTableResult, error) {
 			visited = append(visited, in.Table)
-			return lakehouse.MaintainResult{FilesCompacted: 3}, nil
+			return activities.MaintainTableResult{FilesCompacted: 3}, nil
 		})
 	env.ExecuteWorkflow(workflows.Maintain, workflows.MaintainRequest{})
 	if err := env.GetWorkflowError(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/permanent"
 )
 
 // MaterializeRequest names a view and when to compute it.
@@ -78,7 +79,7 @@ func backfill(ctx workflow.Context, req MaterializeRequest) (MaterializeResult, 
 	var res MaterializeResult
 	start, end := req.Start.UTC().Truncate(24*time.Hour), req.End.UTC()
 	if !end.After(start) {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backfill: the end %s is not after the start %s", end, start), activities.ErrTypeBadInput, nil)
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backfill: the end %s is not after the start %s", end, start), permanent.BadInput, nil)
 	}
 	limit := req.Concurrency
 	if limit <= 0 {

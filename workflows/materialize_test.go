@@ -79,10 +79,10 @@ func TestBackfillTwiceGivesIdenticalTables(t *testing.T) {
 	srv := temporaltest.NewServer(temporaltest.WithT(t))
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) { r.RegisterWorkflow(workflows.Materialize) })
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
+		r.RegisterActivity(&activities.Features{Store: &features.Store{Catalog: cat, TempDir: t.TempDir()}})
 	})
-	view := activities.SourcedView{Table: "raw.spend", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
-		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}, {Column: "amount", Function: "count", Window: 24 * time.Hour}}}}
+	view := activities.SourcedView{Table: "raw.spend", View: activities.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}, {Column: "amount", Function: "count", Window: 24 * time.Hour}}}}
 	backfill := func(id string, from, to time.Time) workflows.MaterializeResult {
 		t.Helper()
 		run, err := srv.GetDefaultClient().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl},

@@ -8,7 +8,6 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/gates"
-	"github.com/sluice-ml/sluice/registry"
 )
 
 // ApproveSignal is the signal a manual approval sends to Promote.
@@ -49,7 +48,7 @@ type PromoteResult struct {
 	Promoted bool
 	Reason   string
 	Report   gates.Report
-	Move     registry.AliasMove
+	Move     activities.AliasMove
 }
 
 // Promote checks a version against its gates (re-scoring the current
@@ -71,12 +70,14 @@ func Promote(ctx workflow.Context, req PromoteRequest) (PromoteResult, error) {
 	}
 	var champMetrics map[string]float64
 	if champ.Found && champ.Version.Version != req.Version && relative(req.Gates) {
+		var scored activities.EvaluateResult
 		tctx := withIOActivity(ctx)
 		tctx = workflow.WithTaskQueue(tctx, QueueCPU) // where models are scored
 		var tr *activities.Training
-		if err := workflow.ExecuteActivity(tctx, tr.Evaluate, activities.EvaluateInput{Trial: req.Split, ArtifactKey: champ.Version.ArtifactKey}).Get(ctx, &champMetrics); err != nil {
+		if err := workflow.ExecuteActivity(tctx, tr.Evaluate, activities.EvaluateInput{Trial: req.Split, ArtifactKey: champ.Version.ArtifactKey}).Get(ctx, &scored); err != nil {
 			return res, fmt.Errorf("re-scoring champion v%d: %w", champ.Version.Version, err)
 		}
+		champMetrics = scored.Metrics
 	}
 	champion := 0
 	if champMetrics != nil {

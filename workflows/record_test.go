@@ -20,11 +20,15 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gates"
+	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/internal/replaytest"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/scoring"
+	"github.com/sluice-ml/sluice/selfcheck"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -38,7 +42,7 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	probe := &activities.SelfCheck{DB: pool, Lake: testenv.Lake(t)}
+	probe := &activities.SelfCheck{Prober: &selfcheck.Prober{DB: pool, Lake: testenv.Lake(t)}}
 	cat, err := lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: testenv.PostgresURL(t), Lake: lakehouse.Options{URL: "file://" + t.TempDir() + "/lake"}})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +64,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 	os.WriteFile(events, []byte(ev), 0o644)
 	os.WriteFile(labels, []byte(lab), 0o644)
-	ing := &activities.Ingest{Catalog: cat}
+	ing := &activities.Ingest{Loader: &ingest.Loader{Catalog: cat}}
 	for src, path := range map[string]string{"txn": events, "labels": labels} {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestActivityEnvironment()
@@ -81,19 +85,19 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.BatchScore)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: pool, Lake: objects})
+		r.RegisterActivity(&activities.Scoring{Scorer: &scoring.Scorer{Catalog: cat, DB: pool, Lake: objects, FeatureStore: &features.Store{Catalog: cat}}})
 		r.RegisterActivity(probe)
-		r.RegisterActivity(&activities.Ingest{Catalog: cat})
+		r.RegisterActivity(&activities.Ingest{Loader: &ingest.Loader{Catalog: cat}})
 		r.RegisterActivity(&activities.Lake{Catalog: cat})
-		r.RegisterActivity(&activities.Features{Catalog: cat})
-		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: pool}, DB: pool, Lake: objects})
+		r.RegisterActivity(&activities.Features{Store: &features.Store{Catalog: cat}})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: pool}, Experiments: &training.Experiments{DB: pool}, Lake: objects})
 	})
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: objects, Worker: "recorder", Device: "cpu"})
+		r.RegisterActivity(&activities.Training{Trainer: &training.Trainer{Features: &features.Store{Catalog: cat}, Lake: objects, Worker: "recorder", Device: "cpu"}})
 	})
 
-	txnView := activities.SourcedView{Table: "raw.txn", View: features.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
-		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}
+	txnView := activities.SourcedView{Table: "raw.txn", View: activities.View{Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}
 	c := srv.GetDefaultClient()
 	runs := map[string][2]any{
 		"selfcheck-v1": {workflows.SelfCheck, workflows.SelfCheckInput{Note: "recorded", Steps: 2}},
@@ -101,9 +105,9 @@ func TestRecordHistories(t *testing.T) {
 			MaxRejectRatio: 0.5}},
 		"maintain-v1": {workflows.Maintain, workflows.MaintainRequest{}},
 		"trainingset-v1": {workflows.TrainingSet, workflows.TrainingSetRequest{Model: "churn", LabelTable: "raw.labels", Key: "customer_id",
-			LabelTime: "label_at", LabelColumn: "churned", Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{
+			LabelTime: "label_at", LabelColumn: "churned", Views: []activities.SourcedView{{Table: "raw.txn", View: activities.View{
 				Name: "customer_txn", Key: "customer_id", Timestamp: "ts",
-				Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
+				Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
 		"train-v1": {workflows.Train, workflows.TrainRequest{Model: "churn_train", Task: "binary", Algorithm: "gbdt",
 			Params: map[string]string{"trees": "5"}, Sweep: map[string][]string{"max_depth": {"1", "2"}},
 			TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",

@@ -8,8 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/monitor"
-	"github.com/sluice-ml/sluice/scoring"
+	"github.com/sluice-ml/sluice/internal/permanent"
 )
 
 // ScoreRequest is a bulk scoring run: a model's alias over a population
@@ -38,7 +37,7 @@ type ScoreRequest struct {
 	LakeOnly bool
 	// Drift thresholds the population's drift report; zero means
 	// monitor.DefaultThresholds.
-	Drift monitor.Thresholds
+	Drift activities.DriftThresholds
 }
 
 // ScoreResult reports a run.
@@ -86,14 +85,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 	if alias == "" {
 		alias = "champion"
 	}
-	heartbeat := heartbeatOr(req.HeartbeatTimeout)
-	ioctx := workflow.WithActivityOptions(withIOActivity(ctx), workflow.ActivityOptions{
-		TaskQueue:           QueueIO,
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    heartbeat,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			MaximumAttempts: 10, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}},
-	})
+	ioctx := workflow.WithActivityOptions(ctx, ScoreOptions(req.HeartbeatTimeout))
 
 	var models *activities.Models
 	var found activities.ResolveResult
@@ -101,7 +93,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 		return res, err
 	}
 	if !found.Found {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("model %s has no version named %s", req.Model, alias), activities.ErrTypeBadInput, nil)
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("model %s has no version named %s", req.Model, alias), permanent.BadInput, nil)
 	}
 	res.Version = found.Version.Version
 	run := activities.ScoreRun{Model: req.Model, ID: res.RunID, Stamp: res.RunID + "#" + info.WorkflowExecution.RunID,
@@ -132,7 +124,7 @@ func BatchScore(ctx workflow.Context, req ScoreRequest) (ScoreResult, error) {
 			in := activities.ScorePartInput{Run: run, Part: next, Object: feats.Objects[next]}
 			sel.AddFuture(workflow.ExecuteActivity(ioctx, sc.ScorePart, in), func(f workflow.Future) {
 				running--
-				var p scoring.Part
+				var p activities.ScorePartResult
 				if err := f.Get(ctx, &p); err != nil && failed == nil {
 					failed = fmt.Errorf("scoring part %d: %w", in.Part, err)
 				}

@@ -62,7 +62,7 @@ func champion(t *testing.T, w *world, prefix string) (string, workflows.TrainReq
 	t.Helper()
 	customers(t, w, 400, time.Date(2026, 7, 15, 0, 0, 0, 0, time.UTC))
 	model := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	profile := activities.SourcedView{Table: "raw.customers", View: features.View{Name: "profile", Key: "customer_id", Timestamp: "updated_at", Columns: []string{"plan"}}}
+	profile := activities.SourcedView{Table: "raw.customers", View: activities.View{Name: "profile", Key: "customer_id", Timestamp: "updated_at", Columns: []string{"plan"}}}
 	req := trainRequest(model, map[string]string{"trees": "20", "threads": "1"}, nil)
 	req.TrainingSet.Views = append(req.TrainingSet.Views, profile)
 	trained := w.train(t, "train/"+model, req)
@@ -200,7 +200,7 @@ func TestBatchScoreOnePerEntityEverywhere(t *testing.T) {
 	}
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	mon := &activities.Monitoring{Catalog: w.cat, DB: db}
+	mon := &activities.Monitoring{Meter: &monitor.Meter{Catalog: w.cat, DB: db}}
 	env.RegisterActivity(mon)
 	v, err := env.ExecuteActivity(mon.Performance, activities.PerformanceInput{Model: model, Task: "binary", LabelTable: "raw.labels",
 		Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned", Window: 30 * 24 * time.Hour})
@@ -260,7 +260,7 @@ func directScores(t *testing.T, w *world, artifactKey string, views []activities
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := sv.View.AsOf(w.ctx, sr.Records, features.Queries{Keys: karr, Times: times})
+		f, err := sv.View.Features().AsOf(w.ctx, sr.Records, features.Queries{Keys: karr, Times: times})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/internal/permanent"
 )
 
 // SelfCheckInput configures a SelfCheck run.
@@ -38,19 +39,9 @@ func SelfCheck(ctx workflow.Context, in SelfCheckInput) (SelfCheckResult, error)
 	queue, ok := QueueFor(in.Queue)
 	if !ok || queue == QueueControl {
 		return SelfCheckResult{}, temporal.NewNonRetryableApplicationError(
-			"self-check queue must be io, cpu or gpu, got "+in.Queue, "BadInput", nil)
+			"self-check queue must be io, cpu or gpu, got "+in.Queue, permanent.BadInput, nil)
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           queue,
-		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    5 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-			MaximumAttempts:    10,
-		},
-	})
+	ctx = workflow.WithActivityOptions(ctx, ProbeOptions(queue))
 	steps := in.Steps
 	if steps < 1 {
 		steps = 1

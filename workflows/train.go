@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/sweep"
 )
 
@@ -50,7 +50,7 @@ type TrainResult struct {
 	// the best trial's input, which Promote re-scores the champion on.
 	Test    map[string]float64
 	Split   activities.TrialInput
-	Version registry.Version
+	Version activities.ModelVersion
 }
 
 // clone copies a map in key order (workflow code iterates no map
@@ -88,12 +88,12 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 		queue, ok = QueueCPU, true
 	}
 	if !ok || (queue != QueueCPU && queue != QueueGPU) {
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("train: queue %q is not cpu or gpu", req.Queue), activities.ErrTypeBadInput, nil)
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("train: queue %q is not cpu or gpu", req.Queue), permanent.BadInput, nil)
 	}
 
 	params, err := sweep.Trials(req.Params, req.Sweep, req.Search)
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError("train: "+err.Error(), activities.ErrTypeBadInput, nil)
+		return res, temporal.NewNonRetryableApplicationError("train: "+err.Error(), permanent.BadInput, nil)
 	}
 
 	tsReq := req.TrainingSet
@@ -109,14 +109,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 			Key: tsReq.Key, Time: tsReq.LabelTime, Label: tsReq.LabelColumn, Task: req.Task, Algorithm: req.Algorithm, Params: p,
 			ValidFraction: req.ValidFraction, TestFraction: req.TestFraction, CheckpointEvery: req.CheckpointEvery}
 	}
-	heartbeat := heartbeatOr(req.HeartbeatTimeout)
-	tctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           queue,
-		StartToCloseTimeout: 12 * time.Hour,
-		HeartbeatTimeout:    heartbeat,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			MaximumAttempts: 10, NonRetryableErrorTypes: []string{activities.ErrTypeBadInput}},
-	})
+	tctx := workflow.WithActivityOptions(ctx, TrialOptions(queue, req.HeartbeatTimeout))
 	limit := req.Concurrency
 	if limit <= 0 {
 		limit = 4
@@ -152,10 +145,12 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 		Model: req.Model, RunID: runID, Params: params, Results: res.Trials, Best: res.Best}).Get(ctx, nil); err != nil {
 		return res, err
 	}
-	if err := workflow.ExecuteActivity(tctx, tr.Evaluate, activities.EvaluateInput{Trial: inputs[res.Best], ArtifactKey: best.ArtifactKey}).Get(ctx, &res.Test); err != nil {
+	var test activities.EvaluateResult
+	if err := workflow.ExecuteActivity(tctx, tr.Evaluate, activities.EvaluateInput{Trial: inputs[res.Best], ArtifactKey: best.ArtifactKey}).Get(ctx, &test); err != nil {
 		return res, fmt.Errorf("evaluating the best trial: %w", err)
 	}
-	version := registry.Version{Model: req.Model, Algorithm: req.Algorithm, Params: anyMap(params[res.Best]), Metrics: prefixed(res.Test, best.Metrics),
+	res.Test = test.Metrics
+	version := activities.ModelVersion{Model: req.Model, Algorithm: req.Algorithm, Params: anyMap(params[res.Best]), Metrics: prefixed(res.Test, best.Metrics),
 		TrainingSnapshots: res.TrainingSet.Read, SpecVersion: req.SpecVersion, CodeVersion: req.CodeVersion,
 		WorkflowID: runID, RunID: workflow.GetInfo(ctx).WorkflowExecution.RunID}
 	version.TrainingSnapshots = clone(res.TrainingSet.Read)

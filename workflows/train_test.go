@@ -20,7 +20,9 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/scoring"
 	"github.com/sluice-ml/sluice/sweep"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workers"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -85,12 +87,12 @@ func newWorldOn(t testing.TB, warehouse, objects lakehouse.Options) *world {
 		r.RegisterWorkflow(workflows.BatchScore)
 	})
 	srv.NewWorkerWithOptions(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Features{Catalog: cat, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, DB: db, Lake: lake})
-		r.RegisterActivity(&activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir()})
+		r.RegisterActivity(&activities.Features{Store: &features.Store{Catalog: cat, TempDir: t.TempDir()}})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: db}, Experiments: &training.Experiments{DB: db}, Lake: lake})
+		r.RegisterActivity(&activities.Scoring{Scorer: &scoring.Scorer{Catalog: cat, DB: db, Lake: lake, TempDir: t.TempDir(), FeatureStore: &features.Store{Catalog: cat, TempDir: t.TempDir()}}})
 	}, keepAlive)
 	srv.NewWorkerWithOptions(workflows.QueueCPU, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: lake, Worker: "w1", Device: "cpu"})
+		r.RegisterActivity(&activities.Training{Trainer: &training.Trainer{Features: &features.Store{Catalog: cat}, Lake: lake, Worker: "w1", Device: "cpu"}})
 	}, keepAlive)
 	return &world{ctx: ctx, db: db, dbURL: dbURL, catalog: catalog, cat: cat, lake: lake, srv: srv}
 }
@@ -103,8 +105,8 @@ var keepAlive = worker.Options{Interceptors: []interceptor.WorkerInterceptor{wor
 func trainRequest(model string, params map[string]string, sweep map[string][]string) workflows.TrainRequest {
 	return workflows.TrainRequest{Model: model, Task: "binary", Algorithm: "gbdt", Params: params, Sweep: sweep, CheckpointEvery: 10,
 		TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
-			Views: []activities.SourcedView{{Table: "raw.txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
-				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}}
+			Views: []activities.SourcedView{{Table: "raw.txn", View: activities.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+				Aggregations: []activities.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}}
 }
 
 func (w *world) train(t testing.TB, id string, req workflows.TrainRequest) workflows.TrainResult {

@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
@@ -23,23 +20,4 @@ func TrainingSet(ctx workflow.Context, req TrainingSetRequest) (activities.Train
 	var res activities.TrainingSetResult
 	err := workflow.ExecuteActivity(ctx, a.TrainingSet, req).Get(ctx, &res)
 	return res, err
-}
-
-// withIOActivity sets the options of the io-queue activities (features,
-// registry, scoring): hours to run, the process's heartbeat timeout (the
-// workers keep running activities alive), retries with backoff except for
-// bad input.
-func withIOActivity(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           QueueIO,
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    HeartbeatTimeout(),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        2 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
-		},
-	})
 }

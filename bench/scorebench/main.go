@@ -83,12 +83,12 @@ func main() {
 		from, to := p**rows / *parts, (p+1)**rows / *parts
 		key := fmt.Sprintf("scoring/%s/features/part-%05d.arrow", model, p)
 		rec := featureRows(from, to, *nfeat)
-		check(activities.PutIPC(ctx, lake, key, rec))
+		check(scoring.PutIPC(ctx, lake, key, rec))
 		rec.Release()
 		objects = append(objects, key)
 	}
 
-	sc := &activities.Scoring{Catalog: cat, DB: db, Lake: lake, TempDir: *dir}
+	sc := &activities.Scoring{Scorer: &scoring.Scorer{Catalog: cat, DB: db, Lake: lake, TempDir: *dir}}
 	asOf := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	run := activities.ScoreRun{Model: model, ID: "score/" + model, Version: 1, ArtifactKey: artKey, Key: "entity_id", KeyType: "string",
 		AsOf: asOf, ScoredAt: time.Now().UTC()}

@@ -7,12 +7,12 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/quality"
 )
 
 func lakeCommands() []command {
@@ -180,38 +180,20 @@ func runLakeChecks(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer pool.Close()
-	rows, err := pool.Query(ctx, `
-		SELECT run_id, check_name, level, passed, violations, detail, checked_at
-		FROM sluice.quality_results
-		WHERE source = $1 AND run_id IN (
-			SELECT run_id FROM sluice.quality_results WHERE source = $1
-			GROUP BY run_id ORDER BY max(checked_at) DESC LIMIT $2)
-		ORDER BY checked_at DESC, check_name`, source, runs)
+	results, err := (&quality.Store{DB: pool}).Recent(ctx, source, runs)
 	if err != nil {
-		return fmt.Errorf("reading quality results: %w", err)
-	}
-	defer rows.Close()
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "checked\trun\tcheck\tstatus\tviolations\tdetail")
-	n := 0
-	for rows.Next() {
-		var run, check, level, detail string
-		var passed bool
-		var violations int64
-		var at time.Time
-		if err := rows.Scan(&run, &check, &level, &passed, &violations, &detail, &at); err != nil {
-			return err
-		}
-		status := "pass"
-		if !passed {
-			status = level
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", at.UTC().Format("2006-01-02 15:04:05"), run, check, status, violations, detail)
-		n++
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "checked\trun\tcheck\tstatus\tviolations\tdetail")
+	for _, r := range results {
+		status := "pass"
+		if !r.Passed {
+			status = r.Level
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.CheckedAt.UTC().Format("2006-01-02 15:04:05"), r.RunID, r.Check, status, r.Violations, r.Detail)
+	}
+	n := len(results)
 	if n == 0 {
 		fmt.Fprintf(stdout, "no quality results for source %s\n", source)
 		return nil

@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -34,8 +33,8 @@ func TestMaterializeSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 	c := srv.GetDefaultClient()
 	asOf := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	view := func(name string) activities.SourcedView {
-		return activities.SourcedView{Table: "raw.mk_txn", View: features.View{Name: name, Key: "customer_id", Timestamp: "ts",
-			Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour},
+		return activities.SourcedView{Table: "raw.mk_txn", View: activities.View{Name: name, Key: "customer_id", Timestamp: "ts",
+			Aggregations: []activities.Aggregation{{Column: "amount", Function: "count", Window: 30 * 24 * time.Hour},
 				{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}
 	}
 	stamp := time.Now().UnixNano()

@@ -15,14 +15,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
-	"github.com/sluice-ml/sluice/workflows"
 )
 
 // runApply validates the spec, stores it as a new version when it
@@ -273,15 +271,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // the same pipeline and as-of time that already started is returned, not
 // started again.
 func startPipeline(ctx context.Context, tc client.Client, namespace, project, name string, asOf time.Time) (client.WorkflowRun, error) {
-	attrs := pipelines.EnsureSearchAttributes(ctx, tc, namespace) == nil
-	id := pipelines.RunID(project, name, asOf)
-	opts := client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, WorkflowExecutionErrorWhenAlreadyStarted: false}
-	run, err := tc.ExecuteWorkflow(ctx, opts, pipelines.Pipeline, pipelines.Request{Project: project, Pipeline: name, AsOf: asOf, SearchAttributes: attrs})
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w (a pipeline runs once per as-of time)", id, err)
-	}
-	return run, nil
+	return pipelines.Start(ctx, tc, pipelines.StartOptions{Namespace: namespace, Project: project, Pipeline: name, AsOf: asOf})
 }
 
 func printPipeline(w io.Writer, res pipelines.Result) {

@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -35,7 +36,7 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 		r.RegisterWorkflow(workflows.BatchScore)
 	})
 	srv.NewWorker(workflows.QueueCPU, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Training{Catalog: cat, Lake: cl.objects, Worker: "test", Device: "cpu"})
+		r.RegisterActivity(&activities.Training{Trainer: &training.Trainer{Features: &features.Store{Catalog: cat}, Lake: cl.objects, Worker: "test", Device: "cpu"}})
 	})
 	victim := startSluice(t, env, "worker", "--queues", "io", "--slots", "2")
 	victim.waitFor(t, "worker polling", 60*time.Second)
@@ -43,8 +44,8 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 	survivor := startSluice(t, env, "worker", "--queues", "io", "--slots", "2", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	survivor.waitFor(t, "worker polling", 60*time.Second)
 
-	views := []activities.SourcedView{{Table: "raw.bs_txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
-		Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 14 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}
+	views := []activities.SourcedView{{Table: "raw.bs_txn", View: activities.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []activities.Aggregation{{Column: "amount", Function: "count", Window: 14 * 24 * time.Hour}, {Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}
 	c := srv.GetDefaultClient()
 	model := fmt.Sprintf("bs_%d", time.Now().UnixNano())
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/" + model, TaskQueue: workflows.QueueControl}, workflows.Train,

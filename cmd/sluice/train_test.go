@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -37,8 +38,8 @@ func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
 		r.RegisterWorkflow(workflows.TrainingSet)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
-		r.RegisterActivity(&activities.Features{Catalog: cl.cat, TempDir: t.TempDir()})
-		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: cl.db}, DB: cl.db, Lake: cl.objects})
+		r.RegisterActivity(&activities.Features{Store: &features.Store{Catalog: cl.cat, TempDir: t.TempDir()}})
+		r.RegisterActivity(&activities.Models{Registry: &registry.Registry{DB: cl.db}, Experiments: &training.Experiments{DB: cl.db}, Lake: cl.objects})
 	})
 	victim := startSluice(t, env, "worker", "--queues", "cpu")
 	victim.waitFor(t, "worker polling", 60*time.Second)
@@ -49,8 +50,8 @@ func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
 		Sweep: map[string][]string{"max_depth": {"2", "4"}, "learning_rate": {"0.05", "0.1"}}, CheckpointEvery: 25, Concurrency: 4,
 		HeartbeatTimeout: 3 * time.Second,
 		TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.sk_labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
-			Views: []activities.SourcedView{{Table: "raw.sk_txn", View: features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
-				Aggregations: []features.Aggregation{{Column: "amount", Function: "count", Window: 14 * 24 * time.Hour}, {Column: "amount", Function: "mean", Window: 7 * 24 * time.Hour}}}}}}}
+			Views: []activities.SourcedView{{Table: "raw.sk_txn", View: activities.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+				Aggregations: []activities.Aggregation{{Column: "amount", Function: "count", Window: 14 * 24 * time.Hour}, {Column: "amount", Function: "mean", Window: 7 * 24 * time.Hour}}}}}}}
 	c := srv.GetDefaultClient()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "train/sk/killed", TaskQueue: workflows.QueueControl}, workflows.Train, req)
 	if err != nil {

@@ -17,10 +17,12 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/specstore"
 	sluiceworkers "github.com/sluice-ml/sluice/workers"
 	"github.com/sluice-ml/sluice/workflows"
@@ -90,7 +92,7 @@ func (p *Project) Workers(srv *temporaltest.TestServer, control, io func(worker.
 	// Activities keep alive as the real workers' do.
 	srv.NewWorkerWithOptions(workflows.QueueIO, func(r worker.Registry) {
 		r.RegisterActivity(&pipelines.Planner{Specs: &specstore.Store{DB: p.DB}})
-		r.RegisterActivity(&activities.Ingest{Catalog: p.Catalog, DB: p.DB})
+		r.RegisterActivity(&activities.Ingest{Loader: &ingest.Loader{Catalog: p.Catalog, Quality: &quality.Store{DB: p.DB}}})
 		if io != nil {
 			io(r)
 		}

@@ -1,4 +1,4 @@
-package activities
+package ingest
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // localCopy makes a source path readable as local files. An s3:// path
 // names an object or a prefix (a folder); it is downloaded into a
 // temporary folder that cleanup removes. Local paths pass through.
-func (a *Ingest) localCopy(ctx context.Context, path string) (local string, cleanup func(), err error) {
+func (l *Loader) localCopy(ctx context.Context, path string) (local string, cleanup func(), err error) {
 	if !strings.HasPrefix(path, "s3://") {
 		return path, func() {}, nil
 	}
@@ -23,7 +23,7 @@ func (a *Ingest) localCopy(ctx context.Context, path string) (local string, clea
 	if err != nil || u.Host == "" {
 		return "", nil, fmt.Errorf("source path %q: want s3://bucket/key", path)
 	}
-	o := a.S3
+	o := l.S3
 	o.URL = "s3://" + u.Host
 	store, err := lakehouse.Open(ctx, o)
 	if err != nil {

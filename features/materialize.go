@@ -1,0 +1,174 @@
+package features
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+
+	"github.com/sluice-ml/sluice/internal/permanent"
+	"github.com/sluice-ml/sluice/lakehouse"
+)
+
+// MaterializeRequest asks for a view's features as of a time.
+type MaterializeRequest struct {
+	View SourcedView
+	// AsOf is the time the features are computed at.
+	AsOf time.Time
+	// RunID stamps the snapshot: materializing the same time twice under
+	// the same id writes once.
+	RunID string
+	// Online also upserts the rows into the online store.
+	Online bool
+	// Incremental computes only the entities whose features may have
+	// changed since the stored watermark; otherwise every entity.
+	Incremental bool
+	Partitions  int
+}
+
+// MaterializeResult says what a run wrote.
+type MaterializeResult struct {
+	Table      string
+	Entities   int64
+	SnapshotID int64
+	// SourceSnapshot is the snapshot of the source read.
+	SourceSnapshot int64
+	// Since is the watermark an incremental run started from (zero: all).
+	Since time.Time
+	// Online counts the rows upserted into the online store.
+	Online int64
+}
+
+// Materialize computes a view's features for its entities as of a time
+// and appends them to features.<view> (partitioned by the as-of day) in
+// one snapshot that also moves the watermark; with Online it then upserts
+// that snapshot's rows into the online store, so the two agree. An entity
+// needs a source row at or before the as-of time to get a row; progress
+// is called as partitions come out.
+//
+// Incremental runs keep exactly the entities whose values can differ from
+// the watermark's: a row entered (watermark, t], or left a window w
+// ((watermark−w, t−w]), or a plain column aged past the ttl.
+func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progress func()) (MaterializeResult, error) {
+	v := req.View.View
+	res := MaterializeResult{Table: "features." + v.Name}
+	if v.Name == "" || req.View.Table == "" || req.RunID == "" || req.AsOf.IsZero() {
+		return res, permanent.Errorf(permanent.BadInput, "materialize needs a view, its source table, a run id and an as-of time")
+	}
+	t := req.AsOf.UTC()
+	if req.Incremental {
+		var err error
+		if res.Since, _, err = s.materializedThrough(ctx, res.Table); err != nil {
+			return res, err
+		}
+	}
+	src, err := s.Catalog.Read(ctx, req.View.Table, lakehouse.ScanOptions{Columns: req.View.columns()})
+	if err != nil {
+		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
+	}
+	res.SourceSnapshot = src.SnapshotID
+	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn}
+	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
+		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir}, emit)
+	})
+	if err != nil {
+		return res, err
+	}
+	if w.stage == nil {
+		return res, nil // no entity has a row at or before t
+	}
+	if w.stage.Done {
+		res.SnapshotID = w.stage.SnapshotID()
+		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
+	} else if res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t); err != nil {
+		return res, err
+	}
+	if req.Online && s.Online != nil {
+		if res.Online, err = s.upsertOnline(ctx, res, v, t); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// materializedThrough is the table's watermark; ok is false before the
+// first run.
+func (s *Store) materializedThrough(ctx context.Context, table string) (wm time.Time, ok bool, err error) {
+	v, ok, err := s.Catalog.Property(ctx, table, WatermarkMaterialized)
+	if err != nil || !ok {
+		return wm, false, err
+	}
+	if wm, err = time.Parse(time.RFC3339Nano, v); err != nil {
+		return wm, false, fmt.Errorf("reading the watermark of %s: %w", table, err)
+	}
+	return wm, true, nil
+}
+
+// commitSnapshot commits a materialization, moving the watermark forward
+// (never back: a backfill of an earlier day leaves it).
+func (s *Store) commitSnapshot(ctx context.Context, st *lakehouse.Stage, res MaterializeResult, source string, t time.Time) (int64, error) {
+	props := map[string]string{}
+	if cur, ok, err := s.Catalog.Property(ctx, res.Table, WatermarkMaterialized); err != nil {
+		return 0, err
+	} else if prev, perr := time.Parse(time.RFC3339Nano, cur); !ok || perr != nil || t.After(prev) {
+		props[WatermarkMaterialized] = t.Format(time.RFC3339Nano)
+	}
+	r, err := st.Commit(ctx, lakehouse.CommitOptions{TableProperties: props, Summary: map[string]string{
+		RowsSummary: strconv.FormatInt(res.Entities, 10), ReadSnapshotPrefix + source: strconv.FormatInt(res.SourceSnapshot, 10)}})
+	return r.SnapshotID, err
+}
+
+// upsertOnline loads the rows of the run's snapshot as of t.
+func (s *Store) upsertOnline(ctx context.Context, res MaterializeResult, v View, t time.Time) (int64, error) {
+	rd, err := s.Catalog.Read(ctx, res.Table, lakehouse.ScanOptions{SnapshotID: res.SnapshotID,
+		Filter: iceberg.EqualTo(iceberg.Reference(AsOfColumn), iceberg.Timestamp(t.UnixMicro()))})
+	if err != nil {
+		return 0, err
+	}
+	// The online row holds the key and the features; its event time is
+	// the as-of time.
+	keep := append([]string{v.Key}, v.OutputNames()...)
+	schema, project, err := projection(rd.Schema, keep)
+	if err != nil {
+		return 0, err
+	}
+	return s.Online.Upsert(ctx, v.Name, v.Key, schema, func(yield func(arrow.RecordBatch, error) bool) {
+		for rec, err := range rd.Records {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			p := project(rec)
+			ok := yield(p, nil)
+			p.Release()
+			if !ok {
+				return
+			}
+		}
+	}, t)
+}
+
+// projection keeps the named columns of a schema.
+func projection(s *arrow.Schema, names []string) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
+	idx := make([]int, len(names))
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		found := s.FieldIndices(n)
+		if len(found) == 0 {
+			return nil, nil, fmt.Errorf("the table has no column %s", n)
+		}
+		idx[i], fields[i] = found[0], s.Field(found[0])
+	}
+	out := arrow.NewSchema(fields, nil)
+	return out, func(rec arrow.RecordBatch) arrow.RecordBatch {
+		cols := make([]arrow.Array, len(idx))
+		for i, j := range idx {
+			cols[i] = rec.Column(j)
+		}
+		return array.NewRecordBatch(out, cols, rec.NumRows())
+	}, nil
+}

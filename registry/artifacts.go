@@ -1,0 +1,47 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluice-ml/sluice/internal/permanent"
+	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/ml/artifact"
+)
+
+// ArtifactKey is where version n of a model keeps its artifact in the
+// lake.
+func ArtifactKey(model string, n int) string {
+	return fmt.Sprintf("models/%s/v%d/model.sluice", model, n)
+}
+
+// ReadArtifact reads a model artifact from the lake. One that does not
+// decode is a permanent bad-input failure: reading it again will not
+// help.
+func ReadArtifact(ctx context.Context, lake lakehouse.ObjectStore, key string) (*artifact.Artifact, error) {
+	r, err := lake.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", key, err)
+	}
+	defer r.Close()
+	art, err := artifact.Decode(r)
+	if err != nil {
+		return nil, permanent.Errorf(permanent.BadInput, "%s: %v", key, err)
+	}
+	return art, nil
+}
+
+// RegisterArtifact numbers a new version of the model, copies the
+// trained artifact at from to the version's ArtifactKey, and records the
+// version. A retry of the same run finds the version it registered.
+func (r *Registry) RegisterArtifact(ctx context.Context, v Version, lake lakehouse.ObjectStore, from string) (Version, error) {
+	return r.RegisterPlaced(ctx, v, func(n int) (string, error) {
+		key := ArtifactKey(v.Model, n)
+		src, err := lake.Get(ctx, from)
+		if err != nil {
+			return "", err
+		}
+		defer src.Close()
+		return key, lake.Put(ctx, key, src)
+	})
+}

@@ -1,0 +1,86 @@
+package serving
+
+// What happens around every prediction, v1 or v2: its metrics, its entry
+// in the prediction log, and its scoring in the shadow.
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluice-ml/sluice/internal/httpx"
+)
+
+// observe counts a request and its latency.
+func (s *Server) observe(model string, version int, variant string, err error, begin time.Time) {
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusInternalServerError
+		if he, ok := err.(*httpx.Error); ok {
+			status = he.Status
+		}
+	}
+	v := ""
+	if version > 0 {
+		v = strconv.Itoa(version)
+	}
+	s.metrics.requests.WithLabelValues(model, v, variant, strconv.Itoa(status)).Inc()
+	if err == nil {
+		s.metrics.latency.WithLabelValues(model, v, variant).Observe(time.Since(begin).Seconds())
+	}
+}
+
+// afterScoring logs the request's predictions and hands it to the
+// shadow, both without blocking.
+func (s *Server) afterScoring(model string, st *modelState, instances []Instance, keys []string, preds []Prediction, reqID string, took time.Duration) {
+	s.record(model, keys, preds, reqID, "", took)
+	if st.routing.Shadow == "" || st.byAlias[st.routing.Shadow] == nil {
+		return
+	}
+	s.shadowOnce.Do(func() {
+		s.shadow = make(chan shadowJob, 1024)
+		go s.runShadow()
+	})
+	select {
+	case s.shadow <- shadowJob{model: model, st: st, instances: instances, reqID: reqID}:
+	default:
+		s.metrics.shadowDropped.Inc()
+	}
+}
+
+// shadowJob is a request to score again with the shadow alias.
+type shadowJob struct {
+	model     string
+	st        *modelState
+	instances []Instance
+	reqID     string
+}
+
+// runShadow scores shadow jobs one at a time and logs them as variant
+// shadow:<alias>.
+func (s *Server) runShadow() {
+	for job := range s.shadow {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+		begin := time.Now()
+		preds, keys, err := s.score(ctx, job.model, job.st, job.instances, false)
+		cancel()
+		if err != nil {
+			s.logger.Warn("serving: shadow scoring failed", "model", job.model, "request", job.reqID, "error", err)
+			continue
+		}
+		s.record(job.model, keys, preds, job.reqID, "shadow:", time.Since(begin))
+	}
+}
+
+// record logs a request's predictions, their variants prefixed.
+func (s *Server) record(model string, keys []string, preds []Prediction, reqID, prefix string, took time.Duration) {
+	if s.predLog == nil {
+		return
+	}
+	now := time.Now()
+	for i, p := range preds {
+		s.predLog.Add(LogEntry{RequestID: reqID, Model: model, Entity: keys[i], Version: p.Version, Variant: prefix + p.Variant,
+			Score: p.Score, Latency: took, At: now, Features: p.features})
+	}
+}
