@@ -16,10 +16,10 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/ingest"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestIngestSurvivesS3Outage stops the lake's S3 server for 20 s in the

@@ -10,9 +10,9 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/ingest"
-	"github.com/sluice-ml/sluice/internal/benchdata"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/benchdata"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // benchFiles returns the benchmark's CSV and Parquet files of the same

@@ -18,11 +18,11 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/ingest"
 	"github.com/sluice-ml/sluice/internal/permanent"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/sources"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // writeCustomers writes n rows, with the rows whose index is in bad
@@ -495,5 +495,55 @@ func TestIngestParquetFolderLocalAndS3(t *testing.T) {
 	in.Path, in.Source, in.RunID = "s3://"+bucket+"/lake/drop/missing", "tx_missing", "missing"
 	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "no such object or prefix") {
 		t.Errorf("a missing prefix: %v", err)
+	}
+}
+
+// TestIngestStoringQualityResultsFailsRetryably: when the quality results
+// cannot be stored (the database is gone), the attempt fails retryably
+// and leaves its staged files, and the retry from its last heartbeat
+// lands every row once. (The move into package ingest briefly treated
+// the storage error as a veto: it removed the staged files and every
+// retry failed.)
+func TestIngestStoringQualityResultsFailsRetryably(t *testing.T) {
+	a := newIngest(t)
+	a.Loader.SegmentChunks = 1
+	closed, err := metastore.Open(context.Background(), testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	a.Loader.Quality = &quality.Store{DB: closed}
+	var saved activities.IngestProgress
+	a.Loader.Fault = func(at string, p activities.IngestProgress) error {
+		saved = p
+		return nil
+	}
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 500, nil)
+	in := activities.IngestInput{Source: "customers", Format: "csv", Path: path, Key: "customer_id", RunID: "store-fails", ChunkRows: 100,
+		Checks: []quality.Check{{Column: "customer_id", NotNull: true}}}
+	_, err = run(t, a, in, nil)
+	var appErr *temporal.ApplicationError
+	if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) {
+		t.Fatalf("got %v, want a retryable error", err)
+	}
+	if len(saved.Files) == 0 {
+		t.Fatal("no segment was written before the failure")
+	}
+	pool, err := metastore.Open(context.Background(), testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	a.Loader.Quality = &quality.Store{DB: pool}
+	res, err := run(t, a, in, saved)
+	if err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if res.ResumedAt != saved.Chunks {
+		t.Errorf("the retry resumed at chunk %d, want %d", res.ResumedAt, saved.Chunks)
+	}
+	if rows, distinct := distinctIDs(t, a.Loader.Catalog, "raw.customers"); rows != 500 || distinct != 500 {
+		t.Errorf("raw.customers holds %d rows (%d distinct), want 500 once each", rows, distinct)
 	}
 }

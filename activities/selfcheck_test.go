@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/selfcheck"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -17,8 +17,8 @@ import (
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gpu"
-	"github.com/sluice-ml/sluice/internal/mockcuda"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/mockcuda"
 	"github.com/sluice-ml/sluice/training"
 )
 

@@ -12,9 +12,9 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // FuzzAPIBodies sends arbitrary bodies to every endpoint that reads one,

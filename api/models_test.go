@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -15,9 +15,9 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/internal/pipelinetest"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/testkit/pipelinetest"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lake ingestion benchmarks: a 5M x 20 CSV and the same rows as Parquet
-# (internal/benchdata, deterministic) landed in raw.<source> through the
+# (testkit/benchdata, deterministic) landed in raw.<source> through the
 # Ingest activity (parse, quality, quarantine, Iceberg commit), on the local
 # warehouse and on S3 (versitygw on loopback), with DuckDB's read_csv /
 # read_parquet written to zstd Parquet on the same files in the same run.

@@ -10,11 +10,11 @@ import (
 
 	"github.com/sluice-ml/sluice/gpu/cuda"
 	"github.com/sluice-ml/sluice/gpu/kernels"
-	"github.com/sluice-ml/sluice/internal/mltest"
-	"github.com/sluice-ml/sluice/internal/mockcuda"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/gbdt"
 	"github.com/sluice-ml/sluice/ml/metrics"
+	"github.com/sluice-ml/sluice/testkit/mltest"
+	"github.com/sluice-ml/sluice/testkit/mockcuda"
 )
 
 func synth(n int, task ml.Task, seed uint64) *ml.Dataset { return mltest.Synth(n, task, seed) }

@@ -80,7 +80,11 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 	// the rows.
 	veto := overRatio(req, res.Table, f.p.Rejected, f.p.Rows+f.p.Rejected, f.firstRejects)
 	if veto == nil {
-		veto = l.checkQuality(ctx, req, &res, f.eval)
+		// A failure to store the results is not a veto: the attempt
+		// fails with the stages intact, and a retry picks them up.
+		if veto, err = l.checkQuality(ctx, req, &res, f.eval); err != nil {
+			return res, err
+		}
 	}
 	if veto != nil {
 		return res, f.veto(ctx, veto, created)
@@ -192,9 +196,11 @@ func (f *fileLoad) writeRejects(ctx context.Context, rejects []sources.Reject) (
 
 // veto commits the evidence (the quarantine) and not the rows, whose
 // files are removed; a vetoed first run leaves no empty table behind.
+// When the quarantine does not commit, the attempt fails retryably, so
+// a retry commits it.
 func (f *fileLoad) veto(ctx context.Context, err error, created bool) error {
 	if _, qerr := f.quar.Commit(ctx, lakehouse.CommitOptions{}); qerr != nil {
-		err = errors.Join(err, qerr)
+		err = fmt.Errorf("committing the quarantine of a vetoed run (%v): %w", err, qerr)
 	}
 	f.raw.Abort(context.WithoutCancel(ctx))
 	if created {

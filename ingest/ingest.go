@@ -205,21 +205,22 @@ func (l *Loader) prepareTables(ctx context.Context, res Result, schema *arrow.Sc
 	return added, nil
 }
 
-// checkQuality evaluates and stores the checks' results; a failed
-// fail-level check is a permanent error.
-func (l *Loader) checkQuality(ctx context.Context, req Request, res *Result, eval *quality.Evaluator) error {
+// checkQuality evaluates and stores the checks' results. A failed
+// fail-level check is a veto (a permanent error); err is a failure to
+// store the results, which a retry may overcome.
+func (l *Loader) checkQuality(ctx context.Context, req Request, res *Result, eval *quality.Evaluator) (veto, err error) {
 	if len(req.Checks) == 0 {
-		return nil
+		return nil, nil
 	}
 	at := l.now()
 	res.Quality = eval.Results(at)
 	if l.Quality != nil {
 		if err := l.Quality.Save(ctx, req.RunID, req.Source, res.Quality, at); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if !quality.Failed(res.Quality) {
-		return nil
+		return nil, nil
 	}
 	var parts []string
 	for _, r := range res.Quality {
@@ -228,7 +229,7 @@ func (l *Loader) checkQuality(ctx context.Context, req Request, res *Result, eva
 		}
 	}
 	return &permanent.Error{Kind: permanent.Quality, Details: []any{res.Quality},
-		Msg: fmt.Sprintf("data-quality checks failed on %s: %s; nothing committed to %s", req.Source, strings.Join(parts, "; "), res.Table)}
+		Msg: fmt.Sprintf("data-quality checks failed on %s: %s; nothing committed to %s", req.Source, strings.Join(parts, "; "), res.Table)}, nil
 }
 
 func describe(rs []sources.Reject) string {

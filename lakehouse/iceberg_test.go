@@ -14,8 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 var eventSchema = arrow.NewSchema([]arrow.Field{

@@ -14,7 +14,8 @@ import (
 // Close waits for them. Parquet encoding and compression are the costly
 // part of writing to the lake, and one writer keeps one core busy, so a
 // producer that computes batches (a parse, a join, a scoring run) pushes
-// them here and goes on with the next.
+// them here and goes on with the next. One producer calls Add and then
+// Close; they are not for concurrent use.
 type Writer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -72,8 +73,18 @@ func (s *Stage) NewWriter(ctx context.Context, o WriterOptions) *Writer {
 
 // Add hands a batch to a writer, which releases it once written: the
 // caller gives up its reference. Once a writer failed (or the context
-// ended), Add releases the batch and returns the failure.
+// ended), or after Close, Add releases the batch and returns the failure.
 func (w *Writer) Add(rec arrow.RecordBatch) error {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed || w.ctx.Err() != nil {
+		rec.Release()
+		if closed {
+			return errors.New("lakehouse: the writer is closed")
+		}
+		return w.failure()
+	}
 	select {
 	case w.feed <- rec:
 		return nil
@@ -98,6 +109,7 @@ func (w *Writer) failure() error {
 
 // Close waits for the writers to write what was added and returns the
 // files written. The files stay staged: the stage's Commit adds them.
+// Batches a failed writer left waiting are released.
 func (w *Writer) Close() ([]string, error) {
 	w.mu.Lock()
 	closed := w.closed
@@ -107,6 +119,9 @@ func (w *Writer) Close() ([]string, error) {
 		close(w.feed)
 	}
 	w.wg.Wait()
+	for rec := range w.feed {
+		rec.Release()
+	}
 	w.cancel()
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestWriterPushesEveryBatchOnce: batches pushed to several writers all

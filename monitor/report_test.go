@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/monitor"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestHTMLReportRendersInChromium: the report is one self-contained page

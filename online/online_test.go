@@ -10,9 +10,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

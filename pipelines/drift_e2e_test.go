@@ -20,8 +20,6 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
-	"github.com/sluice-ml/sluice/internal/benchdata"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/monitor"
@@ -30,6 +28,8 @@ import (
 	"github.com/sluice-ml/sluice/scoring"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
+	"github.com/sluice-ml/sluice/testkit/benchdata"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	"github.com/sluice-ml/sluice/training"
 	"github.com/sluice-ml/sluice/workflows"
 )

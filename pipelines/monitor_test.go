@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/internal/pipelinetest"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/testkit/pipelinetest"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

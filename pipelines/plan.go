@@ -96,7 +96,11 @@ func Train(s *spec.Spec, model, specVersion, codeVersion string) (workflows.Trai
 
 // Gates are a model's promotion gates.
 func Gates(s *spec.Spec, model string) []gates.Gate {
-	return slices.Clone(s.Models[model].Gates)
+	gs := s.Models[model].Gates
+	if len(gs) == 0 {
+		return nil // as recorded histories hold it
+	}
+	return slices.Clone(gs)
 }
 
 // Score is a model's bulk scoring of its population as of a time.

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/sluice-ml/sluice/internal/pipelinetest"
-	"github.com/sluice-ml/sluice/internal/replaytest"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/testkit/pipelinetest"
+	"github.com/sluice-ml/sluice/testkit/replaytest"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

@@ -5,8 +5,8 @@ import (
 
 	"go.temporal.io/sdk/worker"
 
-	"github.com/sluice-ml/sluice/internal/replaytest"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/testkit/replaytest"
 )
 
 // TestReplayRecordedHistories replays recorded Pipeline runs, so a change

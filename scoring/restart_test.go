@@ -11,9 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/scoring"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestLoadSurvivesAPostgresRestart restarts a private PostgreSQL server in

@@ -12,9 +12,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/scoring"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/ml"
@@ -34,6 +33,7 @@ import (
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

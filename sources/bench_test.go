@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sluice-ml/sluice/internal/benchdata"
 	"github.com/sluice-ml/sluice/sources"
+	"github.com/sluice-ml/sluice/testkit/benchdata"
 )
 
 // BenchmarkReadCSV measures parsing a CSV into typed Arrow chunks, the

@@ -7,8 +7,8 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

@@ -3,7 +3,7 @@ package workflows_test
 import (
 	"testing"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/features"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

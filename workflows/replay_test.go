@@ -5,7 +5,7 @@ import (
 
 	"go.temporal.io/sdk/worker"
 
-	"github.com/sluice-ml/sluice/internal/replaytest"
+	"github.com/sluice-ml/sluice/testkit/replaytest"
 	"github.com/sluice-ml/sluice/workflows"
 )
 

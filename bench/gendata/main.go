@@ -19,7 +19,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sluice-ml/sluice/internal/binaryset"
+	"github.com/sluice-ml/sluice/testkit/binaryset"
 )
 
 const features = binaryset.Features

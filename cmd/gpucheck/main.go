@@ -19,10 +19,10 @@ import (
 
 	"github.com/sluice-ml/sluice/gpu"
 	"github.com/sluice-ml/sluice/gpu/cuda"
-	"github.com/sluice-ml/sluice/internal/binaryset"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/gbdt"
 	"github.com/sluice-ml/sluice/ml/metrics"
+	"github.com/sluice-ml/sluice/testkit/binaryset"
 )
 
 func main() {

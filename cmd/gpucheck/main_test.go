@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-ml/sluice/internal/mockcuda"
+	"github.com/sluice-ml/sluice/testkit/mockcuda"
 )
 
 // TestOnTheMockDriver runs both checks through the mock libcuda, whose

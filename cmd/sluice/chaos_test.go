@@ -25,13 +25,13 @@ import (
 	"go.temporal.io/sdk/interceptor"
 
 	"github.com/sluice-ml/sluice/activities"
-	"github.com/sluice-ml/sluice/devserver"
+	"github.com/sluice-ml/sluice/devstack/temporalserver"
 	"github.com/sluice-ml/sluice/examples/churn"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/monitor"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -52,7 +52,7 @@ func runTemporal(db string) int {
 		fmt.Fprintln(os.Stderr, "SLUICE_TEST_TEMPORAL_PORT:", err)
 		return 2
 	}
-	srv, err := devserver.StartTemporal(devserver.Options{DBFile: db, FrontendPort: port, LogFile: db + ".log"})
+	srv, err := temporalserver.StartTemporal(temporalserver.Options{DBFile: db, FrontendPort: port, LogFile: db + ".log"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -62,7 +62,7 @@ func demo(ctx context.Context, cfg config, dev devOptions, st *stack, customers 
 			return err
 		}
 	}
-	cfg.DatabaseURL, cfg.Temporal.Address = st.dbURL, st.temporal.Frontend()
+	cfg.DatabaseURL, cfg.Temporal.Address = st.DatabaseURL, st.Temporal.Frontend()
 	fmt.Fprintf(stdout, "\n== sluice apply -f %s\n", specFile)
 	res, err := applySpec(ctx, &cfg, specFile)
 	if err != nil {
@@ -71,11 +71,11 @@ func demo(ctx context.Context, cfg config, dev devOptions, st *stack, customers 
 	res.print(stdout)
 
 	fmt.Fprintln(stdout, "\n== sluice run churn_daily --as-of "+churn.End.Format(time.RFC3339)+" --wait")
-	run, err := startPipeline(ctx, st.client, cfg.Temporal.Namespace, res.project, "churn_daily", churn.End)
+	run, err := startPipeline(ctx, st.Client, cfg.Temporal.Namespace, res.project, "churn_daily", churn.End)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) || (err != nil && strings.Contains(err.Error(), "already")) {
 		fmt.Fprintln(stdout, "(this as-of time already ran: showing that run)")
-		run = st.client.GetWorkflow(ctx, pipelines.RunID(res.project, "churn_daily", churn.End), "")
+		run = st.Client.GetWorkflow(ctx, pipelines.RunID(res.project, "churn_daily", churn.End), "")
 	} else if err != nil {
 		return err
 	}
@@ -91,8 +91,8 @@ func demo(ctx context.Context, cfg config, dev devOptions, st *stack, customers 
 	fmt.Fprintf(stdout, "\n2. The run in the Temporal UI:\n   %s\n", workflowURL(st.uiURL, cfg.Temporal.Namespace, run.GetID(), run.GetRunID()))
 
 	query := `SELECT customer_id, round(score::numeric, 3) AS score, label, as_of::date FROM predictions.churn_latest ORDER BY score DESC, customer_id LIMIT 10`
-	fmt.Fprintf(stdout, "\n3. The 10 customers most at risk:\n   psql %q -c %q\n\n", st.dbURL, query)
-	rows, err := st.pool.Query(ctx, query)
+	fmt.Fprintf(stdout, "\n3. The 10 customers most at risk:\n   psql %q -c %q\n\n", st.DatabaseURL, query)
+	rows, err := st.Pool.Query(ctx, query)
 	if err != nil {
 		return err
 	}

@@ -13,19 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/api"
-	"github.com/sluice-ml/sluice/devserver"
+	"github.com/sluice-ml/sluice/devstack"
 	"github.com/sluice-ml/sluice/internal/httpx"
-	"github.com/sluice-ml/sluice/internal/temporalconn"
-	"github.com/sluice-ml/sluice/lakehouse"
-	"github.com/sluice-ml/sluice/metastore"
-	"github.com/sluice-ml/sluice/pgcluster"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
@@ -91,39 +85,26 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return st.close()
 }
 
-// stack is the running dev platform.
+// stack is the running dev platform: the dev infrastructure and the
+// production parts wired onto it.
 type stack struct {
+	*devstack.Stack
 	logger   *slog.Logger
-	lock     *os.File
-	pg       *pgcluster.Cluster
-	pool     *pgxpool.Pool
-	lake     lakehouse.ObjectStore
-	catalog  *lakehouse.Catalog
-	temporal *devserver.Temporal
-	ui       *devserver.UI
-	client   client.Client
 	workers  *workers.Set
 	httpStop context.CancelFunc
 	httpDone chan error
-	dbURL    string
 	uiURL    string
 	// apiAddr and serveAddr are where the API and serving listen.
 	apiAddr, serveAddr string
 	metrics            *workers.Metrics
 }
 
-// startStack starts every part in order; on error it stops what it started.
+// startStack starts the dev infrastructure, then the workers, serving and
+// the control API on it; on error it stops what it started.
 func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Writer) (_ *stack, err error) {
 	begin := time.Now()
 	if err := dev.validate(); err != nil {
 		return nil, err
-	}
-	dir, err := filepath.Abs(dev.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("--dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--dir: %w", err)
 	}
 	logger, err := cfg.logger()
 	if err != nil {
@@ -135,82 +116,35 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 			_ = st.close()
 		}
 	}()
-	if st.lock, err = lockDir(dir); err != nil {
-		return nil, err
-	}
-
-	st.dbURL = cfg.DatabaseURL
-	if st.dbURL == "" {
-		if _, ferr := pgcluster.FindBinDir(); ferr != nil {
-			return nil, fmt.Errorf("no SLUICE_DATABASE_URL, and %w\n%s", ferr, pgcluster.InstallHint)
-		}
-		st.pg, err = pgcluster.Start(ctx, pgcluster.Options{
-			Dir:     filepath.Join(dir, "postgres"),
-			LogFile: filepath.Join(dir, "postgres.log"),
-			Logger:  logger,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("starting private PostgreSQL: %w", err)
-		}
-		st.dbURL = st.pg.URL()
-	}
-	if st.pool, err = metastore.Open(ctx, st.dbURL, logger); err != nil {
-		return nil, err
-	}
-
-	if cfg.Lake.URL == "" {
-		cfg.Lake.URL = "file://" + filepath.Join(dir, "lake")
-	}
-	if err := cfg.Lake.Validate(); err != nil {
-		return nil, fmt.Errorf("--lake (SLUICE_LAKE): %w", err)
-	}
-	if st.lake, err = lakehouse.Open(ctx, cfg.Lake); err != nil {
-		return nil, err
-	}
-	if st.catalog, err = lakehouse.OpenCatalog(ctx, lakehouse.CatalogOptions{DatabaseURL: st.dbURL, Lake: cfg.Lake}); err != nil {
-		return nil, err
-	}
-
-	// Every listener is checked before the first server starts, so a taken
-	// port fails fast and names its flag.
-	apiLn, err := httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.APIPort)), "--api-port")
-	if err != nil {
-		return nil, err
-	}
-	serveLn, err := httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.ServePort)), "--serve-port")
-	if err != nil {
-		apiLn.Close()
-		return nil, err
-	}
-	// Until the HTTP servers own them, a failed start closes the listeners.
+	// Every listener is checked before Temporal starts, so a taken port
+	// fails fast and names its flag. Until the HTTP servers own them, a
+	// failed start closes the listeners.
+	var apiLn, serveLn net.Listener
 	defer func() {
 		if err != nil {
-			apiLn.Close()
-			serveLn.Close()
+			for _, ln := range []net.Listener{apiLn, serveLn} {
+				if ln != nil {
+					ln.Close()
+				}
+			}
 		}
 	}()
-	st.temporal, err = devserver.StartTemporal(devserver.Options{
-		DBFile:       filepath.Join(dir, "temporal.db"),
-		IP:           dev.Host,
-		FrontendPort: dev.TemporalPort,
-		LogFile:      filepath.Join(dir, "temporal.log"),
-	})
+	reserve := func() (err error) {
+		if apiLn, err = httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.APIPort)), "--api-port"); err != nil {
+			return err
+		}
+		serveLn, err = httpx.Listen(net.JoinHostPort(dev.Host, strconv.Itoa(dev.ServePort)), "--serve-port")
+		return err
+	}
+	st.Stack, err = devstack.Start(ctx, devstack.Options{Dir: dev.Dir, Host: dev.Host, TemporalPort: dev.TemporalPort, UIPort: dev.UIPort,
+		DatabaseURL: cfg.DatabaseURL, Lake: cfg.Lake, Temporal: cfg.Temporal, Reserve: reserve, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	st.ui, err = devserver.StartUI(devserver.UIOptions{IP: dev.Host, Port: dev.UIPort, Frontend: st.temporal.Frontend()})
-	if err != nil {
-		return nil, err
-	}
-	st.uiURL = st.ui.URL()
-
-	topts := cfg.Temporal
-	topts.Address = st.temporal.Frontend()
-	if st.client, err = temporalconn.Dial(ctx, topts, logger.With("component", "temporal-client")); err != nil {
-		return nil, err
-	}
+	st.uiURL = st.UI.URL()
+	cfg.DatabaseURL, cfg.Lake = st.DatabaseURL, st.Lake
 	st.metrics = workers.NewMetrics()
-	if st.workers, err = workers.New(st.client, workers.Deps{DatabaseURL: st.dbURL, DB: st.pool, Lake: st.lake, LakeOptions: cfg.Lake, Catalog: st.catalog,
+	if st.workers, err = workers.New(st.Client, workers.Deps{DatabaseURL: st.DatabaseURL, DB: st.Pool, Lake: st.Objects, LakeOptions: cfg.Lake, Catalog: st.Catalog,
 		Logger: logger, CodeVersion: version, Metrics: st.metrics}, workers.DefaultOptions()); err != nil {
 		return nil, err
 	}
@@ -222,7 +156,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	httpCtx, httpStop := context.WithCancel(context.Background())
 	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
 	servingSrv := serving.New(cfg.Serving, logger)
-	if err := cfg.serveFrom(httpCtx, servingSrv, st.pool, st.lake, logger); err != nil {
+	if err := cfg.serveFrom(httpCtx, servingSrv, st.Pool, st.Objects, logger); err != nil {
 		httpStop()
 		return nil, err
 	}
@@ -230,17 +164,18 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	st.apiAddr, st.serveAddr = cfg.API.Addr, cfg.Serving.Addr
 	tokenFile := "(SLUICE_API_TOKEN)"
 	if cfg.API.Token == "" {
-		tokenFile = filepath.Join(dir, "api-token")
+		tokenFile = filepath.Join(st.Dir, "api-token")
 		if cfg.API.Token, err = devToken(tokenFile); err != nil {
 			httpStop()
 			return nil, err
 		}
 	}
-	if err := pipelines.EnsureSearchAttributes(ctx, st.client, topts.Namespace); err != nil {
+	namespace := cfg.Temporal.Namespace
+	if err := pipelines.EnsureSearchAttributes(ctx, st.Client, namespace); err != nil {
 		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
 	}
-	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.pool}).WithTemporal(api.Temporal{
-		Client: st.client, Namespace: topts.Namespace, UIURL: st.uiURL, Project: latestProject(st.pool)}).WithMetrics(st.metrics.Registry)
+	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.Pool}).WithTemporal(api.Temporal{
+		Client: st.Client, Namespace: namespace, UIURL: st.uiURL, Project: latestProject(st.Pool)}).WithMetrics(st.metrics.Registry)
 	go func() {
 		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(controlAPI.Handler()), apiLn)
 	}()
@@ -249,8 +184,8 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	}()
 
 	pgNote := "(SLUICE_DATABASE_URL)"
-	if st.pg != nil {
-		pgNote = "(private cluster in " + st.pg.Dir() + ")"
+	if st.Postgres != nil {
+		pgNote = "(private cluster in " + st.Postgres.Dir() + ")"
 	}
 	fmt.Fprintf(stdout, `
 Sluice dev stack is ready in %s
@@ -262,8 +197,8 @@ Sluice dev stack is ready in %s
   Lake               %s
   State and logs     %s
 Press Ctrl-C to stop.
-`, time.Since(begin).Round(time.Millisecond), st.temporal.Frontend(), topts.Namespace, st.uiURL,
-		cfg.API.Addr, cfg.API.Token, tokenFile, cfg.Serving.Addr, redactURL(st.dbURL), pgNote, st.lake.URL(), dir)
+`, time.Since(begin).Round(time.Millisecond), st.Temporal.Frontend(), namespace, st.uiURL,
+		cfg.API.Addr, cfg.API.Token, tokenFile, cfg.Serving.Addr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
 	return st, nil
 }
 
@@ -310,56 +245,10 @@ func (st *stack) close() error {
 	if st.workers != nil {
 		st.workers.Stop()
 	}
-	if st.client != nil {
-		st.client.Close()
-	}
-	if st.ui != nil {
-		st.ui.Stop()
-	}
-	if st.temporal != nil {
-		if err := st.temporal.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stopping Temporal: %w", err))
-		}
-	}
-	if st.catalog != nil {
-		st.catalog.Close()
-	}
-	if st.pool != nil {
-		st.pool.Close()
-	}
-	if st.pg != nil {
-		if err := st.pg.Stop(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if st.lock != nil {
-		st.lock.Close()
+	if st.Stack != nil {
+		errs = append(errs, st.Stack.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// lockDir takes an exclusive lock on dir, so a second dev stack on the same
-// state fails at once instead of corrupting it.
-func lockDir(dir string) (*os.File, error) {
-	p := filepath.Join(dir, "dev.lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", p, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := io.ReadAll(f)
-		f.Close()
-		holder := strings.TrimSpace(string(b))
-		if holder == "" {
-			holder = "another process"
-		} else {
-			holder = "process " + holder
-		}
-		return nil, fmt.Errorf("another sluice dev (%s) is already running on %s; stop it or choose another --dir", holder, dir)
-	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return f, nil
 }
 
 // redactURL hides a password in a connection URL.

@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
-	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/devstack/postgres"
 	"github.com/sluice-ml/sluice/sources"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	"github.com/sluice-ml/sluice/workflows"
 )
 
@@ -48,7 +48,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 // on the same folder is refused, that SIGTERM leaves no PostgreSQL behind,
 // and that workflow history survives a restart.
 func TestDevStack(t *testing.T) {
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		testenv.Unavailable(t, "sluice dev needs PostgreSQL's binaries: %v", err)
 	}
 	dir := filepath.Join(testenv.ServerDir(t), "state")
@@ -388,7 +388,7 @@ pipelines:
 // TestDemoProvesEachPart runs `sluice demo --exit`, as `make demo` does
 // without the wait for Ctrl-C.
 func TestDemoProvesEachPart(t *testing.T) {
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		testenv.Unavailable(t, "sluice demo needs PostgreSQL's binaries: %v", err)
 	}
 	ports := freePorts(t, 4)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-ml/sluice/devserver"
-	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/devstack/temporalserver"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // runMainEnv makes the test binary act as the sluice binary, so that tests
@@ -123,7 +123,7 @@ func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
 	for len(ports) < n {
-		p, err := devserver.FreePort("127.0.0.1")
+		p, err := temporalserver.FreePort("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}

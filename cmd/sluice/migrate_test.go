@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestMigrate runs the deploy hook's command on an empty database: every

@@ -8,9 +8,9 @@ import (
 
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/registry"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 func TestModelsCommands(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // TestSecretsStayOutOfErrorsAndLogs runs commands with a database

@@ -8,9 +8,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/sluice-ml/sluice/internal/mltest"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/metrics"
+	"github.com/sluice-ml/sluice/testkit/mltest"
 )
 
 // synth is mltest.Synth.

@@ -18,12 +18,12 @@ import (
 
 	"github.com/sluice-ml/sluice/activities"
 	"github.com/sluice-ml/sluice/ingest"
-	"github.com/sluice-ml/sluice/internal/testenv"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/specstore"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 	sluiceworkers "github.com/sluice-ml/sluice/workers"
 	"github.com/sluice-ml/sluice/workflows"
 )

@@ -1,4 +1,4 @@
-package devserver
+package temporalserver
 
 import (
 	"fmt"

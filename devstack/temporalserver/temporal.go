@@ -1,6 +1,6 @@
-// Package devserver embeds a real Temporal server, persisted to a SQLite
+// Package temporalserver embeds a real Temporal server, persisted to a SQLite
 // file, and the Temporal UI, for `sluice dev`.
-package devserver
+package temporalserver
 
 import (
 	"errors"

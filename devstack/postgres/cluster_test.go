@@ -1,4 +1,4 @@
-package pgcluster_test
+package postgres_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluice-ml/sluice/internal/testenv"
-	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/devstack/postgres"
+	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
 // clusterProcesses lists the pids whose command line names dir.
@@ -31,13 +31,13 @@ func clusterProcesses(t *testing.T, dir string) []string {
 }
 
 func TestClusterStartsStopsAndKeepsData(t *testing.T) {
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		testenv.Unavailable(t, "%v", err)
 	}
 	dir := filepath.Join(testenv.ServerDir(t), "pg")
 	ctx := context.Background()
 
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Database: "keep"})
+	c, err := postgres.Start(ctx, postgres.Options{Dir: dir, Database: "keep"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestClusterStartsStopsAndKeepsData(t *testing.T) {
 		t.Fatalf("processes of the cluster outlived Stop: %v", pids)
 	}
 
-	c, err = pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Database: "keep"})
+	c, err = postgres.Start(ctx, postgres.Options{Dir: dir, Database: "keep"})
 	if err != nil {
 		t.Fatalf("restarting: %v", err)
 	}
@@ -76,14 +76,14 @@ func TestStartRefusesUnreachableDirForServerUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root hands the cluster to another user")
 	}
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		testenv.Unavailable(t, "%v", err)
 	}
 	locked := filepath.Join(t.TempDir(), "locked")
 	if err := os.Mkdir(locked, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	_, err := pgcluster.Start(context.Background(), pgcluster.Options{Dir: filepath.Join(locked, "pg")})
+	_, err := postgres.Start(context.Background(), postgres.Options{Dir: filepath.Join(locked, "pg")})
 	if err == nil || !strings.Contains(err.Error(), "chmod o+x "+locked) {
 		t.Fatalf("got %v, want an error that says how to open %s", err, locked)
 	}

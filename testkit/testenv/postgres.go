@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sluice-ml/sluice/pgcluster"
+	"github.com/sluice-ml/sluice/devstack/postgres"
 )
 
 // LocalPostgresURL is the server these machines run; trust auth.
@@ -100,15 +100,15 @@ func dropDatabase(admin, name string) {
 // PrivatePostgres starts a PostgreSQL cluster of the test's own, from the
 // machine's binaries, for tests that stop or restart the server. It is
 // stopped when t ends.
-func PrivatePostgres(t testing.TB) *pgcluster.Cluster {
+func PrivatePostgres(t testing.TB) *postgres.Cluster {
 	t.Helper()
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		Unavailable(t, "a private PostgreSQL cluster: %v", err)
 	}
 	dir := ServerDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")})
+	c, err := postgres.Start(ctx, postgres.Options{Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")})
 	if err != nil {
 		t.Fatalf("starting a private PostgreSQL cluster: %v", err)
 	}
@@ -126,14 +126,14 @@ func adminURL(ctx context.Context) (string, error) {
 		c.Close(ctx)
 		return LocalPostgresURL, nil
 	}
-	if _, err := pgcluster.FindBinDir(); err != nil {
+	if _, err := postgres.FindBinDir(); err != nil {
 		return "", fmt.Errorf("no SLUICE_TEST_DATABASE_URL, nothing answers on 127.0.0.1:5432, and %w", err)
 	}
 	dir, err := sharedTempDir("sluice-testpg-")
 	if err != nil {
 		return "", err
 	}
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")})
+	c, err := postgres.Start(ctx, postgres.Options{Dir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "postgres.log")})
 	if err != nil {
 		return "", fmt.Errorf("starting a private cluster: %w", err)
 	}
@@ -173,7 +173,7 @@ func withDatabase(url, db string) string {
 // RestartDuring waits until a statement starting with prefix (like "COPY ")
 // runs on the cluster, then restarts the cluster: a fault in the middle of
 // that statement.
-func RestartDuring(ctx context.Context, c *pgcluster.Cluster, prefix string) error {
+func RestartDuring(ctx context.Context, c *postgres.Cluster, prefix string) error {
 	conn, err := pgx.Connect(ctx, c.AdminURL())
 	if err != nil {
 		return err

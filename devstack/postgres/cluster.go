@@ -1,4 +1,4 @@
-// Package pgcluster runs a private PostgreSQL cluster from the binaries
+// Package postgres runs a private PostgreSQL cluster from the binaries
 // installed on the machine, for `sluice dev` and for tests on machines with no
 // server of their own.
 //
@@ -7,7 +7,7 @@
 // outlives the program that started it. PostgreSQL refuses to run as root, so
 // when the caller is root the cluster runs as the unprivileged `postgres`
 // system user that Debian's package creates.
-package pgcluster
+package postgres
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ import (
 )
 
 // ErrNoBinaries reports that no PostgreSQL server binaries were found.
-var ErrNoBinaries = errors.New("pgcluster: PostgreSQL server binaries (initdb, postgres) not found")
+var ErrNoBinaries = errors.New("postgres: PostgreSQL server binaries (initdb, postgres) not found")
 
 // InstallHint says how to install PostgreSQL's server binaries.
 const InstallHint = `install PostgreSQL's server binaries, or set SLUICE_DATABASE_URL to a running server:
@@ -104,7 +104,7 @@ func isExecutable(p string) bool {
 // waits until it accepts connections and the database exists.
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Dir == "" {
-		return nil, errors.New("pgcluster: Options.Dir is empty")
+		return nil, errors.New("postgres: Options.Dir is empty")
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -165,7 +165,7 @@ func credentialFor(name string) (*syscall.Credential, error) {
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("pgcluster: running as root, PostgreSQL must run as an unprivileged user, and user %q was not found (create it, or set SLUICE_DATABASE_URL): %w", name, err)
+		return nil, fmt.Errorf("postgres: running as root, PostgreSQL must run as an unprivileged user, and user %q was not found (create it, or set SLUICE_DATABASE_URL): %w", name, err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -186,7 +186,7 @@ func prepareDir(dir string, cred *syscall.Credential) error {
 	}
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		if !traversable(p, cred) {
-			return fmt.Errorf("pgcluster: the PostgreSQL server runs as uid %d and cannot enter %s (mode %s); run `chmod o+x %s`, choose another --dir, or set SLUICE_DATABASE_URL",
+			return fmt.Errorf("postgres: the PostgreSQL server runs as uid %d and cannot enter %s (mode %s); run `chmod o+x %s`, choose another --dir, or set SLUICE_DATABASE_URL",
 				cred.Uid, p, modeOf(p), p)
 		}
 		if p == "/" {
@@ -366,7 +366,7 @@ func (c *Cluster) Stop() error {
 	case <-time.After(3 * time.Second):
 		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		<-c.done
-		return errors.New("pgcluster: postgres did not shut down in 8 s and was killed")
+		return errors.New("postgres: postgres did not shut down in 8 s and was killed")
 	}
 }
 
