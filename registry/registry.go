@@ -36,6 +36,10 @@ var (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
 
+// ValidName says whether name can name a model or an alias: letters,
+// digits, _ and -, starting with a letter, at most 63 characters.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
 // Version is one trained version of a model.
 type Version struct {
 	Model     string             `json:"model"`

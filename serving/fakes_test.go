@@ -121,36 +121,57 @@ func (l *fakeLog) Written() uint64 {
 	return uint64(len(l.entries))
 }
 
-// TestServesFromFakes: a server on in-memory fakes answers from the
-// online row of the entity, logs the prediction, and swaps versions when
-// the registry notifies a move.
-func TestServesFromFakes(t *testing.T) {
+// fakeServed is a server on fakes: model churn, v1 the champion, v2
+// registered, over an online view whose row for C1 is known.
+type fakeServed struct {
+	url    string
+	reg    *fakeRegistry
+	log    *fakeLog
+	models *serving.Models
+	arts   map[int]*artifact.Artifact
+}
+
+func newFakeServed(t *testing.T) *fakeServed {
+	t.Helper()
 	const view = "spend"
-	reg := &fakeRegistry{versions: map[int]registry.Version{}, aliases: map[string]int{"champion": 1}, moved: make(chan registry.AliasMove)}
+	f := &fakeServed{reg: &fakeRegistry{versions: map[int]registry.Version{}, aliases: map[string]int{"champion": 1}, moved: make(chan registry.AliasMove)},
+		log: &fakeLog{}, arts: map[int]*artifact.Artifact{}}
 	lake := fakeLake{}
-	arts := map[int]*artifact.Artifact{}
 	for v := 1; v <= 2; v++ {
-		arts[v] = trainModel(t, view, uint64(v))
+		f.arts[v] = trainModel(t, view, uint64(v))
 		var buf bytes.Buffer
-		if err := artifact.Encode(&buf, arts[v]); err != nil {
+		if err := artifact.Encode(&buf, f.arts[v]); err != nil {
 			t.Fatal(err)
 		}
 		key := fmt.Sprintf("models/churn/v%d/model.sluice", v)
 		lake[key] = buf.Bytes()
-		reg.versions[v] = registry.Version{Model: "churn", Version: v, ArtifactKey: key}
+		f.reg.versions[v] = registry.Version{Model: "churn", Version: v, ArtifactKey: key}
 	}
 	feats := &fakeFeatures{key: "customer_id", rows: map[string]online.Row{
 		"C1": {view + "__amount_sum_7d": 12.5, view + "__plan": "pro"},
 	}}
-	log := &fakeLog{}
-	models := &serving.Models{Registry: reg, Lake: lake, Features: feats, Poll: time.Hour}
-	srv := serving.New(serving.Options{}, nil).WithOnline(feats).WithModels(models).WithPredictionLog(log)
+	f.models = &serving.Models{Registry: f.reg, Lake: lake, Features: feats, Poll: time.Hour}
+	srv := serving.New(serving.Options{}, nil).WithOnline(feats).WithModels(f.models).WithPredictionLog(f.log)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go models.Run(ctx)
+	t.Cleanup(cancel)
+	go f.models.Run(ctx)
 	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	t.Cleanup(ts.Close)
+	f.url = ts.URL
+	for deadline := time.Now().Add(5 * time.Second); !f.models.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the models never loaded")
+		}
+	}
+	return f
+}
 
+// TestServesFromFakes: a server on in-memory fakes answers from the
+// online row of the entity, logs the prediction, and swaps versions when
+// the registry notifies a move.
+func TestServesFromFakes(t *testing.T) {
+	f := newFakeServed(t)
+	reg, log, arts := f.reg, f.log, f.arts
 	want := func(version int) float64 {
 		out := make([]float64, 1)
 		arts[version].PredictRow([]float32{12.5, 1}, out) // "pro" is category 1
@@ -158,7 +179,7 @@ func TestServesFromFakes(t *testing.T) {
 	}
 	predict := func() serving.PredictResponse {
 		t.Helper()
-		resp, err := http.Post(ts.URL+"/v1/models/churn:predict", "application/json", strings.NewReader(`{"instances":[{"customer_id":"C1"}]}`))
+		resp, err := http.Post(f.url+"/v1/models/churn:predict", "application/json", strings.NewReader(`{"instances":[{"customer_id":"C1"}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,11 +189,6 @@ func TestServesFromFakes(t *testing.T) {
 			t.Fatalf("status %d, %v", resp.StatusCode, err)
 		}
 		return res
-	}
-	for deadline := time.Now().Add(5 * time.Second); !models.Ready(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the models never loaded")
-		}
 	}
 	if res := predict(); res.Version != 1 || math.Abs(res.Predictions[0].Score-want(1)) > 1e-12 {
 		t.Fatalf("v1 answered %+v, want score %v", res, want(1))

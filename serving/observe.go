@@ -12,8 +12,16 @@ import (
 	"github.com/sluice-ml/sluice/internal/httpx"
 )
 
-// observe counts a request and its latency.
+// otherModels is the metrics label of requests for models this server
+// does not serve, so a client cannot add labels by inventing names.
+const otherModels = "_other"
+
+// observe counts a request and its latency, under the model's name only
+// when the model is served.
 func (s *Server) observe(model string, version int, variant string, err error, begin time.Time) {
+	if s.models == nil || s.models.get(model) == nil {
+		model = otherModels
+	}
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusInternalServerError

@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/registry"
 )
 
 // Instance is one entity to score: its key and any feature values, by the
@@ -59,9 +63,14 @@ var requestSeq atomic.Uint64
 
 var processTag = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 
-// requestID is the caller's X-Request-Id or a new one.
+// requestIDRE is what a caller's X-Request-Id may be; anything else is
+// replaced, so the prediction log only ever holds plain ids.
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// requestID is the caller's X-Request-Id, when it is a plain id, or a new
+// one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 {
+	if id := r.Header.Get("X-Request-Id"); requestIDRE.MatchString(id) {
 		return id
 	}
 	return processTag + "-" + strconv.FormatUint(requestSeq.Add(1), 36)
@@ -111,6 +120,11 @@ func (s *Server) predictJSON(r *http.Request, model string) (PredictResponse, er
 
 // served finds a model with at least one loaded variant.
 func (s *Server) served(model string) (*modelState, error) {
+	// A name no model can have is refused before anything else: it is
+	// never echoed, looked up or counted under its own label.
+	if !registry.ValidName(model) {
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_model_name", "a model name is letters, digits, _ and -, starting with a letter, at most 63 characters")
+	}
 	if s.models == nil {
 		return nil, httpx.Errorf(http.StatusNotFound, "unknown_model", "no model %q is served (this server has no registry)", model)
 	}
@@ -179,12 +193,24 @@ func (s *Server) score(ctx context.Context, model string, st *modelState, instan
 	return out, keys, nil
 }
 
-// keyString reads an entity key: a string, or a whole number.
+// maxKeyBytes bounds an entity key: keys are ids, and a longer one would
+// only bloat the caches and the prediction log.
+const maxKeyBytes = 256
+
+// keyString reads an entity key: a string of at most maxKeyBytes valid
+// UTF-8 without NUL (PostgreSQL's text refuses NUL, and a row the log's
+// COPY refuses must not reach it), or a whole number.
 func keyString(v any) (string, error) {
 	switch k := v.(type) {
 	case nil:
 		return "", nil
 	case string:
+		switch {
+		case len(k) > maxKeyBytes:
+			return "", fmt.Errorf("a key is at most %d bytes, not %d", maxKeyBytes, len(k))
+		case strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k):
+			return "", errors.New("a key holds no NUL and is valid UTF-8")
+		}
 		return k, nil
 	case float64:
 		if k == math.Trunc(k) && math.Abs(k) < 1<<53 {

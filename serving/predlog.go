@@ -2,11 +2,13 @@ package serving
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -59,6 +61,40 @@ func (l *PredictionLog) Dropped() uint64 { return l.dropped.Load() }
 // Written counts entries written to PostgreSQL.
 func (l *PredictionLog) Written() uint64 { return l.written.Load() }
 
+// write copies entries into the log. When PostgreSQL refuses a row (its
+// data, not the connection), the halves are written apart, down to the
+// rows it refuses, so one bad row costs only itself; other failures drop
+// the batch (counted), as the server cannot wait for the database.
+func (l *PredictionLog) write(ctx context.Context, entries []LogEntry) {
+	_, err := l.db.CopyFrom(ctx, pgx.Identifier{"sluice", "prediction_log"},
+		[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at", "features"},
+		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			e := entries[i]
+			var entity any
+			if e.Entity != "" {
+				entity = e.Entity
+			}
+			var features any
+			if e.Features != nil {
+				features = e.Features
+			}
+			return []any{e.RequestID, e.Model, entity, int32(e.Version), e.Variant, e.Score, int32(e.Latency.Microseconds()), e.At, features}, nil
+		}))
+	if err == nil {
+		l.written.Add(uint64(len(entries)))
+		return
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && len(entries) > 1 {
+		half := len(entries) / 2
+		l.write(ctx, entries[:half])
+		l.write(ctx, entries[half:])
+		return
+	}
+	l.dropped.Add(uint64(len(entries)))
+	l.logger.Warn("serving: writing the prediction log", "entries", len(entries), "error", err)
+}
+
 // Run writes batches of up to 5,000 entries, at least every 200 ms, until
 // ctx ends; then it writes what is queued.
 func (l *PredictionLog) Run(ctx context.Context) {
@@ -67,28 +103,8 @@ func (l *PredictionLog) Run(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
-		}
-		_, err := l.db.CopyFrom(ctx, pgx.Identifier{"sluice", "prediction_log"},
-			[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at", "features"},
-			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-				e := batch[i]
-				var entity any
-				if e.Entity != "" {
-					entity = e.Entity
-				}
-				var features any
-				if e.Features != nil {
-					features = e.Features
-				}
-				return []any{e.RequestID, e.Model, entity, int32(e.Version), e.Variant, e.Score, int32(e.Latency.Microseconds()), e.At, features}, nil
-			}))
-		if err != nil {
-			l.dropped.Add(uint64(len(batch)))
-			l.logger.Warn("serving: writing the prediction log", "entries", len(batch), "error", err)
-		} else {
-			l.written.Add(uint64(len(batch)))
+		if len(batch) > 0 {
+			l.write(ctx, batch)
 		}
 		batch = batch[:0]
 	}

@@ -177,10 +177,10 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.Pool}).WithTemporal(api.Temporal{
 		Client: st.Client, Namespace: namespace, UIURL: st.uiURL, Project: latestProject(st.Pool)}).WithMetrics(st.metrics.Registry)
 	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(controlAPI.Handler()), apiLn)
+		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(controlAPI.Handler(), logger), apiLn)
 	}()
 	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, newHTTPServer(servingSrv.Handler()), serveLn)
+		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(servingSrv.Handler(), logger), serveLn)
 	}()
 
 	pgNote := "(SLUICE_DATABASE_URL)"

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"time"
@@ -63,7 +62,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("serving", "addr", ln.Addr().String(), "online_features", cfg.DatabaseURL != "", "models", cfg.Lake.URL != "")
-	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
+	return httpx.Serve(ctx, httpx.NewServer(srv.Handler(), logger), ln)
 }
 
 // servingFlags are the online server's routing and limits.
@@ -138,14 +137,5 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	}
 	logger.Info("control API", "addr", ln.Addr().String(), "registry", cfg.DatabaseURL != "")
-	return httpx.Serve(ctx, newHTTPServer(srv.Handler()), ln)
-}
-
-// newHTTPServer bounds how long a client may take to send a request
-// (headers 10 s, the whole request 30 s: bodies are capped at 1 MiB) and to
-// hold an idle connection (2 min), so slow or idle clients cannot pin
-// goroutines and sockets. Responses are not bounded: handlers carry their
-// own timeouts.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return httpx.Serve(ctx, httpx.NewServer(srv.Handler(), logger), ln)
 }

@@ -79,7 +79,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-		go func() { _ = httpx.Serve(ctx, newHTTPServer(mux), ln) }()
+		go func() { _ = httpx.Serve(ctx, httpx.NewServer(mux, logger), ln) }()
 		logger.Info("worker metrics", "addr", ln.Addr().String())
 	}
 	set, err := workers.New(tc, workers.Deps{DatabaseURL: cfg.DatabaseURL, DB: pool, Lake: lake, LakeOptions: cfg.Lake, Catalog: cat, Logger: logger,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 )
 
@@ -78,6 +79,44 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		Message string `json:"message"`
 	}
 	WriteJSON(w, he.Status, map[string]body{"error": {Code: he.Code, Message: he.Message}})
+}
+
+// MaxHeaderBytes bounds a request's headers on every server: far above
+// what clients send, far below the standard library's 1 MiB default.
+const MaxHeaderBytes = 64 << 10
+
+// NewServer is every Sluice HTTP server: h behind Recover, and bounds on
+// slow and idle clients and on the headers a request may carry. A client
+// has 10 s to send its headers and 30 s for the whole request (bodies are
+// capped at 1 MiB) and may hold an idle connection for 2 minutes, so slow
+// or idle clients cannot pin goroutines and sockets. Responses are not
+// bounded here: handlers carry their own timeouts.
+func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{Handler: Recover(logger, h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes}
+}
+
+// Recover answers a request whose handler panicked with a 500 error body
+// (when nothing was written yet) and logs the panic with its stack, so a
+// bug costs one request its answer, not the client its connection.
+func Recover(logger *slog.Logger, h http.Handler) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v) // the server's own way to abort a response
+			}
+			logger.Error("handler panicked", "method", r.Method, "path", r.URL.EscapedPath(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			WriteError(w, r, nil, Errorf(http.StatusInternalServerError, "internal", "internal error"))
+		}()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Serve runs srv on ln until ctx ends, then shuts it down, giving open
