@@ -36,6 +36,9 @@ type Options struct {
 	// Host is the address the Temporal frontend and UI listen on.
 	Host                 string
 	TemporalPort, UIPort int
+	// UIWrite lets the UI start, signal and end workflows; without it
+	// the UI only reads.
+	UIWrite bool
 	// DatabaseURL is the PostgreSQL server; empty starts a private
 	// cluster in Dir/postgres.
 	DatabaseURL string
@@ -80,7 +83,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--dir: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The folder holds the API token and the private cluster: it is the
+	// user's alone.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("--dir: %w", err)
 	}
 	st := &Stack{Dir: dir, DatabaseURL: o.DatabaseURL, Lake: o.Lake}
@@ -111,6 +116,14 @@ func (st *Stack) startStorage(ctx context.Context, logger *slog.Logger) (err err
 	if st.DatabaseURL == "" {
 		if _, ferr := postgres.FindBinDir(); ferr != nil {
 			return fmt.Errorf("no SLUICE_DATABASE_URL, and %w\n%s", ferr, postgres.InstallHint)
+		}
+		if os.Getuid() == 0 {
+			// As root, the cluster runs as the postgres user, who must
+			// enter the folder to reach its own: traverse, not list (the
+			// token file stays 0600).
+			if err := os.Chmod(st.Dir, 0o711); err != nil {
+				return fmt.Errorf("--dir: %w", err)
+			}
 		}
 		st.Postgres, err = postgres.Start(ctx, postgres.Options{
 			Dir:     filepath.Join(st.Dir, "postgres"),
@@ -149,7 +162,7 @@ func (st *Stack) startTemporal(ctx context.Context, o Options, logger *slog.Logg
 	if err != nil {
 		return err
 	}
-	if st.UI, err = temporalserver.StartUI(temporalserver.UIOptions{IP: o.Host, Port: o.UIPort, Frontend: st.Temporal.Frontend()}); err != nil {
+	if st.UI, err = temporalserver.StartUI(temporalserver.UIOptions{IP: o.Host, Port: o.UIPort, Frontend: st.Temporal.Frontend(), Write: o.UIWrite}); err != nil {
 		return err
 	}
 	topts := o.Temporal

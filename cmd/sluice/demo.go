@@ -91,7 +91,7 @@ func demo(ctx context.Context, cfg config, dev devOptions, st *stack, customers 
 	fmt.Fprintf(stdout, "\n2. The run in the Temporal UI:\n   %s\n", workflowURL(st.uiURL, cfg.Temporal.Namespace, run.GetID(), run.GetRunID()))
 
 	query := `SELECT customer_id, round(score::numeric, 3) AS score, label, as_of::date FROM predictions.churn_latest ORDER BY score DESC, customer_id LIMIT 10`
-	fmt.Fprintf(stdout, "\n3. The 10 customers most at risk:\n   psql %q -c %q\n\n", st.DatabaseURL, query)
+	fmt.Fprintf(stdout, "\n3. The 10 customers most at risk:\n   psql %q -c %q\n\n", redactURL(st.DatabaseURL), query)
 	rows, err := st.Pool.Query(ctx, query)
 	if err != nil {
 		return err

@@ -9,10 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,6 +38,13 @@ type devOptions struct {
 	UIPort       int
 	APIPort      int
 	ServePort    int
+	// InsecureExpose lets Host be an address other hosts reach: the dev
+	// stack's Temporal has no authentication, and reaching it is full
+	// control of the platform.
+	InsecureExpose bool
+	// UIWrite lets the embedded Temporal UI start, signal and end
+	// workflows; it only reads without it.
+	UIWrite bool
 }
 
 func defaultDevOptions() devOptions {
@@ -47,8 +57,12 @@ func (o devOptions) validate() error {
 			return fmt.Errorf("%s: want a port between 1 and 65535, got %d", flag, p)
 		}
 	}
-	if net.ParseIP(o.Host) == nil {
+	ip := net.ParseIP(o.Host)
+	if ip == nil {
 		return fmt.Errorf("--host: want an IP address, got %q", o.Host)
+	}
+	if !ip.IsLoopback() && !o.InsecureExpose {
+		return fmt.Errorf("--host %s: the dev stack's Temporal server and UI have no authentication, and whoever reaches them controls the platform; bind a loopback address, or add --insecure-expose", o.Host)
 	}
 	return nil
 }
@@ -61,6 +75,8 @@ func devFlags(name string, stderr io.Writer, cfg *config, dev *devOptions) *flag
 	f.intVar(&dev.UIPort, "ui-port", "", dev.UIPort, "Temporal UI port")
 	f.intVar(&dev.APIPort, "api-port", "", dev.APIPort, "control API port")
 	f.intVar(&dev.ServePort, "serve-port", "", dev.ServePort, "online serving port")
+	f.boolVar(&dev.InsecureExpose, "insecure-expose", "", false, "allow a --host other hosts reach (the embedded Temporal has no authentication)")
+	f.boolVar(&dev.UIWrite, "ui-write", "", false, "let the Temporal UI start, signal and end workflows (it only reads without)")
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL URL; empty starts a private cluster under --dir")
 	f.stringVar(&cfg.Lake.URL, "lake", "SLUICE_LAKE", "", "lake location; empty means file://<dir>/lake")
 	f.stringVar(&cfg.Lake.S3Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL for an s3:// lake")
@@ -137,7 +153,7 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		return err
 	}
 	st.Stack, err = devstack.Start(ctx, devstack.Options{Dir: dev.Dir, Host: dev.Host, TemporalPort: dev.TemporalPort, UIPort: dev.UIPort,
-		DatabaseURL: cfg.DatabaseURL, Lake: cfg.Lake, Temporal: cfg.Temporal, Reserve: reserve, Logger: logger})
+		UIWrite: dev.UIWrite, DatabaseURL: cfg.DatabaseURL, Lake: cfg.Lake, Temporal: cfg.Temporal, Reserve: reserve, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -162,13 +178,16 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	}
 	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
 	st.apiAddr, st.serveAddr = cfg.API.Addr, cfg.Serving.Addr
-	tokenFile := "(SLUICE_API_TOKEN)"
+	// A token the stack made is shown once, here; one the user gave
+	// (SLUICE_API_TOKEN, --api-token) is theirs and never printed.
+	tokenNote := "token from SLUICE_API_TOKEN or --api-token"
 	if cfg.API.Token == "" {
-		tokenFile = filepath.Join(st.Dir, "api-token")
+		tokenFile := filepath.Join(st.Dir, "api-token")
 		if cfg.API.Token, err = devToken(tokenFile); err != nil {
 			httpStop()
 			return nil, err
 		}
+		tokenNote = "token " + cfg.API.Token + ", in " + tokenFile
 	}
 	namespace := cfg.Temporal.Namespace
 	if err := pipelines.EnsureSearchAttributes(ctx, st.Client, namespace); err != nil {
@@ -191,20 +210,26 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 Sluice dev stack is ready in %s
   Temporal frontend  %s  (namespace %s)
   Temporal UI        %s
-  Control API        http://%s  (token %s, in %s)
+  Control API        http://%s  (%s)
   Serving            http://%s
   PostgreSQL         %s %s
   Lake               %s
   State and logs     %s
 Press Ctrl-C to stop.
 `, time.Since(begin).Round(time.Millisecond), st.Temporal.Frontend(), namespace, st.uiURL,
-		cfg.API.Addr, cfg.API.Token, tokenFile, cfg.Serving.Addr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
+		cfg.API.Addr, tokenNote, cfg.Serving.Addr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
 	return st, nil
 }
 
 // devToken reads the dev stack's API token from path, or makes one: 32
-// random bytes, hex, readable by the owner only.
+// random bytes, hex, readable by the owner only. A token file that others
+// may read, or that another user owns, is refused rather than reused.
 func devToken(path string) (string, error) {
+	if info, err := os.Stat(path); err == nil {
+		if err := ownedPrivately(path, info); err != nil {
+			return "", err
+		}
+	}
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -217,6 +242,18 @@ func devToken(path string) (string, error) {
 		return "", fmt.Errorf("writing the API token: %w", err)
 	}
 	return token, nil
+}
+
+// ownedPrivately checks that a secret's file is this user's and nobody
+// else's to read or write.
+func ownedPrivately(path string, info os.FileInfo) error {
+	if info.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is readable or writable by others (mode %s): remove it, or chmod 600 it if it is yours", path, info.Mode().Perm())
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d): remove it or choose another --dir", path, st.Uid, os.Getuid())
+	}
+	return nil
 }
 
 // latestProject names the project of the newest applied spec, for the
@@ -251,11 +288,35 @@ func (st *stack) close() error {
 	return errors.Join(errs...)
 }
 
-// redactURL hides a password in a connection URL.
+// dsnPassword finds a password in a key=value connection string or a
+// URL's query (password=…, quoted or not, any case).
+var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
+
+// redactURL hides a password in a connection string: a URL's userinfo or
+// query, or a key=value DSN. One it cannot parse is hidden whole.
 func redactURL(raw string) string {
 	cfg, err := pgxpool.ParseConfig(raw)
-	if err != nil || cfg.ConnConfig.Password == "" {
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	if cfg.ConnConfig.Password == "" {
 		return raw
 	}
-	return strings.Replace(raw, ":"+cfg.ConnConfig.Password+"@", ":****@", 1)
+	out := dsnPassword.ReplaceAllString(raw, "${1}****")
+	if u, err := url.Parse(out); err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			// The userinfo as written: between "//" and the authority's
+			// last "@".
+			start := strings.Index(out, "//") + 2
+			authority := out[start:]
+			if end := strings.IndexAny(authority, "/?"); end >= 0 {
+				authority = authority[:end]
+			}
+			if at := strings.LastIndex(authority, "@"); at >= 0 {
+				name, _, _ := strings.Cut(authority[:at], ":")
+				out = out[:start] + name + ":****" + out[start+at:]
+			}
+		}
+	}
+	return out
 }

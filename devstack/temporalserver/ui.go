@@ -15,6 +15,10 @@ type UIOptions struct {
 	IP       string
 	Port     int
 	Frontend string
+	// Write lets the UI start, signal, reset and end workflows; without
+	// it the UI reads only (Temporal's DisableWriteActions and
+	// StartWorkflowDisabled).
+	Write bool
 }
 
 // UI is a running Temporal UI server.
@@ -34,14 +38,16 @@ func StartUI(o UIOptions) (*UI, error) {
 		return nil, fmt.Errorf("--ui-port: %w", err)
 	}
 	srv := uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
-		Host:                o.IP,
-		Port:                o.Port,
-		TemporalGRPCAddress: o.Frontend,
-		EnableUI:            true,
-		DefaultNamespace:    "default",
-		CORS:                uiconfig.CORS{CookieInsecure: true},
-		HideLogs:            true,
-		DisableNewsFetch:    true,
+		Host:                  o.IP,
+		Port:                  o.Port,
+		TemporalGRPCAddress:   o.Frontend,
+		EnableUI:              true,
+		DefaultNamespace:      "default",
+		CORS:                  uiconfig.CORS{CookieInsecure: true},
+		HideLogs:              true,
+		DisableNewsFetch:      true,
+		DisableWriteActions:   !o.Write,
+		StartWorkflowDisabled: !o.Write,
 	}))
 	u := &UI{server: srv, url: "http://" + net.JoinHostPort(o.IP, strconv.Itoa(o.Port)), errc: make(chan error, 1)}
 	go func() { u.errc <- srv.Start() }()
