@@ -37,7 +37,7 @@ echo "wrk, Sluice..." >&2
 wrk -t2 -c16 -d"$DURATION" --latency -s "$out/post.lua" "$url" >"$out/wrk-sluice.txt"
 kill "${pids[0]}"
 /usr/bin/python3 bench/flaskref/train.py "$out"
-(cd bench/flaskref && SERVEBENCH_DIR="$out" gunicorn -w 2 -b 127.0.0.1:18090 --log-level warning app:app >"$out/flask.log" 2>&1) &
+(cd bench/flaskref && SERVEBENCH_DIR="$out" exec gunicorn -w 2 -b 127.0.0.1:18090 --log-level warning app:app >"$out/flask.log" 2>&1) &
 pids+=($!)
 for _ in $(seq 100); do curl -fs -XPOST -H 'Content-Type: application/json' -d '{"instances":[{"entity_id":"E1"}]}' "http://127.0.0.1:18090/v1/models/x:predict" >/dev/null && break; sleep 0.2; done
 echo "wrk, Flask + XGBoost..." >&2
