@@ -15,7 +15,7 @@ import (
 // health checks and profiles.
 func TestComposeFile(t *testing.T) {
 	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"},
-		cli.WithEnv([]string{"SLUICE_API_TOKEN=test-token"}), cli.WithProfiles([]string{"cpu", "gpu"}), cli.WithName("sluice"))
+		cli.WithEnv([]string{"SLUICE_API_TOKEN=test-token", "MINIO_ROOT_PASSWORD=test-minio"}), cli.WithProfiles([]string{"cpu", "gpu"}), cli.WithName("sluice"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +30,15 @@ func TestComposeFile(t *testing.T) {
 	published := func(s types.ServiceConfig) []string {
 		var out []string
 		for _, port := range s.Ports {
-			out = append(out, port.Published)
+			out = append(out, port.HostIP+":"+port.Published)
 		}
 		return out
 	}
-	for name, ports := range map[string][]string{"api": {"8081"}, "serve": {"8080"}, "temporal": {"7233"}, "temporal-ui": {"8233"}, "minio": {"9000", "9001"}} {
+	// Temporal, its UI, MinIO and the worker's metrics are on loopback
+	// only: reaching Temporal is full control of the platform, and
+	// MinIO's keys can replace models.
+	for name, ports := range map[string][]string{"api": {":8081"}, "serve": {":8080"}, "temporal": {"127.0.0.1:7233"}, "temporal-ui": {"127.0.0.1:8233"},
+		"minio": {"127.0.0.1:9000", "127.0.0.1:9001"}, "worker-cpu": {"127.0.0.1:9464"}} {
 		s, err := p.GetService(name)
 		if err != nil {
 			t.Fatal(err)
@@ -73,10 +77,14 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("worker commands: cpu %v, gpu %v", cpu.Command, gpu.Command)
 	}
 
-	// Without the token the file refuses to load.
-	opts, _ = cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithEnv([]string{"SLUICE_API_TOKEN="}), cli.WithName("sluice"))
-	if _, err := opts.LoadProject(context.Background()); err == nil || !strings.Contains(err.Error(), "SLUICE_API_TOKEN") {
-		t.Errorf("loading without SLUICE_API_TOKEN: %v", err)
+	// Without the token, or without MinIO's password, the file refuses to
+	// load.
+	for missing, env := range map[string][]string{"SLUICE_API_TOKEN": {"SLUICE_API_TOKEN=", "MINIO_ROOT_PASSWORD=x"},
+		"MINIO_ROOT_PASSWORD": {"SLUICE_API_TOKEN=x", "MINIO_ROOT_PASSWORD="}} {
+		opts, _ = cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithEnv(env), cli.WithProfiles([]string{"cpu"}), cli.WithName("sluice"))
+		if _, err := opts.LoadProject(context.Background()); err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("loading without %s: %v", missing, err)
+		}
 	}
 }
 
