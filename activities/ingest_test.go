@@ -547,3 +547,41 @@ func TestIngestStoringQualityResultsFailsRetryably(t *testing.T) {
 		t.Errorf("raw.customers holds %d rows (%d distinct), want 500 once each", rows, distinct)
 	}
 }
+
+// TestIngestPostgresSourceQueriesCannotWrite: a source query runs in a
+// read-only transaction, so one that would change the platform's own
+// tables (the platform's database is the default source, and its owner
+// may write anything) fails as bad input and changes nothing. (Before, it
+// ran read-write as the database's owner.)
+func TestIngestPostgresSourceQueriesCannotWrite(t *testing.T) {
+	a := newIngest(t)
+	a.Loader.DatabaseURL = testenv.PostgresURL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, a.Loader.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		DROP TABLE IF EXISTS ro_canary;
+		CREATE TABLE ro_canary (id text, at timestamptz);
+		INSERT INTO ro_canary VALUES ('kept', '2026-11-01 10:00+00');`); err != nil {
+		t.Fatal(err)
+	}
+	for i, query := range []string{
+		"WITH gone AS (DELETE FROM ro_canary RETURNING id, at) SELECT id, at FROM gone",
+		"UPDATE ro_canary SET id = 'changed' RETURNING id, at",
+	} {
+		in := activities.IngestInput{Source: "ro_probe", Format: "postgres", Query: query, Key: "id", Timestamp: "at", RunID: fmt.Sprintf("ro/%d", i)}
+		_, err := run(t, a, in, nil)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != permanent.BadInput || !strings.Contains(err.Error(), "read-only") {
+			t.Errorf("%s: %v, want a bad-input error about the read-only transaction", query, err)
+		}
+	}
+	var id string
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT min(id), count(*) FROM ro_canary`).Scan(&id, &n); err != nil || id != "kept" || n != 1 {
+		t.Errorf("ro_canary holds %d rows, first %q (%v): a source query wrote", n, id, err)
+	}
+}

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// PostgresReader streams a query's rows in chunks. A query that mentions
-// $1 gets the watermark as its parameter (the newest event time loaded so
-// far), for incremental loads.
+// PostgresReader streams a query's rows in chunks, in a read-only
+// transaction. A query that mentions $1 gets the watermark as its
+// parameter (the newest event time loaded so far), for incremental loads.
 type PostgresReader struct {
 	conn   *pgx.Conn
 	rows   pgx.Rows
@@ -40,7 +41,25 @@ func OpenPostgres(ctx context.Context, url, query string, watermark time.Time, o
 	if strings.Contains(query, "$1") {
 		args = append(args, watermark)
 	}
-	rows, err := conn.Query(ctx, query, args...)
+	// The query runs in a read-only transaction: a source reads, and a
+	// query that would write (UPDATE, DELETE, a writing CTE) fails
+	// instead, whatever the connecting role may do. The transaction ends
+	// with the connection.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("starting the source's read-only transaction: %w", err)
+	}
+	rows, err := tx.Query(ctx, query, args...)
+	if err == nil && len(rows.FieldDescriptions()) == 0 {
+		// The server refused the query before describing its rows (a
+		// write in the read-only transaction, say): its error shows once
+		// the rows are closed.
+		rows.Close()
+		if err = rows.Err(); err == nil {
+			err = errors.New("the query returns no columns")
+		}
+	}
 	if err != nil {
 		conn.Close(ctx)
 		return nil, fmt.Errorf("running the source query: %w", err)
