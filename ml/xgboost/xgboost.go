@@ -18,6 +18,17 @@ import (
 // ErrUnsupported reports a model this importer cannot represent exactly.
 var ErrUnsupported = errors.New("xgboost: unsupported model")
 
+// Bounds on what a file may claim, so a small hostile file cannot make the
+// importer (or the artifact built from it) allocate without bound.
+const (
+	// maxFeatures bounds num_feature unless the file names that many
+	// features: each costs memory in every row predicted.
+	maxFeatures = 1 << 20
+	// maxClassesWithoutTrees bounds num_class beyond the model's trees: a
+	// real multiclass model has a tree per class and round.
+	maxClassesWithoutTrees = 1000
+)
+
 type modelJSON struct {
 	Learner struct {
 		Objective struct {
@@ -77,6 +88,9 @@ func Import(r io.Reader) (*gbdt.Model, []string, error) {
 	if err != nil || nf < 0 {
 		return nil, nil, fmt.Errorf("xgboost: num_feature %q", l.Params.NumFeature)
 	}
+	if nf > maxFeatures && len(l.FeatureNames) != nf {
+		return nil, nil, fmt.Errorf("xgboost: num_feature %d is over %d and the file names %d features", nf, maxFeatures, len(l.FeatureNames))
+	}
 	m := &gbdt.Model{NumFeatures: nf}
 	switch l.Objective.Name {
 	case "binary:logistic":
@@ -90,6 +104,9 @@ func Import(r io.Reader) (*gbdt.Model, []string, error) {
 		k, err := strconv.Atoi(l.Params.NumClass)
 		if err != nil || k < 2 {
 			return nil, nil, fmt.Errorf("xgboost: num_class %q", l.Params.NumClass)
+		}
+		if k > max(len(l.Booster.Model.Trees), maxClassesWithoutTrees) {
+			return nil, nil, fmt.Errorf("xgboost: num_class %d for %d trees", k, len(l.Booster.Model.Trees))
 		}
 		m.Task, m.NumClass, m.BaseScore = ml.Multiclass, k, make([]float64, k)
 		for j := range m.BaseScore {
