@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,10 @@ func FuzzAPIBodies(f *testing.F) {
 		`{"version": 2}{"version": 3}`,
 		`[`,
 		"\x00",
+		`{"version": 2, "reason": "a\u0000b"}`,
+		`{"version": 2, "by": "x\u0000"}`,
+		`{"reason": "\u0000"}`,
+		`{"version": 2, "reason": "` + strings.Repeat("why ", 2500) + `"}`,
 	} {
 		f.Add(uint8(i), []byte(body))
 	}

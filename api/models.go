@@ -98,7 +98,7 @@ func registryError(err error) error {
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
 		return httpx.Errorf(http.StatusNotFound, "not_found", "%v", err)
-	case errors.Is(err, registry.ErrInvalidName):
+	case errors.Is(err, registry.ErrInvalidName), errors.Is(err, registry.ErrInvalidText):
 		return httpx.Errorf(http.StatusBadRequest, "bad_request", "%v", err)
 	case errors.Is(err, registry.ErrNoPrevious):
 		return httpx.Errorf(http.StatusConflict, "no_previous", "%v", err)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,7 +33,23 @@ var (
 	ErrNotFound    = errors.New("registry: not found")
 	ErrNoPrevious  = errors.New("registry: the alias has no earlier version to roll back to")
 	ErrInvalidName = errors.New("registry: names are letters, digits, _ and -, starting with a letter")
+	// ErrInvalidText reports who moved an alias, or why, that cannot be
+	// kept: it must fit the move's NOTIFY payload and PostgreSQL's text.
+	ErrInvalidText = errors.New("registry: who moves an alias (at most 200 bytes) and why (at most 2,000) is UTF-8 text without NUL")
 )
+
+// checkText checks an alias move's by and reason.
+func checkText(by, reason string) error {
+	for _, f := range []struct {
+		name, v string
+		most    int
+	}{{"by", by, 200}, {"reason", reason, 2000}} {
+		if len(f.v) > f.most || strings.IndexByte(f.v, 0) >= 0 || !utf8.ValidString(f.v) {
+			return fmt.Errorf("%w: %s", ErrInvalidText, f.name)
+		}
+	}
+	return nil
+}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
 
@@ -293,6 +310,9 @@ func (r *Registry) SetAlias(ctx context.Context, model, alias string, version in
 
 func setAlias(ctx context.Context, tx pgx.Tx, model, alias string, version int, by, reason string) (AliasMove, error) {
 	move := AliasMove{Model: model, Alias: alias, To: version, By: by, Reason: reason}
+	if err := checkText(by, reason); err != nil {
+		return move, err
+	}
 	var exists bool
 	if err := tx.QueryRow(ctx, `SELECT true FROM sluice.model_versions WHERE model = $1 AND version = $2`, model, version).Scan(&exists); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,5 +147,36 @@ func TestConcurrentRegistrationsNumberDistinctly(t *testing.T) {
 	}
 	if len(seen) != 8 || !seen[1] || !seen[8] {
 		t.Errorf("versions %v, want 1..8", seen)
+	}
+}
+
+// TestAliasMovesRefuseTextTheyCannotKeep: a NUL in who or why, or a
+// reason past the NOTIFY payload's room, is ErrInvalidText, and the alias
+// does not move. (Before, PostgreSQL refused the NUL and NOTIFY the long
+// payload, and the API answered 500.)
+func TestAliasMovesRefuseTextTheyCannotKeep(t *testing.T) {
+	r := newRegistry(t)
+	ctx := testenv.Context(t)
+	model := fmt.Sprintf("text_%d", time.Now().UnixNano())
+	for i := range 2 {
+		if _, err := r.Register(ctx, registry.Version{Model: model, ArtifactKey: "k", RunID: fmt.Sprint("r", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.SetAlias(ctx, model, "champion", 1, "me", "first"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ by, reason string }{
+		{"me", "a\x00b"}, {"m\x00e", "why"}, {"me", strings.Repeat("why ", 2500)}, {strings.Repeat("m", 201), "why"}, {"me", "\xff"},
+	} {
+		if _, err := r.SetAlias(ctx, model, "champion", 2, c.by, c.reason); !errors.Is(err, registry.ErrInvalidText) {
+			t.Errorf("by %.20q, reason %.20q: %v, want ErrInvalidText", c.by, c.reason, err)
+		}
+		if _, err := r.Rollback(ctx, model, "champion", c.by, c.reason); !errors.Is(err, registry.ErrInvalidText) && !errors.Is(err, registry.ErrNoPrevious) {
+			t.Errorf("rollback, by %.20q: %v", c.by, err)
+		}
+	}
+	if v, err := r.Resolve(ctx, model, "champion"); err != nil || v.Version != 1 {
+		t.Errorf("champion is v%d (%v), want v1 still", v.Version, err)
 	}
 }
