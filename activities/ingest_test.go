@@ -333,7 +333,10 @@ func TestIngestFullRefreshReplacesAtomicallyOnce(t *testing.T) {
 	}
 }
 
-func TestIngestPostgresQueryIsIncremental(t *testing.T) {
+// newQueryIngest is an ingest whose postgres sources default to the test
+// database, and a connection to it with ddl run.
+func newQueryIngest(t *testing.T, ddl string) (*activities.Ingest, *pgx.Conn) {
+	t.Helper()
 	a := newIngest(t)
 	a.Loader.DatabaseURL = testenv.PostgresURL(t)
 	ctx := context.Background()
@@ -341,15 +344,20 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, ddl); err != nil {
+		t.Fatal(err)
+	}
+	return a, conn
+}
+
+func TestIngestPostgresQueryIsIncremental(t *testing.T) {
+	ctx := context.Background()
+	a, conn := newQueryIngest(t, `
 		DROP TABLE IF EXISTS crm_labels;
 		CREATE TABLE crm_labels (customer_id text, churned boolean, score numeric, label_at timestamptz);
 		INSERT INTO crm_labels VALUES
 			('C1', true, 0.5, '2026-11-01 10:00+00'), ('C2', false, 1, '2026-11-02 10:00+00'), (NULL, true, 2, '2026-11-02 11:00+00');`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := activities.IngestInput{Source: "labels", Format: "postgres", Query: "SELECT * FROM crm_labels WHERE label_at > $1 ORDER BY label_at",
 		Key: "customer_id", Timestamp: "label_at", RunID: "labels/1", MaxRejectRatio: 0.5}
 	res, err := run(t, a, in, nil)
@@ -554,20 +562,11 @@ func TestIngestStoringQualityResultsFailsRetryably(t *testing.T) {
 // may write anything) fails as bad input and changes nothing. (Before, it
 // ran read-write as the database's owner.)
 func TestIngestPostgresSourceQueriesCannotWrite(t *testing.T) {
-	a := newIngest(t)
-	a.Loader.DatabaseURL = testenv.PostgresURL(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, a.Loader.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `
+	a, conn := newQueryIngest(t, `
 		DROP TABLE IF EXISTS ro_canary;
 		CREATE TABLE ro_canary (id text, at timestamptz);
-		INSERT INTO ro_canary VALUES ('kept', '2026-11-01 10:00+00');`); err != nil {
-		t.Fatal(err)
-	}
+		INSERT INTO ro_canary VALUES ('kept', '2026-11-01 10:00+00');`)
 	for i, query := range []string{
 		"WITH gone AS (DELETE FROM ro_canary RETURNING id, at) SELECT id, at FROM gone",
 		"UPDATE ro_canary SET id = 'changed' RETURNING id, at",

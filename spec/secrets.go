@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -51,27 +52,54 @@ func sourceURLProblem(raw string) string {
 		}
 	}
 	literal := envRef.ReplaceAllString(raw, "")
-	const hint = "holds a password; specs are stored and shown in run histories: write the url (or the password) as ${" + SourceEnvPrefix +
-		"<NAME>}, set on the workers, or use PGPASSWORD or ~/.pgpass there"
-	if keywordPassword.MatchString(literal) {
-		return hint
+	if len(passwordSpans(literal)) > 0 {
+		return "holds a password; specs are stored and shown in run histories: write the url (or the password) as ${" + SourceEnvPrefix +
+			"<NAME>}, set on the workers, or use PGPASSWORD or ~/.pgpass there"
 	}
-	// URL userinfo, read by hand: url.Parse refuses some passwords (a
-	// '#', say) that libpq takes.
-	lower := strings.ToLower(literal)
+	return ""
+}
+
+// passwordSpans finds where a connection string writes a password: the
+// value of password= (or sslpassword=) in libpq's key=value form or a
+// URL's query, and a postgres URL's userinfo, read by hand (url.Parse
+// refuses some passwords, a '#' say, that libpq takes).
+func passwordSpans(raw string) [][2]int {
+	var out [][2]int
+	for _, m := range keywordPassword.FindAllStringSubmatchIndex(raw, -1) {
+		out = append(out, [2]int{m[6], m[7]}) // the value
+	}
+	lower := strings.ToLower(raw)
 	for _, scheme := range []string{"postgres://", "postgresql://"} {
 		if !strings.HasPrefix(lower, scheme) {
 			continue
 		}
-		rest := literal[len(scheme):]
+		rest := raw[len(scheme):]
 		if q := strings.IndexByte(rest, '?'); q >= 0 {
 			rest = rest[:q]
 		}
 		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok && pw != "" {
-				return hint
+			if c := strings.IndexByte(rest[:at], ':'); c >= 0 && c+1 < at {
+				out = append(out, [2]int{len(scheme) + c + 1, len(scheme) + at})
 			}
 		}
 	}
-	return ""
+	slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+	return out
+}
+
+// RedactPassword hides every password a connection string writes (see
+// passwordSpans) behind ****, for banners and logs.
+func RedactPassword(raw string) string {
+	var b strings.Builder
+	last := 0
+	for _, s := range passwordSpans(raw) {
+		if s[0] < last {
+			continue
+		}
+		b.WriteString(raw[last:s[0]])
+		b.WriteString("****")
+		last = s[1]
+	}
+	b.WriteString(raw[last:])
+	return b.String()
 }

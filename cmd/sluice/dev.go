@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +24,7 @@ import (
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
 	"github.com/sluice-ml/sluice/workers"
 )
@@ -169,38 +168,10 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		return nil, err
 	}
 
-	httpCtx, httpStop := context.WithCancel(context.Background())
-	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
-	servingSrv := serving.New(cfg.Serving, logger)
-	if err := cfg.serveFrom(httpCtx, servingSrv, st.Pool, st.Objects, logger); err != nil {
-		httpStop()
+	tokenNote, err := st.serveHTTP(ctx, &cfg, apiLn, serveLn)
+	if err != nil {
 		return nil, err
 	}
-	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
-	st.apiAddr, st.serveAddr = cfg.API.Addr, cfg.Serving.Addr
-	// A token the stack made is shown once, here; one the user gave
-	// (SLUICE_API_TOKEN, --api-token) is theirs and never printed.
-	tokenNote := "token from SLUICE_API_TOKEN or --api-token"
-	if cfg.API.Token == "" {
-		tokenFile := filepath.Join(st.Dir, "api-token")
-		if cfg.API.Token, err = devToken(tokenFile); err != nil {
-			httpStop()
-			return nil, err
-		}
-		tokenNote = "token " + cfg.API.Token + ", in " + tokenFile
-	}
-	namespace := cfg.Temporal.Namespace
-	if err := pipelines.EnsureSearchAttributes(ctx, st.Client, namespace); err != nil {
-		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
-	}
-	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.Pool}).WithTemporal(api.Temporal{
-		Client: st.Client, Namespace: namespace, UIURL: st.uiURL, Project: latestProject(st.Pool)}).WithMetrics(st.metrics.Registry)
-	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(controlAPI.Handler(), logger), apiLn)
-	}()
-	go func() {
-		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(servingSrv.Handler(), logger), serveLn)
-	}()
 
 	pgNote := "(SLUICE_DATABASE_URL)"
 	if st.Postgres != nil {
@@ -216,9 +187,49 @@ Sluice dev stack is ready in %s
   Lake               %s
   State and logs     %s
 Press Ctrl-C to stop.
-`, time.Since(begin).Round(time.Millisecond), st.Temporal.Frontend(), namespace, st.uiURL,
-		cfg.API.Addr, tokenNote, cfg.Serving.Addr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
+`, time.Since(begin).Round(time.Millisecond), st.Temporal.Frontend(), cfg.Temporal.Namespace, st.uiURL,
+		st.apiAddr, tokenNote, st.serveAddr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
 	return st, nil
+}
+
+// serveHTTP starts serving and the control API on their listeners, the
+// API's token made (and kept in the state folder) when none is given. It
+// says how the banner should name the token: a token the stack made is
+// shown once, one the user gave (SLUICE_API_TOKEN, --api-token) is theirs
+// and never printed. The servers stop with st.close, which waits for
+// them only once they run.
+func (st *stack) serveHTTP(ctx context.Context, cfg *config, apiLn, serveLn net.Listener) (tokenNote string, err error) {
+	logger := st.logger
+	httpCtx, httpStop := context.WithCancel(context.Background())
+	servingSrv := serving.New(cfg.Serving, logger)
+	if err := cfg.serveFrom(httpCtx, servingSrv, st.Pool, st.Objects, logger); err != nil {
+		httpStop()
+		return "", err
+	}
+	cfg.API.Addr, cfg.Serving.Addr = apiLn.Addr().String(), serveLn.Addr().String()
+	st.apiAddr, st.serveAddr = cfg.API.Addr, cfg.Serving.Addr
+	tokenNote = "token from SLUICE_API_TOKEN or --api-token"
+	if cfg.API.Token == "" {
+		tokenFile := filepath.Join(st.Dir, "api-token")
+		if cfg.API.Token, err = devToken(tokenFile); err != nil {
+			httpStop()
+			return "", err
+		}
+		tokenNote = "token " + cfg.API.Token + ", in " + tokenFile
+	}
+	if err := pipelines.EnsureSearchAttributes(ctx, st.Client, cfg.Temporal.Namespace); err != nil {
+		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
+	}
+	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.Pool}).WithTemporal(api.Temporal{
+		Client: st.Client, Namespace: cfg.Temporal.Namespace, UIURL: st.uiURL, Project: latestProject(st.Pool)}).WithMetrics(st.metrics.Registry)
+	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
+	go func() {
+		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(controlAPI.Handler(), logger), apiLn)
+	}()
+	go func() {
+		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(servingSrv.Handler(), logger), serveLn)
+	}()
+	return tokenNote, nil
 }
 
 // devToken reads the dev stack's API token from path, or makes one: 32
@@ -288,35 +299,11 @@ func (st *stack) close() error {
 	return errors.Join(errs...)
 }
 
-// dsnPassword finds a password in a key=value connection string or a
-// URL's query (password=…, quoted or not, any case).
-var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)`)
-
-// redactURL hides a password in a connection string: a URL's userinfo or
-// query, or a key=value DSN. One it cannot parse is hidden whole.
+// redactURL hides the password of a database URL, in any form libpq
+// takes (spec.RedactPassword); one it cannot parse is hidden whole.
 func redactURL(raw string) string {
-	cfg, err := pgxpool.ParseConfig(raw)
-	if err != nil {
+	if _, err := pgxpool.ParseConfig(raw); err != nil {
 		return "(unparsable database URL)"
 	}
-	if cfg.ConnConfig.Password == "" {
-		return raw
-	}
-	out := dsnPassword.ReplaceAllString(raw, "${1}****")
-	if u, err := url.Parse(out); err == nil && u.User != nil {
-		if _, set := u.User.Password(); set {
-			// The userinfo as written: between "//" and the authority's
-			// last "@".
-			start := strings.Index(out, "//") + 2
-			authority := out[start:]
-			if end := strings.IndexAny(authority, "/?"); end >= 0 {
-				authority = authority[:end]
-			}
-			if at := strings.LastIndex(authority, "@"); at >= 0 {
-				name, _, _ := strings.Cut(authority[:at], ":")
-				out = out[:start] + name + ":****" + out[start+at:]
-			}
-		}
-	}
-	return out
+	return spec.RedactPassword(raw)
 }
