@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -582,5 +585,48 @@ func TestIngestPostgresSourceQueriesCannotWrite(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT min(id), count(*) FROM ro_canary`).Scan(&id, &n); err != nil || id != "kept" || n != 1 {
 		t.Errorf("ro_canary holds %d rows, first %q (%v): a source query wrote", n, id, err)
+	}
+}
+
+// TestParquetInt8LandsAndAFailedFirstIngestLeavesNoTable: a Parquet
+// int8 label (Iceberg has no int8) lands as int; a first ingest that fails
+// for good (a uint64 past int64) leaves no table behind, so the corrected
+// file lands in a fresh one.
+func TestParquetInt8LandsAndAFailedFirstIngestLeavesNoTable(t *testing.T) {
+	a := newIngest(t)
+	dir := t.TempDir()
+	write := func(name string, field arrow.Field, fill func(array.Builder)) string {
+		schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}, field}, nil)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		defer b.Release()
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"A", "B"}, nil)
+		fill(b.Field(1))
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		path := filepath.Join(dir, name)
+		if err := sources.WriteParquet(path, schema, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	big := write("big.parquet", arrow.Field{Name: "label", Type: arrow.PrimitiveTypes.Uint64}, func(b array.Builder) {
+		b.(*array.Uint64Builder).AppendValues([]uint64{1, math.MaxUint64}, nil)
+	})
+	_, err := run(t, a, activities.IngestInput{Source: "labels8", Format: "parquet", Path: big, Key: "id", RunID: "big"}, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || !strings.Contains(err.Error(), "label") {
+		t.Fatalf("a uint64 past int64: %v, want a non-retryable error naming the column", err)
+	}
+	if ok, _ := a.Loader.Catalog.Exists(context.Background(), "raw.labels8"); ok {
+		t.Error("the failed first ingest left raw.labels8 behind")
+	}
+	small := write("small.parquet", arrow.Field{Name: "label", Type: arrow.PrimitiveTypes.Int8}, func(b array.Builder) {
+		b.(*array.Int8Builder).AppendValues([]int8{0, 1}, nil)
+	})
+	if _, err := run(t, a, activities.IngestInput{Source: "labels8", Format: "parquet", Path: small, Key: "id", RunID: "small"}, nil); err != nil {
+		t.Fatalf("an int8 label: %v", err)
+	}
+	if got := countRows(t, a.Loader.Catalog, "raw.labels8"); got != 2 {
+		t.Errorf("raw.labels8 has %d rows, want 2", got)
 	}
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -39,7 +40,7 @@ func FuzzAPIBodies(f *testing.F) {
 	f.Cleanup(srv.Stop)
 	h := api.New(api.Options{Token: "fuzz-token"}, nil).WithRegistry(reg).WithTemporal(api.Temporal{
 		Client: srv.GetDefaultClient(), Namespace: srv.GetDefaultNamespace(),
-		Project: func() (string, error) { return "fuzz", nil }}).Handler()
+		Project: func(context.Context, string, string) (string, error) { return "fuzz", nil }}).Handler()
 	endpoints := []struct{ method, path string }{
 		{"PUT", "/api/v1/models/" + model + "/aliases/champion"},
 		{"POST", "/api/v1/models/" + model + "/aliases/champion/rollback"},

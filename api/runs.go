@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -15,17 +17,29 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/spec"
+	"github.com/sluice-ml/sluice/specstore"
 )
 
 // Temporal is what the run and schedule endpoints need: a client, its
-// namespace, the project whose pipelines they start, and the UI's URL for
-// links (empty: no links).
+// namespace, how to find the project a pipeline belongs to, and the UI's
+// URL for links (empty: no links).
 type Temporal struct {
 	Client    client.Client
 	Namespace string
-	Project   func() (string, error)
-	UIURL     string
+	// Project names the project whose newest spec has the pipeline
+	// (ErrNoPipeline when none; ErrAmbiguousPipeline when several and
+	// project, the caller's choice, is empty).
+	Project func(ctx context.Context, pipeline, project string) (string, error)
+	UIURL   string
 }
+
+var (
+	// ErrNoPipeline reports a pipeline no applied spec has.
+	ErrNoPipeline = errors.New("api: no applied spec has this pipeline")
+	// ErrAmbiguousPipeline reports a pipeline several projects have.
+	ErrAmbiguousPipeline = errors.New("api: several projects have this pipeline")
+)
 
 // WithTemporal serves runs, pipelines and schedules.
 func (s *Server) WithTemporal(t Temporal) *Server {
@@ -94,11 +108,16 @@ func (s *Server) startRun(r *http.Request) (any, error) {
 	if req.AsOf.IsZero() {
 		req.AsOf = time.Now().UTC().Truncate(time.Second)
 	}
-	project, err := s.temporal.Project()
-	if err != nil {
-		return nil, httpx.Errorf(http.StatusConflict, "no_spec", "%v", err)
-	}
 	name := chi.URLParam(r, "name")
+	project, err := s.temporal.Project(r.Context(), name, r.URL.Query().Get("project"))
+	switch {
+	case errors.Is(err, ErrNoPipeline):
+		return nil, httpx.Errorf(http.StatusNotFound, "unknown_pipeline", "%v", err)
+	case errors.Is(err, ErrAmbiguousPipeline):
+		return nil, httpx.Errorf(http.StatusConflict, "ambiguous_pipeline", "%v: add ?project=NAME", err)
+	case err != nil:
+		return nil, err
+	}
 	run, err := pipelines.Start(r.Context(), s.temporal.Client, pipelines.StartOptions{Namespace: s.temporal.Namespace,
 		Project: project, Pipeline: name, AsOf: req.AsOf, Once: true})
 	if errors.Is(err, pipelines.ErrAlreadyRan) {
@@ -281,4 +300,38 @@ func (s *Server) scheduleAction(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"id": id, "action": action}, nil
+}
+
+// SpecProjects finds a pipeline's project among the newest applied spec
+// of every project (Temporal.Project).
+func SpecProjects(store *specstore.Store) func(ctx context.Context, pipeline, project string) (string, error) {
+	return func(ctx context.Context, pipeline, project string) (string, error) {
+		newest, err := store.Newest(ctx)
+		if err != nil {
+			return "", err
+		}
+		var found []string
+		for _, v := range newest {
+			if project != "" && v.Project != project {
+				continue
+			}
+			s, err := spec.Parse(fmt.Sprintf("%s spec v%d", v.Project, v.Version), []byte(v.Content))
+			if err != nil {
+				continue
+			}
+			if _, ok := s.Pipelines[pipeline]; ok {
+				found = append(found, v.Project)
+			}
+		}
+		switch len(found) {
+		case 0:
+			if project != "" {
+				return "", fmt.Errorf("%w: project %q has no pipeline %q", ErrNoPipeline, project, pipeline)
+			}
+			return "", fmt.Errorf("%w: %q (sluice apply -f sluice.yaml first)", ErrNoPipeline, pipeline)
+		case 1:
+			return found[0], nil
+		}
+		return "", fmt.Errorf("%w: %q is in projects %s", ErrAmbiguousPipeline, pipeline, strings.Join(found, ", "))
+	}
 }

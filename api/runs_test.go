@@ -41,7 +41,7 @@ func TestRunsAndSchedulesThroughTheAPI(t *testing.T) {
 	}
 	const token = "t0ken-that-is-long-enough"
 	h := api.New(api.Options{Token: token}, nil).WithTemporal(api.Temporal{Client: c, Namespace: srv.GetDefaultNamespace(),
-		UIURL: "http://ui", Project: func() (string, error) { return project, nil }}).Handler()
+		UIURL: "http://ui", Project: func(context.Context, string, string) (string, error) { return project, nil }}).Handler()
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	call := func(method, path, body string, into any) int {

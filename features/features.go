@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/spec"
 )
 
@@ -76,11 +77,11 @@ func ViewFromSpec(s *spec.Spec, name string) (View, error) {
 }
 
 // ColumnName is the output name of a plain column.
-func (v View) ColumnName(col string) string { return v.Name + "__" + col }
+func (v View) ColumnName(col string) string { return naming.Base(v.Name) + "__" + col }
 
 // Name is the output name of an aggregation in view v.
 func (a Aggregation) Name(v View) string {
-	return fmt.Sprintf("%s__%s_%s_%s", v.Name, a.Column, a.Function, FormatWindow(a.Window))
+	return fmt.Sprintf("%s__%s_%s_%s", naming.Base(v.Name), a.Column, a.Function, FormatWindow(a.Window))
 }
 
 // FormatWindow writes a window the way the spec does: the largest of d,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/naming"
 )
 
 // MaterializeRequest asks for a view's features as of a time.
@@ -55,7 +56,7 @@ type MaterializeResult struct {
 // ((watermark−w, t−w]), or a plain column aged past the ttl.
 func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progress func()) (MaterializeResult, error) {
 	v := req.View.View
-	res := MaterializeResult{Table: "features." + v.Name}
+	res := MaterializeResult{Table: naming.Table(naming.Features, v.Name)}
 	if v.Name == "" || req.View.Table == "" || req.RunID == "" || req.AsOf.IsZero() {
 		return res, permanent.Errorf(permanent.BadInput, "materialize needs a view, its source table, a run id and an as-of time")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/online"
 )
 
@@ -115,7 +116,7 @@ type TrainingSetResult struct {
 // snapshot of every table read. A retry of a committed run writes
 // nothing; progress is called as partitions come out.
 func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, progress func()) (TrainingSetResult, error) {
-	res := TrainingSetResult{Table: "training." + req.Model, Read: map[string]int64{}}
+	res := TrainingSetResult{Table: naming.Table(naming.Training, req.Model), Read: map[string]int64{}}
 	begin := time.Now()
 	if req.Model == "" || req.RunID == "" || req.LabelTable == "" || req.Key == "" || req.LabelTime == "" || req.LabelColumn == "" || len(req.Views) == 0 {
 		return res, permanent.Errorf(permanent.BadInput, "a training set needs a model, a run id, a label table with key, time and label columns, and views")

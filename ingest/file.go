@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/sources"
 )
@@ -36,7 +37,7 @@ type fileLoad struct {
 // stamped with the run id: a retry that finds them writes nothing. Above
 // the reject ratio, or when a fail-level quality check fails, the rows
 // never commit and their files are removed.
-func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume Resume) (Result, error) {
+func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume Resume) (_ Result, err error) {
 	path, cleanup, err := l.localCopy(ctx, req.Path)
 	if err != nil {
 		return res, err
@@ -50,6 +51,18 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 	created, err := l.ensureTables(ctx, res, src.Schema(), req.Options.Timestamp)
 	if err != nil {
 		return res, err
+	}
+	if created {
+		// A first ingest that fails for good leaves no table behind: a
+		// table made with the wrong schema would refuse the corrected
+		// source. (A retryable failure keeps it for the retry's resume.)
+		defer func() {
+			if _, ok := permanent.As(err); ok {
+				bg := context.WithoutCancel(ctx)
+				l.Catalog.DropIfEmpty(bg, res.Table)
+				l.Catalog.DropIfEmpty(bg, res.Quarantine)
+			}
+		}()
 	}
 	raw, err := l.Catalog.Stage(ctx, res.Table, src.Schema(), req.RunID)
 	if err != nil {
@@ -157,7 +170,7 @@ func (f *fileLoad) segment(ctx context.Context, n int, rejects *[]sources.Reject
 				return
 			}
 			if err != nil {
-				yield(nil, fmt.Errorf("reading %s: %w", f.req.Path, err))
+				yield(nil, permanent.WrapIf(permanent.BadInput, fmt.Errorf("reading %s: %w", f.req.Path, err), sources.ErrBadValue))
 				return
 			}
 			if ch.Records != nil {
@@ -204,7 +217,7 @@ func (f *fileLoad) veto(ctx context.Context, err error, created bool) error {
 	}
 	f.raw.Abort(context.WithoutCancel(ctx))
 	if created {
-		f.l.Catalog.DropIfEmpty(context.WithoutCancel(ctx), "raw."+f.req.Source)
+		f.l.Catalog.DropIfEmpty(context.WithoutCancel(ctx), naming.Table(naming.Raw, f.req.Source))
 	}
 	return err
 }

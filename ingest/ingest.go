@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/sources"
 )
@@ -124,7 +125,7 @@ func (l *Loader) Load(ctx context.Context, req Request, resume Resume) (Result, 
 	if req.Source == "" || req.RunID == "" || (req.Path == "" && req.Query == "") {
 		return Result{}, permanent.Errorf(permanent.BadInput, "ingest needs a source, a path or query, and a run id")
 	}
-	res := Result{Table: "raw." + req.Source, Quarantine: "quarantine." + req.Source}
+	res := Result{Table: naming.Table(naming.Raw, req.Source), Quarantine: naming.Table(naming.Quarantine, req.Source)}
 	if req.MaxRejectRatio == 0 {
 		req.MaxRejectRatio = 0.01
 	}

@@ -433,6 +433,32 @@ func (c *Catalog) Purge(ctx context.Context, name string) error {
 	return nil
 }
 
+// Rename moves a table to a new name, creating the new namespace when
+// missing. Its metadata and data files stay where they are: a catalog
+// rename changes what the table is called, not where it is stored.
+func (c *Catalog) Rename(ctx context.Context, from, to string) error {
+	src, err := Ident(from)
+	if err != nil {
+		return err
+	}
+	dst, err := Ident(to)
+	if err != nil {
+		return err
+	}
+	ns := table.Identifier{dst[0]}
+	if ok, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
+		return fmt.Errorf("looking up namespace %s: %w", dst[0], err)
+	} else if !ok {
+		if err := c.cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			return fmt.Errorf("creating namespace %s: %w", dst[0], err)
+		}
+	}
+	if _, err := c.cat.RenameTable(ctx, src, dst); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
 // Exists says whether the table exists.
 func (c *Catalog) Exists(ctx context.Context, name string) (bool, error) {
 	ident, err := Ident(name)

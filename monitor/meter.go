@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/registry"
 )
 
@@ -139,7 +140,7 @@ func (m *Meter) Performance(ctx context.Context, in PerformanceRequest) (Perform
 	if window <= 0 {
 		window = 30 * 24 * time.Hour
 	}
-	table := pgx.Identifier{"predictions", in.Model}.Sanitize()
+	table := pgx.Identifier(naming.Ident(naming.Predictions, in.Model)).Sanitize()
 	var exists bool
 	if err := m.DB.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
 		return res, err // nothing scored yet

@@ -1,5 +1,5 @@
 // Package online is the online feature store: the newest features of
-// every entity in PostgreSQL, one table per view (sluice_online.<view>,
+// every entity in PostgreSQL, one table per view (<project>_online.<view>,
 // one row per entity key, typed columns and the event time the values
 // are as of), written by materialization and read by serving.
 //
@@ -21,10 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sluice-ml/sluice/naming"
 )
-
-// Schema is the PostgreSQL schema of the online tables.
-const Schema = "sluice_online"
 
 // Channel is the NOTIFY channel a load announces its view on.
 const Channel = "sluice_online"
@@ -56,7 +54,14 @@ func pgType(t arrow.DataType) (string, error) {
 	return "", fmt.Errorf("online: no column type for %s", t)
 }
 
-func table(view string) string { return pgx.Identifier{Schema, view}.Sanitize() }
+// table is a view's online table: <project>_online.<view> for a qualified
+// view name, sluice_online.<view> for a bare one.
+func table(view string) string { return pgx.Identifier(naming.Ident(naming.Online, view)).Sanitize() }
+
+// schemaOf is the schema of a view's online table.
+func schemaOf(view string) string {
+	return pgx.Identifier{naming.Namespace(naming.Project(view), naming.Online)}.Sanitize()
+}
 
 // ensure creates the view's table, and adds columns it lacks, to hold
 // rows of the schema keyed by key.
@@ -79,7 +84,7 @@ func ensure(ctx context.Context, tx pgx.Tx, view, key string, schema *arrow.Sche
 		cols = append(cols, def)
 	}
 	stmts := []string{
-		"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{Schema}.Sanitize(),
+		"CREATE SCHEMA IF NOT EXISTS " + schemaOf(view),
 		// Half-full pages leave room for a load to rewrite a row on its
 		// own page (a HOT update), with no new index entry: most loads
 		// update every row they touch.
@@ -87,7 +92,7 @@ func ensure(ctx context.Context, tx pgx.Tx, view, key string, schema *arrow.Sche
 	}
 	// Concurrent loads of one view would race on CREATE TABLE: a lock per
 	// view serialises them.
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", Schema+"."+view); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "sluice_online."+view); err != nil {
 		return fmt.Errorf("online: locking %s: %w", view, err)
 	}
 	// ALTER TABLE takes an exclusive lock even when the column exists,

@@ -55,7 +55,8 @@ func TestShiftedPopulationAlertsOnceAndRetrainsOnce(t *testing.T) {
 	}
 	defer cat.Close()
 	lake := testenv.Lake(t)
-	if err := benchdata.ChurnTables(ctx, cat, "raw.", 300, 4); err != nil {
+	project, model := fmt.Sprintf("shift_%d", stamp), fmt.Sprintf("shift_%d_m", stamp)
+	if err := benchdata.ChurnTables(ctx, cat, project+"_raw.", 300, 4); err != nil {
 		t.Fatal(err)
 	}
 
@@ -69,7 +70,6 @@ func TestShiftedPopulationAlertsOnceAndRetrainsOnce(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	project, model := fmt.Sprintf("shift_%d", stamp), fmt.Sprintf("shift_%d_m", stamp)
 	text := `project: ` + project + `
 sources:
   txn: {parquet: unused/, key: customer_id, timestamp: ts}
@@ -136,7 +136,7 @@ pipelines:
 	if err := run.Get(ctx, &trained); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&registry.Registry{DB: db}).SetAlias(ctx, model, "champion", trained.Version.Version, "test", ""); err != nil {
+	if _, err := (&registry.Registry{DB: db}).SetAlias(ctx, treq.Model, "champion", trained.Version.Version, "test", ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -155,7 +155,7 @@ pipelines:
 	}
 	rec := b.NewRecordBatch()
 	b.Release()
-	if _, err := cat.Append(ctx, "raw.txn", []arrow.RecordBatch{rec}, "shift"); err != nil {
+	if _, err := cat.Append(ctx, project+"_raw.txn", []arrow.RecordBatch{rec}, "shift"); err != nil {
 		t.Fatal(err)
 	}
 	rec.Release()
@@ -188,7 +188,7 @@ pipelines:
 
 	// One alert, received once; one retrain run, which finishes (its own
 	// drift deduplicated).
-	alerts, err := (&monitor.Alerts{DB: db}).List(ctx, model, 10)
+	alerts, err := (&monitor.Alerts{DB: db}).List(ctx, treq.Model, 10)
 	if err != nil || len(alerts) != 1 || alerts[0].SentAt == nil {
 		t.Fatalf("alerts %+v %v", alerts, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/gates"
 	"github.com/sluice-ml/sluice/monitor"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/quality"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/sweep"
@@ -30,7 +31,7 @@ func Ingest(s *spec.Spec, dir, source string) (workflows.IngestRequest, error) {
 		return workflows.IngestRequest{}, fmt.Errorf("the spec has no source %q", source)
 	}
 	format := src.Format()
-	req := workflows.IngestRequest{Source: source, Format: format, Key: src.Key, Timestamp: src.Timestamp,
+	req := workflows.IngestRequest{Source: naming.Qualify(s.Project, source), Format: format, Key: src.Key, Timestamp: src.Timestamp,
 		Schema: src.Schema, Delimiter: src.Delimiter}
 	for _, c := range src.Checks {
 		req.Checks = append(req.Checks, quality.Check{Column: c.Column, NotNull: c.NotNull, Unique: c.Unique, Min: c.Min, Max: c.Max,
@@ -55,7 +56,13 @@ func View(s *spec.Spec, name string) (activities.SourcedView, bool, error) {
 		return activities.SourcedView{}, false, err
 	}
 	fv := s.FeatureViews[name]
-	return activities.SourcedView{View: activities.ViewOf(v), Table: "raw." + fv.Source}, fv.Online, nil
+	v.Name = naming.Qualify(s.Project, name)
+	return activities.SourcedView{View: activities.ViewOf(v), Table: rawTable(s, fv.Source)}, fv.Online, nil
+}
+
+// rawTable is the lake table a source of the spec lands in.
+func rawTable(s *spec.Spec, source string) string {
+	return naming.Table(naming.Raw, naming.Qualify(s.Project, source))
 }
 
 // TrainingSet is a model's labels and the views its training set joins.
@@ -68,7 +75,7 @@ func TrainingSet(s *spec.Spec, model string) (workflows.TrainingSetRequest, erro
 	if labels.Timestamp == "" {
 		return workflows.TrainingSetRequest{}, fmt.Errorf("model %s: the label source %s needs a timestamp (the label time)", model, m.Label.Source)
 	}
-	req := workflows.TrainingSetRequest{Model: model, LabelTable: "raw." + m.Label.Source, LabelTime: labels.Timestamp, LabelColumn: m.Label.Column}
+	req := workflows.TrainingSetRequest{Model: naming.Qualify(s.Project, model), LabelTable: rawTable(s, m.Label.Source), LabelTime: labels.Timestamp, LabelColumn: m.Label.Column}
 	for _, name := range m.Features {
 		sv, _, err := View(s, name)
 		if err != nil {
@@ -90,7 +97,7 @@ func Train(s *spec.Spec, model, specVersion, codeVersion string) (workflows.Trai
 		return workflows.TrainRequest{}, err
 	}
 	m := s.Models[model]
-	return workflows.TrainRequest{Model: model, TrainingSet: ts, Task: m.Task, Algorithm: m.Algorithm, Params: m.Params, Sweep: m.Sweep,
+	return workflows.TrainRequest{Model: ts.Model, TrainingSet: ts, Task: m.Task, Algorithm: m.Algorithm, Params: m.Params, Sweep: m.Sweep,
 		Search: sweep.Search(m.Search), Queue: m.Queue, SpecVersion: specVersion, CodeVersion: codeVersion}, nil
 }
 
@@ -120,7 +127,7 @@ func Score(s *spec.Spec, model, alias string, asOf time.Time) (workflows.ScoreRe
 	if mon := m.Monitoring; mon.PSIWarn > 0 || mon.PSIAlert > 0 || mon.PValue > 0 {
 		th = monitor.Thresholds{PSIWarn: cmp.Or(mon.PSIWarn, th.PSIWarn), PSIAlert: cmp.Or(mon.PSIAlert, th.PSIAlert), PValue: cmp.Or(mon.PValue, th.PValue)}
 	}
-	return workflows.ScoreRequest{Model: model, Alias: alias, AsOf: asOf, Population: "raw." + m.Scoring.Entities, Key: ts.Key,
+	return workflows.ScoreRequest{Model: ts.Model, Alias: alias, AsOf: asOf, Population: rawTable(s, m.Scoring.Entities), Key: ts.Key,
 		Views: ts.Views, Retention: time.Duration(m.Scoring.Retention), Drift: activities.DriftThresholdsOf(th)}, nil
 }
 
@@ -171,7 +178,7 @@ func NewPlan(s *spec.Spec, dir, pipeline, specVersion, codeVersion string, asOf 
 			views = append(views, v)
 			sources = append(sources, s.FeatureViews[v].Source)
 		}
-		mp := ModelPlan{Model: model, Gates: Gates(s, model), Manual: m.Approval == "manual", Monitoring: m.Monitoring,
+		mp := ModelPlan{Model: naming.Qualify(s.Project, model), Gates: Gates(s, model), Manual: m.Approval == "manual", Monitoring: m.Monitoring,
 			OnlineWindow: cmp.Or(time.Duration(m.Monitoring.OnlineWindow), 24*time.Hour)}
 		var err error
 		if mp.Train, err = Train(s, model, specVersion, codeVersion); err != nil {
@@ -184,7 +191,7 @@ func NewPlan(s *spec.Spec, dir, pipeline, specVersion, codeVersion string, asOf 
 		}
 		if m.Task != "multiclass" {
 			ts := mp.Train.TrainingSet
-			mp.Performance = &activities.PerformanceInput{Model: model, Task: m.Task, LabelTable: ts.LabelTable, Key: ts.Key,
+			mp.Performance = &activities.PerformanceInput{Model: mp.Model, Task: m.Task, LabelTable: ts.LabelTable, Key: ts.Key,
 				LabelTime: ts.LabelTime, LabelColumn: ts.LabelColumn, Window: time.Duration(m.Monitoring.LabelWindow)}
 		}
 		plan.Models = append(plan.Models, mp)

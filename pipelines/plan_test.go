@@ -29,15 +29,15 @@ func TestPlanResolvesEachSourceAndViewOnce(t *testing.T) {
 			t.Errorf("materialize %+v", m)
 		}
 	}
-	if got := []string{"customers@/proj/data/customers.csv", "labels@/proj/data/labels.csv", "transactions@/proj/data/transactions.csv"}; !equal(sources, got) {
+	if got := []string{"churn_demo.customers@/proj/data/customers.csv", "churn_demo.labels@/proj/data/labels.csv", "churn_demo.transactions@/proj/data/transactions.csv"}; !equal(sources, got) {
 		t.Errorf("sources %v, want %v", sources, got)
 	}
-	if !equal(views, []string{"customer_profile", "customer_txn"}) {
+	if !equal(views, []string{"churn_demo.customer_profile", "churn_demo.customer_txn"}) {
 		t.Errorf("views %v", views)
 	}
 	m := p.Models[0]
-	if m.Model != "churn" || m.Train.SpecVersion != "7" || len(m.Train.Sweep) != 2 || len(m.Gates) != 2 ||
-		m.Score.Population != "raw.customers" || m.Score.Key != "customer_id" || !m.Score.AsOf.Equal(asOf) || m.Score.Retention != 30*24*time.Hour {
+	if m.Model != "churn_demo.churn" || m.Train.TrainingSet.LabelTable != "churn_demo_raw.labels" || m.Train.SpecVersion != "7" || len(m.Train.Sweep) != 2 || len(m.Gates) != 2 ||
+		m.Score.Population != "churn_demo_raw.customers" || m.Score.Key != "customer_id" || !m.Score.AsOf.Equal(asOf) || m.Score.Retention != 30*24*time.Hour {
 		t.Errorf("model plan %+v", m)
 	}
 	if !p.Has("score") || p.Has("deploy") {

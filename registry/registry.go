@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,10 @@ const Channel = "sluice_models"
 
 // Errors the registry reports.
 var (
-	ErrNotFound    = errors.New("registry: not found")
+	ErrNotFound = errors.New("registry: not found")
+	// ErrAmbiguous reports a model named without its project that several
+	// projects have.
+	ErrAmbiguous   = errors.New("registry: ambiguous model name")
 	ErrNoPrevious  = errors.New("registry: the alias has no earlier version to roll back to")
 	ErrInvalidName = errors.New("registry: names are letters, digits, _ and -, starting with a letter")
 	// ErrInvalidText reports who moved an alias, or why, that cannot be
@@ -51,11 +55,15 @@ func checkText(by, reason string) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,62}$`)
+	modelRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_-]{0,62}\.)?[A-Za-z][A-Za-z0-9_-]{0,62}$`)
+)
 
-// ValidName says whether name can name a model or an alias: letters,
-// digits, _ and -, starting with a letter, at most 63 characters.
-func ValidName(name string) bool { return nameRE.MatchString(name) }
+// ValidName says whether name can name a model: letters, digits, _ and
+// -, starting with a letter, at most 63 characters, after an optional
+// project of the same form and a dot (churn_demo.churn).
+func ValidName(name string) bool { return modelRE.MatchString(name) }
 
 // Version is one trained version of a model.
 type Version struct {
@@ -109,7 +117,7 @@ func (r *Registry) Register(ctx context.Context, v Version) (Version, error) {
 // where that number says and returns its key. A retry after a failure
 // numbers the version the same, so place may run again for it.
 func (r *Registry) RegisterPlaced(ctx context.Context, v Version, place func(version int) (string, error)) (Version, error) {
-	if !nameRE.MatchString(v.Model) {
+	if !modelRE.MatchString(v.Model) {
 		return Version{}, fmt.Errorf("%w: model %q", ErrInvalidName, v.Model)
 	}
 	if v.ArtifactKey == "" && place == nil {
@@ -258,6 +266,31 @@ type Model struct {
 	Versions int            `json:"versions"`
 	Latest   int            `json:"latest"`
 	Aliases  map[string]int `json:"aliases"`
+}
+
+// Lookup finds the full name of a model named with or without its
+// project ("churn_demo.churn" or "churn"): the name itself when a model
+// has it, else the one model of that name in any project. ErrNotFound
+// when none has it; ErrAmbiguous, naming the candidates, when several do.
+func (r *Registry) Lookup(ctx context.Context, name string) (string, error) {
+	rows, err := r.DB.Query(ctx, `SELECT name FROM sluice.models WHERE name = $1 OR (strpos($1, '.') = 0 AND right(name, length($1) + 1) = '.' || $1) ORDER BY name`, name)
+	if err != nil {
+		return "", fmt.Errorf("registry: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("registry: %w", err)
+	}
+	if slices.Contains(names, name) {
+		return name, nil
+	}
+	switch len(names) {
+	case 0:
+		return "", fmt.Errorf("%w: model %s", ErrNotFound, name)
+	case 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("%w: %s is a model of several projects; name one of %s", ErrAmbiguous, name, strings.Join(names, ", "))
 }
 
 // Models lists the models by name.

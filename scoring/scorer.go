@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/registry"
 )
 
@@ -55,7 +56,7 @@ type Job struct {
 	LakeOnly bool
 }
 
-func (j Job) lakeTable() string { return "predictions." + j.Model }
+func (j Job) lakeTable() string { return naming.Table(naming.Predictions, j.Model) }
 
 func (j Job) keyType() arrow.DataType {
 	if j.KeyType == "int64" {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sluice-ml/sluice/naming"
 )
 
 // Table is a model's prediction table in PostgreSQL,
@@ -35,19 +36,29 @@ type Table struct {
 // within PostgreSQL's 63.
 const maxModelName = 48
 
-func (t Table) ident(name string) string { return pgx.Identifier{"predictions", name}.Sanitize() }
+// schema is the PostgreSQL schema of the model's project:
+// <project>_predictions (predictions for a bare name).
+func (t Table) schema() string { return naming.Namespace(naming.Project(t.Model), naming.Predictions) }
 
-func (t Table) parent() string { return t.ident(t.Model) }
+// base is the model's name inside its project's schema.
+func (t Table) base() string { return naming.Base(t.Model) }
+
+func (t Table) ident(name string) string { return pgx.Identifier{t.schema(), name}.Sanitize() }
+
+func (t Table) parent() string { return t.ident(t.base()) }
+
+// Name is the prediction table's quoted "schema"."table" name.
+func (t Table) Name() string { return t.parent() }
 
 // StagingName is the run's staging table.
 func (t Table) StagingName(run string) string {
 	sum := sha256.Sum256([]byte(run))
-	return t.Model + "_s" + hex.EncodeToString(sum[:6])
+	return t.base() + "_s" + hex.EncodeToString(sum[:6])
 }
 
 // PartitionName is an as-of time's partition.
 func (t Table) PartitionName(asOf time.Time) string {
-	return t.Model + "_p" + strconv.FormatInt(asOf.Unix(), 10)
+	return t.base() + "_p" + strconv.FormatInt(asOf.Unix(), 10)
 }
 
 func (t Table) pgKeyType() (string, error) {
@@ -78,8 +89,8 @@ func (t Table) lock(ctx context.Context, tx pgx.Tx) error {
 // Ensure creates the partitioned table, its key index and the _latest
 // view when missing, and checks an existing table has the same key.
 func (t Table) Ensure(ctx context.Context, db *pgxpool.Pool) error {
-	if len(t.Model) > maxModelName {
-		return fmt.Errorf("scoring: model name %q is longer than %d characters", t.Model, maxModelName)
+	if len(t.base()) > maxModelName {
+		return fmt.Errorf("scoring: model name %q is longer than %d characters", t.base(), maxModelName)
 	}
 	keyType, err := t.pgKeyType()
 	if err != nil {
@@ -115,7 +126,7 @@ func (t Table) Ensure(ctx context.Context, db *pgxpool.Pool) error {
 			collate = `COLLATE "C"`
 		}
 		for _, q := range []string{
-			`CREATE SCHEMA IF NOT EXISTS predictions`,
+			`CREATE SCHEMA IF NOT EXISTS ` + pgx.Identifier{t.schema()}.Sanitize(),
 			fmt.Sprintf(`CREATE TABLE %s (
 				run_id        text             NOT NULL,
 				model_version integer          NOT NULL,
@@ -127,7 +138,7 @@ func (t Table) Ensure(ctx context.Context, db *pgxpool.Pool) error {
 			) PARTITION BY LIST (as_of)`, t.parent(), key, keyType, collate),
 			fmt.Sprintf(`CREATE INDEX ON %s (%s)`, t.parent(), key),
 			fmt.Sprintf(`CREATE VIEW %s AS SELECT DISTINCT ON (%s) * FROM %s ORDER BY %[2]s, as_of DESC, scored_at DESC`,
-				t.ident(t.Model+"_latest"), key, t.parent()),
+				t.ident(t.base()+"_latest"), key, t.parent()),
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return fmt.Errorf("scoring: creating %s: %w", t.parent(), err)
@@ -325,8 +336,8 @@ func (t Table) Retain(ctx context.Context, db *pgxpool.Pool, cutoff time.Time) (
 	}
 	var dropped []string
 	for _, n := range names {
-		secs, err := strconv.ParseInt(strings.TrimPrefix(n, t.Model+"_p"), 10, 64)
-		if err != nil || !strings.HasPrefix(n, t.Model+"_p") || !time.Unix(secs, 0).Before(cutoff) {
+		secs, err := strconv.ParseInt(strings.TrimPrefix(n, t.base()+"_p"), 10, 64)
+		if err != nil || !strings.HasPrefix(n, t.base()+"_p") || !time.Unix(secs, 0).Before(cutoff) {
 			continue
 		}
 		if _, err := db.Exec(ctx, `DROP TABLE IF EXISTS `+t.ident(n)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
 )
@@ -40,6 +41,8 @@ func newLoaded(ctx context.Context, v registry.Version, alias string, art *artif
 	for _, f := range art.Features {
 		in := input{name: f.Name, short: f.Name}
 		if view, col, ok := strings.Cut(f.Name, "__"); ok {
+			// The view is in the model's project.
+			view = naming.Qualify(naming.Project(v.Model), view)
 			in.view, in.short = view, col
 			if !slices.Contains(l.views, view) {
 				l.views = append(l.views, view)

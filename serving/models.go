@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/registry"
 )
 
@@ -38,7 +40,10 @@ type Models struct {
 	// OnSwap and OnLoadFailure count swaps and failed loads (metrics).
 	OnSwap, OnLoadFailure func(model string)
 
-	state   atomic.Pointer[map[string]*modelState]
+	state atomic.Pointer[map[string]*modelState]
+	// bare maps a model's name without its project to the qualified name
+	// when only one project serves a model of that name.
+	bare    atomic.Pointer[map[string]string]
 	writeMu sync.Mutex
 	ready   atomic.Bool
 }
@@ -49,7 +54,33 @@ func (m *Models) get(model string) *modelState {
 	if st == nil {
 		return nil
 	}
-	return (*st)[model]
+	if ms := (*st)[model]; ms != nil || strings.IndexByte(model, '.') >= 0 {
+		return ms
+	}
+	if b := m.bare.Load(); b != nil {
+		if q, ok := (*b)[model]; ok {
+			return (*st)[q]
+		}
+	}
+	return nil
+}
+
+// storeState publishes the next state with its index of bare names.
+func (m *Models) storeState(next map[string]*modelState) {
+	count, bare := map[string]int{}, map[string]string{}
+	for q := range next {
+		if p, name := naming.Split(q); p != "" {
+			count[name]++
+			bare[name] = q
+		}
+	}
+	for name, n := range count {
+		if n > 1 || next[name] != nil {
+			delete(bare, name)
+		}
+	}
+	m.bare.Store(&bare)
+	m.state.Store(&next)
 }
 
 // Ready says the first sync finished.
@@ -57,6 +88,9 @@ func (m *Models) Ready() bool { return m.ready.Load() }
 
 func (m *Models) routingOf(model string) Routing {
 	if r, ok := m.Routing[model]; ok {
+		return r
+	}
+	if r, ok := m.Routing[naming.Base(model)]; ok {
 		return r
 	}
 	return DefaultRouting()
@@ -114,7 +148,7 @@ func (m *Models) load(ctx context.Context, model, alias string, version int, r R
 	if err != nil {
 		st.failure[alias] = err.Error()
 		next[model] = st
-		m.state.Store(&next)
+		m.storeState(next)
 		m.log().Error("serving: loading a model failed; keeping the version served", "model", model, "alias", alias, "version", version, "error", err)
 		if m.OnLoadFailure != nil {
 			m.OnLoadFailure(model)
@@ -124,7 +158,7 @@ func (m *Models) load(ctx context.Context, model, alias string, version int, r R
 	delete(st.failure, alias)
 	st.byAlias[alias] = l
 	next[model] = st
-	m.state.Store(&next)
+	m.storeState(next)
 	m.log().Info("serving: model swapped in", "model", model, "alias", alias, "version", version)
 	if m.OnSwap != nil {
 		m.OnSwap(model)

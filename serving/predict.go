@@ -123,7 +123,7 @@ func (s *Server) served(model string) (*modelState, error) {
 	// A name no model can have is refused before anything else: it is
 	// never echoed, looked up or counted under its own label.
 	if !registry.ValidName(model) {
-		return nil, httpx.Errorf(http.StatusBadRequest, "bad_model_name", "a model name is letters, digits, _ and -, starting with a letter, at most 63 characters")
+		return nil, httpx.Errorf(http.StatusBadRequest, "bad_model_name", "a model name is letters, digits, _ and -, starting with a letter, at most 63 characters, after an optional project and a dot (churn_demo.churn)")
 	}
 	if s.models == nil {
 		return nil, httpx.Errorf(http.StatusNotFound, "unknown_model", "no model %q is served (this server has no registry)", model)

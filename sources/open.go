@@ -30,10 +30,22 @@ var TypeNames = map[string]arrow.DataType{
 	"timestamp": timestampType,
 }
 
-// ParseType returns the Arrow type of a declared column type.
+// widerNames are declared types the lake has no column type for: they
+// land as the type named beside them.
+var widerNames = map[string]string{
+	"int8": "int64", "int16": "int64", "int32": "int64", "uint8": "int64", "uint16": "int64", "uint32": "int64", "uint64": "int64",
+	"float16": "float64", "float32": "float64",
+}
+
+// ParseType returns the Arrow type of a declared column type. The
+// narrower numeric types (int8 to int32, uint8 to uint64, float16 and
+// float32) are accepted and widen to int64 or float64.
 func ParseType(name string) (arrow.DataType, error) {
+	if w, ok := widerNames[name]; ok {
+		name = w
+	}
 	if t, ok := TypeNames[name]; ok {
 		return t, nil
 	}
-	return nil, fmt.Errorf("type %q is not one of int64, float64, bool, string, date or timestamp", name)
+	return nil, fmt.Errorf("type %q is not one of int64, float64, bool, string, date or timestamp (or a narrower int or float, which widens)", name)
 }

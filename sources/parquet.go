@@ -29,7 +29,10 @@ type ParquetReader struct {
 	next   int
 	cur    *parquetFile
 	schema *arrow.Schema
-	index  int
+	// file is the files' own schema; schema differs from it where a
+	// column widens or the source declares its type (landingSchema).
+	file  *arrow.Schema
+	index int
 }
 
 var _ Reader = (*ParquetReader)(nil)
@@ -44,7 +47,15 @@ func OpenParquet(ctx context.Context, path string, o Options) (*ParquetReader, e
 	if p.cur, err = openParquetFile(ctx, paths[0], o); err != nil {
 		return nil, err
 	}
-	p.next, p.schema = 1, p.cur.rr.Schema()
+	p.next, p.file, p.schema = 1, p.cur.rr.Schema(), p.cur.rr.Schema()
+	landing, err := landingSchema(p.file, o)
+	if err != nil {
+		p.cur.Close()
+		return nil, fmt.Errorf("%s: %w", paths[0], err)
+	}
+	if landing != nil {
+		p.schema = landing
+	}
 	return p, nil
 }
 
@@ -117,6 +128,11 @@ func (p *ParquetReader) Close() error {
 func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
 	for p.cur != nil {
 		ch, err := p.cur.Next(ctx)
+		if err == nil && ch.Records != nil && p.schema != p.file {
+			cast, cerr := castRecord(ctx, ch.Records, p.schema)
+			ch.Records.Release()
+			ch.Records, err = cast, cerr
+		}
 		if err == nil {
 			ch.Index = p.index
 			p.index++
@@ -136,7 +152,7 @@ func (p *ParquetReader) Next(ctx context.Context) (Chunk, error) {
 		}
 		p.next++
 		p.cur = f
-		if !f.rr.Schema().Equal(p.schema) {
+		if !f.rr.Schema().Equal(p.file) {
 			return Chunk{}, fmt.Errorf("%s: its schema differs from the first file's (%s): %s", f.path, p.paths[0], f.rr.Schema())
 		}
 	}

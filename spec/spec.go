@@ -45,8 +45,11 @@ type Source struct {
 	Delimiter string `yaml:"delimiter"`
 }
 
-// ColumnTypes are the types a source's schema may declare.
-var ColumnTypes = []string{"int64", "float64", "bool", "string", "date", "timestamp"}
+// ColumnTypes are the types a source's schema may declare. The narrower
+// integer and float types widen to int64 and float64 as they land: the
+// lake has no 8- or 16-bit, unsigned or half-precision column.
+var ColumnTypes = []string{"int64", "float64", "bool", "string", "date", "timestamp",
+	"int8", "int16", "int32", "uint8", "uint16", "uint32", "uint64", "float16", "float32"}
 
 // Check is a data-quality rule on a source column: exactly one of
 // not_null, unique, min/max, allowed or freshness. Level is fail (the

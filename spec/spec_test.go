@@ -111,7 +111,7 @@ func TestSourceSchemaAndDelimiter(t *testing.T) {
 	bad := "project: p\nsources:\n  s:\n    parquet: a/\n    delimiter: \"::\"\n    schema:\n      zip: text\n"
 	_, err = Parse("f.yaml", []byte(bad))
 	if err == nil || !strings.Contains(err.Error(), "sources.s.delimiter: only a csv source has a delimiter") ||
-		!strings.Contains(err.Error(), `f.yaml:7: sources.s.schema.zip: want one of int64, float64, bool, string, date, timestamp; got "text"`) {
+		!strings.Contains(err.Error(), `f.yaml:7: sources.s.schema.zip: want one of int64, float64, bool, string, date, timestamp, int8, int16, int32, uint8, uint16, uint32, uint64, float16, float32; got "text"`) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/sweep"
 )
 
@@ -89,6 +90,9 @@ func (v *validator) check(s *Spec) {
 		v.fail("project", "missing: name the project")
 	} else {
 		v.name("project", s.Project)
+		if len(s.Project) > naming.MaxProject {
+			v.fail("project", "at most %d characters (its tables live in schemas named <project>_predictions, which PostgreSQL caps at 63); got %d", naming.MaxProject, len(s.Project))
+		}
 	}
 	for _, n := range sortedKeys(s.Sources) {
 		v.source("sources."+n, n, s.Sources[n])

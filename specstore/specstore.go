@@ -65,8 +65,10 @@ func (s *Store) Apply(ctx context.Context, project, content, baseDir, by string)
 			return nil
 		}
 		changed = true
-		v, err = scan(tx.QueryRow(ctx, `INSERT INTO sluice.spec_versions (project, content, sha256, base_dir, applied_by)
-			VALUES ($1, $2, $3, $4, $5) RETURNING `+columns, project, content, hash, baseDir, by))
+		// Versions count per project; the lock above serialises the
+		// project's applies.
+		v, err = scan(tx.QueryRow(ctx, `INSERT INTO sluice.spec_versions (version, project, content, sha256, base_dir, applied_by)
+			VALUES ($6, $1, $2, $3, $4, $5) RETURNING `+columns, project, content, hash, baseDir, by, prev.Version+1))
 		return err
 	})
 	if err != nil {
@@ -82,7 +84,7 @@ func (s *Store) Get(ctx context.Context, project string, version int) (Version, 
 	if version == 0 {
 		v, err = scan(s.DB.QueryRow(ctx, `SELECT `+columns+` FROM sluice.spec_versions WHERE project = $1 ORDER BY version DESC LIMIT 1`, project))
 	} else {
-		v, err = scan(s.DB.QueryRow(ctx, `SELECT `+columns+` FROM sluice.spec_versions WHERE version = $1`, version))
+		v, err = scan(s.DB.QueryRow(ctx, `SELECT `+columns+` FROM sluice.spec_versions WHERE project = $1 AND version = $2`, project, version))
 	}
 	if err != nil {
 		return v, fmt.Errorf("specstore: %s version %d: %w", project, version, err)
@@ -93,11 +95,29 @@ func (s *Store) Get(ctx context.Context, project string, version int) (Version, 
 // Latest reads the newest version of any project: what a command without
 // a spec file runs.
 func (s *Store) Latest(ctx context.Context) (Version, error) {
-	v, err := scan(s.DB.QueryRow(ctx, `SELECT `+columns+` FROM sluice.spec_versions ORDER BY version DESC LIMIT 1`))
+	v, err := scan(s.DB.QueryRow(ctx, `SELECT `+columns+` FROM sluice.spec_versions ORDER BY applied_at DESC, version DESC LIMIT 1`))
 	if err != nil {
 		return v, fmt.Errorf("specstore: the newest spec: %w", err)
 	}
 	return v, nil
+}
+
+// Newest reads the newest version of every project, by project name.
+func (s *Store) Newest(ctx context.Context) ([]Version, error) {
+	rows, err := s.DB.Query(ctx, `SELECT DISTINCT ON (project) `+columns+` FROM sluice.spec_versions ORDER BY project, version DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("specstore: the newest specs: %w", err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("specstore: the newest specs: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // Diff is a line diff of two texts: unchanged lines with "  ", removed

@@ -310,33 +310,33 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	}
 	lakeCounts := map[string]int{}
 	for _, src := range []string{"customers", "transactions", "labels"} {
-		rows, _ := count("raw."+src, "customer_id")
-		check("raw."+src+" rows", rows, csvRows(t, filepath.Join(dir, "data", src+".csv")))
-		lakeCounts["raw."+src] = rows
+		rows, _ := count("churn_demo_raw."+src, "customer_id")
+		check("churn_demo_raw."+src+" rows", rows, csvRows(t, filepath.Join(dir, "data", src+".csv")))
+		lakeCounts["churn_demo_raw."+src] = rows
 	}
 	for _, view := range []string{"customer_txn", "customer_profile"} {
-		rows, distinct := count("features."+view, "customer_id")
-		check("features."+view+" rows, one per entity", rows, distinct)
-		online, onlineDistinct := sql(`SELECT count(*)::int, count(DISTINCT customer_id)::int FROM sluice_online.` + view)
-		check("sluice_online."+view+" rows", online, onlineDistinct)
-		check("sluice_online."+view+" entities", online, distinct)
-		lakeCounts["features."+view] = rows
+		rows, distinct := count("churn_demo_features."+view, "customer_id")
+		check("churn_demo_features."+view+" rows, one per entity", rows, distinct)
+		online, onlineDistinct := sql(`SELECT count(*)::int, count(DISTINCT customer_id)::int FROM churn_demo_online.` + view)
+		check("churn_demo_online."+view+" rows", online, onlineDistinct)
+		check("churn_demo_online."+view+" entities", online, distinct)
+		lakeCounts["churn_demo_features."+view] = rows
 	}
-	check("features.customer_profile entities", lakeCounts["features.customer_profile"], customers)
-	rows, _ := count("training.churn", "customer_id")
-	check("training.churn rows, one per label", rows, lakeCounts["raw.labels"])
-	pg, pgDistinct := sql(`SELECT count(*)::int, count(DISTINCT customer_id)::int FROM predictions.churn`)
+	check("features.customer_profile entities", lakeCounts["churn_demo_features.customer_profile"], customers)
+	rows, _ := count("churn_demo_training.churn", "customer_id")
+	check("training.churn rows, one per label", rows, lakeCounts["churn_demo_raw.labels"])
+	pg, pgDistinct := sql(`SELECT count(*)::int, count(DISTINCT customer_id)::int FROM churn_demo_predictions.churn`)
 	check("predictions.churn rows", pg, customers)
 	check("predictions.churn entities", pgDistinct, customers)
-	lakePreds, lakeDistinct := count("predictions.churn", "customer_id")
+	lakePreds, lakeDistinct := count("churn_demo_predictions.churn", "customer_id")
 	check("the lake's predictions.churn rows", lakePreds, customers)
 	check("the lake's predictions.churn entities", lakeDistinct, customers)
-	versions, champion := sql(`SELECT count(*)::int, coalesce((SELECT version FROM sluice.model_aliases WHERE model = 'churn' AND alias = 'champion'), 0) FROM sluice.model_versions WHERE model = 'churn'`)
+	versions, champion := sql(`SELECT count(*)::int, coalesce((SELECT version FROM sluice.model_aliases WHERE model = 'churn_demo.churn' AND alias = 'champion'), 0) FROM sluice.model_versions WHERE model = 'churn_demo.churn'`)
 	check("registered versions", versions, 1)
 	check("the champion", champion, 1)
-	moves, _ := sql(`SELECT count(*)::int, 0 FROM sluice.model_alias_history WHERE model = 'churn'`)
+	moves, _ := sql(`SELECT count(*)::int, 0 FROM sluice.model_alias_history WHERE model = 'churn_demo.churn'`)
 	check("alias moves", moves, 1)
-	trials, best := sql(`SELECT count(*)::int, count(*) FILTER (WHERE best)::int FROM sluice.experiments WHERE model = 'churn'`)
+	trials, best := sql(`SELECT count(*)::int, count(*) FILTER (WHERE best)::int FROM sluice.experiments WHERE model = 'churn_demo.churn'`)
 	check("trial records (a 2×2 sweep)", trials, 4)
 	check("best trials", best, 1)
 
@@ -371,9 +371,9 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	}))
 	defer hook.Close()
 	monRun, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "monitor/chaos", TaskQueue: workflows.QueueControl}, pipelines.Monitor,
-		pipelines.MonitorRequest{Project: applied.project, Pipeline: "churn_daily", Model: "churn", Version: 1, RunID: "chaos-score-run", AsOf: churn.End,
+		pipelines.MonitorRequest{Project: applied.project, Pipeline: "churn_daily", Model: "churn_demo.churn", Version: 1, RunID: "chaos-score-run", AsOf: churn.End,
 			Drift: monitor.LevelAlert, Drifted: []string{"customer_txn__amount_sum_7d"}, Webhook: hook.URL, Format: "json",
-			Performance:  &activities.PerformanceInput{Model: "churn", Task: "binary", LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned"},
+			Performance:  &activities.PerformanceInput{Model: "churn_demo.churn", Task: "binary", LabelTable: "churn_demo_raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned"},
 			OnlineWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestPipelineSurvivesKilledWorkersAndAKilledServer(t *testing.T) {
 	if !mon.Alerted || !mon.Delivered {
 		t.Errorf("monitoring: %+v, want the alert raised and delivered", mon)
 	}
-	alerts, sent := sql(`SELECT count(*)::int, count(sent_at)::int FROM sluice.alerts WHERE model = 'churn'`)
+	alerts, sent := sql(`SELECT count(*)::int, count(sent_at)::int FROM sluice.alerts WHERE model = 'churn_demo.churn'`)
 	check("alerts", alerts, 1)
 	check("alerts sent", sent, 1)
 	hookMu.Lock()

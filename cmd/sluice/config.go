@@ -29,6 +29,10 @@ type config struct {
 	ServeRoutes, ServeShadow string
 	// APIURL sends commands through the control API instead of Temporal.
 	APIURL string
+	// APITokenFile holds the API's token when no token is given.
+	APITokenFile string
+	// applyMove lets apply take over a project applied from another folder.
+	applyMove bool
 	// UIURL is the Temporal UI's address, for links.
 	UIURL    string
 	LogLevel string
@@ -55,6 +59,7 @@ func (c *config) temporalFlags(f *flagSet) {
 	f.stringVar(&t.TLSServerName, "temporal-tls-server-name", "SLUICE_TEMPORAL_TLS_SERVER_NAME", "", "server name to verify")
 	f.boolVar(&t.TLS, "temporal-tls", "SLUICE_TEMPORAL_TLS", false, "use TLS without a client certificate")
 	f.stringVar(&t.APIKey, "temporal-api-key", "SLUICE_TEMPORAL_API_KEY", "", "API key (Temporal Cloud); implies TLS")
+	f.stringVar(&c.UIURL, "temporal-ui", "SLUICE_TEMPORAL_UI", "", "the Temporal UI's URL, for links to runs")
 }
 
 // storageFlags registers the PostgreSQL and lake flags.

@@ -90,7 +90,7 @@ func demo(ctx context.Context, cfg config, dev devOptions, st *stack, customers 
 	fmt.Fprintf(stdout, "\n1. The model: churn v%d, test AUC %.4f (promoted: %v, %s)\n", m.Version, m.Test["auc"], m.Promoted, m.Reason)
 	fmt.Fprintf(stdout, "\n2. The run in the Temporal UI:\n   %s\n", workflowURL(st.uiURL, cfg.Temporal.Namespace, run.GetID(), run.GetRunID()))
 
-	query := `SELECT customer_id, round(score::numeric, 3) AS score, label, as_of::date FROM predictions.churn_latest ORDER BY score DESC, customer_id LIMIT 10`
+	query := `SELECT customer_id, round(score::numeric, 3) AS score, label, as_of::date FROM churn_demo_predictions.churn_latest ORDER BY score DESC, customer_id LIMIT 10`
 	fmt.Fprintf(stdout, "\n3. The 10 customers most at risk:\n   psql %q -c %q\n\n", redactURL(st.DatabaseURL), query)
 	rows, err := st.Pool.Query(ctx, query)
 	if err != nil {

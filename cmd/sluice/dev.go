@@ -112,6 +112,9 @@ type stack struct {
 	// apiAddr and serveAddr are where the API and serving listen.
 	apiAddr, serveAddr string
 	metrics            *workers.Metrics
+	// envPath is the settings file the CLI finds the stack by; tokenFile
+	// holds the API token the stack made ("" when the user gave one).
+	envPath, tokenFile string
 }
 
 // startStack starts the dev infrastructure, then the workers, serving and
@@ -172,6 +175,9 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	if err != nil {
 		return nil, err
 	}
+	if st.envPath, err = st.writeEnv(cfg); err != nil {
+		return nil, err
+	}
 
 	pgNote := "(SLUICE_DATABASE_URL)"
 	if st.Postgres != nil {
@@ -186,9 +192,10 @@ Sluice dev stack is ready in %s
   PostgreSQL         %s %s
   Lake               %s
   State and logs     %s
+  CLI settings       %s  (sluice commands read it: no flags needed)
 Press Ctrl-C to stop.
 `, time.Since(begin).Round(time.Millisecond), st.Temporal.Frontend(), cfg.Temporal.Namespace, st.uiURL,
-		st.apiAddr, tokenNote, st.serveAddr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir)
+		st.apiAddr, tokenNote, st.serveAddr, redactURL(st.DatabaseURL), pgNote, st.Objects.URL(), st.Dir, st.envPath)
 	return st, nil
 }
 
@@ -216,12 +223,13 @@ func (st *stack) serveHTTP(ctx context.Context, cfg *config, apiLn, serveLn net.
 			return "", err
 		}
 		tokenNote = "token " + cfg.API.Token + ", in " + tokenFile
+		st.tokenFile = tokenFile
 	}
 	if err := pipelines.EnsureSearchAttributes(ctx, st.Client, cfg.Temporal.Namespace); err != nil {
 		logger.Warn("pipeline runs will not carry the Sluice* search attributes", "error", err)
 	}
 	controlAPI := api.New(cfg.API, logger).WithRegistry(&registry.Registry{DB: st.Pool}).WithTemporal(api.Temporal{
-		Client: st.Client, Namespace: cfg.Temporal.Namespace, UIURL: st.uiURL, Project: latestProject(st.Pool)}).WithMetrics(st.metrics.Registry)
+		Client: st.Client, Namespace: cfg.Temporal.Namespace, UIURL: st.uiURL, Project: api.SpecProjects(&specstore.Store{DB: st.Pool})}).WithMetrics(st.metrics.Registry)
 	st.httpStop, st.httpDone = httpStop, make(chan error, 2)
 	go func() {
 		st.httpDone <- httpx.Serve(httpCtx, httpx.NewServer(controlAPI.Handler(), logger), apiLn)
@@ -267,20 +275,38 @@ func ownedPrivately(path string, info os.FileInfo) error {
 	return nil
 }
 
-// latestProject names the project of the newest applied spec, for the
-// API's pipeline runs.
-func latestProject(db *pgxpool.Pool) func() (string, error) {
-	return func() (string, error) {
-		v, err := (&specstore.Store{DB: db}).Latest(context.Background())
-		if err != nil {
-			return "", fmt.Errorf("no spec applied yet: run sluice apply -f sluice.yaml (%w)", err)
-		}
-		return v.Project, nil
+// close stops every part in the reverse order of start.
+// writeEnv writes the settings file (devenv.go) the CLI reaches the stack
+// by. A database URL with a password in it is the user's (the private
+// cluster's has none): it is left out, and their environment supplies it.
+func (st *stack) writeEnv(cfg config) (string, error) {
+	settings := map[string]string{
+		"SLUICE_LAKE":               st.Lake.URL,
+		"SLUICE_S3_ENDPOINT":        st.Lake.S3Endpoint,
+		"SLUICE_TEMPORAL_ADDRESS":   st.Temporal.Frontend(),
+		"SLUICE_TEMPORAL_NAMESPACE": cfg.Temporal.Namespace,
+		"SLUICE_TEMPORAL_UI":        st.uiURL,
+		"SLUICE_API_URL":            "http://" + st.apiAddr,
+		"SLUICE_SERVE_URL":          "http://" + st.serveAddr,
 	}
+	if st.Lake.S3PathStyle {
+		settings["SLUICE_S3_PATH_STYLE"] = "true"
+	}
+	if spec.RedactPassword(st.DatabaseURL) == st.DatabaseURL {
+		settings["SLUICE_DATABASE_URL"] = st.DatabaseURL
+	}
+	if st.tokenFile != "" {
+		abs, err := filepath.Abs(st.tokenFile)
+		if err != nil {
+			return "", err
+		}
+		settings["SLUICE_API_TOKEN_FILE"] = abs
+	}
+	return writeDevEnv(st.Dir, settings)
 }
 
-// close stops every part in the reverse order of start.
 func (st *stack) close() error {
+	removeDevEnv(st.envPath)
 	var errs []error
 	if st.httpStop != nil {
 		st.httpStop()

@@ -124,7 +124,7 @@ func TestDevStack(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(proj, "data", "customers.csv"),
 			[]byte("customer_id,plan,updated_at\nC1,pro,2026-11-01T00:00:00Z\nC2,basic,2026-11-02T00:00:00Z\n,pro,2026-11-03T00:00:00Z\n"), 0o644))
 		out := run(t, "ingest", "customers", "-f", specFile, "--temporal-address", frontend, "--max-reject-ratio", "0.5")
-		if !strings.Contains(out, "ingested 2 rows into raw.customers") || !strings.Contains(out, "1 rejected into quarantine.customers") ||
+		if !strings.Contains(out, "ingested 2 rows into it_raw.customers") || !strings.Contains(out, "1 rejected into it_quarantine.customers") ||
 			!strings.Contains(out, "allowed(plan: pro)") {
 			t.Errorf("sluice ingest said:\n%s", out)
 		}
@@ -170,7 +170,7 @@ models:
 		outFile := filepath.Join(proj, "churn.parquet")
 		out := run(t, "training-set", "churn", "-f", specFile, "--temporal-address", frontend,
 			"--database-url", field("PostgreSQL"), "--lake", field("Lake"), "--out", outFile)
-		if !strings.Contains(out, "wrote 2 rows in training.churn") || !strings.Contains(out, "raw.labels@") || !strings.Contains(out, "raw.txn@") {
+		if !strings.Contains(out, "wrote 2 rows in it_training.churn") || !strings.Contains(out, "it_raw.labels@") || !strings.Contains(out, "it_raw.txn@") {
 			t.Fatalf("sluice training-set said:\n%s", out)
 		}
 		recs, err := sources.ReadFile(context.Background(), outFile, sources.Options{})
@@ -192,15 +192,15 @@ models:
 		}
 
 		out = run(t, "materialize", "customer_txn", "-f", specFile, "--temporal-address", frontend, "--as-of", "2026-11-10")
-		if !strings.Contains(out, "features.customer_txn: 1 entities (all entities)") || !strings.Contains(out, "1 online") {
+		if !strings.Contains(out, "it_features.customer_txn: 1 entities (all entities)") || !strings.Contains(out, "1 online") {
 			t.Fatalf("sluice materialize said:\n%s", out)
 		}
-		out = run(t, "features", "get", "customer_txn", "C1", "C9", "--database-url", field("PostgreSQL"))
+		out = run(t, "features", "get", "it.customer_txn", "C1", "C9", "--database-url", field("PostgreSQL"))
 		if !strings.Contains(out, `"customer_txn__amount_sum_7d":60`) || !strings.Contains(out, `{"found":false,"key":"C9"}`) {
 			t.Errorf("sluice features get said:\n%s", out)
 		}
 		// Serving answers the same from its cache.
-		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/features/customer_txn", ports[3]), "application/json", strings.NewReader(`{"keys":["C1","C9"]}`))
+		resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/features/it.customer_txn", ports[3]), "application/json", strings.NewReader(`{"keys":["C1","C9"]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ pipelines:
 			}
 		}
 		out := run(t, "train", "retention", "-f", specFile, "--temporal-address", frontend)
-		if !strings.Contains(out, "registered retention v1 (models/retention/v1/model.sluice)") || !strings.Contains(out, "VALID AUC") {
+		if !strings.Contains(out, "registered it.retention v1 (models/it.retention/v1/model.sluice)") || !strings.Contains(out, "VALID AUC") {
 			t.Fatalf("sluice train said:\n%s", out)
 		}
 		db := "--database-url=" + regexp.MustCompile(`(?m)^\s*PostgreSQL\s+(\S+)`).FindStringSubmatch(dev.out.String())[1]
@@ -282,10 +282,10 @@ pipelines:
 			}
 		}
 		out = run(t, "score", "retention", "-f", specFile, "--temporal-address", frontend, "--as-of", "2026-11-01", "--parts", "3")
-		if !strings.Contains(out, "scored 80 entities with retention v1 as of 2026-11-01T00:00:00Z") || !strings.Contains(out, "predict ") {
+		if !strings.Contains(out, "scored 80 entities with it.retention v1 as of 2026-11-01T00:00:00Z") || !strings.Contains(out, "predict ") {
 			t.Fatalf("sluice score said:\n%s", out)
 		}
-		if out := run(t, "monitor", "report", "retention", db); !strings.Contains(out, "batch run score/retention/2026-11-01T00:00:00Z") ||
+		if out := run(t, "monitor", "report", "retention", db); !strings.Contains(out, "batch run score/it.retention/2026-11-01T00:00:00Z") ||
 			!strings.Contains(out, "activity__amount_count_30d  numeric") || !strings.Contains(out, "score ") {
 			t.Errorf("sluice monitor report said:\n%s", out)
 		}
@@ -299,7 +299,7 @@ pipelines:
 			t.Errorf("sluice monitor alerts said:\n%s", out)
 		}
 		out = run(t, "predictions", "retention", "--entity", "C7", db)
-		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/retention/2026-11-01T00:00:00Z") {
+		if !strings.Contains(out, "CUSTOMER_ID") || strings.Count(out, "\n") != 2 || !strings.Contains(out, "score/it.retention/2026-11-01T00:00:00Z") {
 			t.Errorf("sluice predictions said:\n%s", out)
 		}
 
@@ -338,7 +338,7 @@ pipelines:
 		if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2])); code != 200 ||
 			!strings.Contains(body, `sluice_workflow_seconds_count{outcome="ok",workflow="Pipeline"}`) ||
 			!strings.Contains(body, `sluice_rows_processed_total{activity="ScorePart",queue="sluice-io"}`) ||
-			!strings.Contains(body, `sluice_drift_level{model="retention",source="batch"}`) {
+			!strings.Contains(body, `sluice_drift_level{model="it.retention",source="batch"}`) {
 			t.Errorf("the dev stack's /metrics: %d\n%.3000s", code, body)
 		}
 	})
@@ -408,7 +408,7 @@ func TestDemoProvesEachPart(t *testing.T) {
 		}
 		for _, want := range []string{
 			fmt.Sprintf("2. The run in the Temporal UI:\n   http://127.0.0.1:%d/namespaces/default/workflows/pipeline%%2Fchurn_demo%%2Fchurn_daily%%2F", ports[1]),
-			"3. The 10 customers most at risk:", "predictions.churn_latest", "customer_id  score",
+			"3. The 10 customers most at risk:", "churn_demo_predictions.churn_latest", "customer_id  score",
 			"4. The online endpoint", `"variant":"champion","request_id":`, `"predictions":[{"score":`,
 			"score        churn             1500 entities scored with v1", "press Ctrl-C", "stopping",
 		} {

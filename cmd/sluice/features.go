@@ -73,12 +73,12 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	var id string
 	switch {
 	case !req.Start.IsZero():
-		id = fmt.Sprintf("materialize/%s/backfill/%s/%s", name, req.Start.Format("2006-01-02"), req.End.Format("2006-01-02"))
+		id = fmt.Sprintf("materialize/%s/backfill/%s/%s", view.View.Name, req.Start.Format("2006-01-02"), req.End.Format("2006-01-02"))
 	default:
 		if req.AsOf.IsZero() {
 			req.AsOf = time.Now().UTC().Truncate(time.Second)
 		}
-		id = fmt.Sprintf("materialize/%s/%s", name, req.AsOf.Format(time.RFC3339))
+		id = fmt.Sprintf("materialize/%s/%s", view.View.Name, req.AsOf.Format(time.RFC3339))
 	}
 	tc, err := cfg.dialTemporal(ctx)
 	if err != nil {
@@ -133,7 +133,7 @@ func runFeaturesGet(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer pool.Close()
-	rows, err := online.NewReader(pool, online.CacheOptions{}).Get(ctx, rest[0], rest[1:])
+	rows, err := online.NewReader(pool, online.CacheOptions{}).Get(ctx, qualifyBySpec(rest[0]), rest[1:])
 	if err != nil {
 		return err
 	}

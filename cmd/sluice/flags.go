@@ -16,12 +16,30 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	envErrs []error
+	// devEnv says whether the dev stack's settings (devenv.go) fill in
+	// what the environment leaves unset.
+	devEnv bool
 }
 
 func newFlagSet(name string, out io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	return &flagSet{FlagSet: fs}
+	return &flagSet{FlagSet: fs, devEnv: !devEnvSkip[name]}
+}
+
+// lookupEnv reads a variable from the environment, then from the running
+// dev stack's settings.
+func (f *flagSet) lookupEnv(env string) (string, bool) {
+	if env == "" {
+		return "", false
+	}
+	if v, ok := os.LookupEnv(env); ok {
+		return v, true
+	}
+	if f.devEnv {
+		return devSetting(env)
+	}
+	return "", false
 }
 
 func withEnv(usage, env string) string {
@@ -32,14 +50,14 @@ func withEnv(usage, env string) string {
 }
 
 func (f *flagSet) stringVar(p *string, name, env, def, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
+	if v, ok := f.lookupEnv(env); ok {
 		def = v
 	}
 	f.StringVar(p, name, def, withEnv(usage, env))
 }
 
 func (f *flagSet) intVar(p *int, name, env string, def int, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
+	if v, ok := f.lookupEnv(env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want an integer, got %q", env, v))
@@ -51,7 +69,7 @@ func (f *flagSet) intVar(p *int, name, env string, def int, usage string) {
 }
 
 func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
+	if v, ok := f.lookupEnv(env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want true or false, got %q", env, v))
@@ -63,7 +81,7 @@ func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
 }
 
 func (f *flagSet) durationVar(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := os.LookupEnv(env); ok && env != "" {
+	if v, ok := f.lookupEnv(env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want a duration like 500ms, got %q", env, v))

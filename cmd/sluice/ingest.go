@@ -101,7 +101,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer tc.Close()
-	id := fmt.Sprintf("ingest/%s/%s", source, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	id := fmt.Sprintf("ingest/%s/%s", req.Source, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.QueueControl}, workflows.Ingest, req)
 	if err != nil {
 		return fmt.Errorf("starting ingest: %w", err)

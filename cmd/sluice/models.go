@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -43,7 +44,51 @@ func openRegistry(ctx context.Context, name string, args []string, stderr io.Wri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &registry.Registry{DB: pool}, pos, pool.Close, nil
+	reg := &registry.Registry{DB: pool}
+	if len(pos) > 0 && name != "list" {
+		if pos[0], err = qualifyModel(ctx, reg, pos[0]); err != nil {
+			pool.Close()
+			return nil, nil, nil, err
+		}
+	}
+	return reg, pos, pool.Close, nil
+}
+
+// qualifyBySpec gives a bare source, view or model name the project of
+// ./sluice.yaml, when there is one.
+func qualifyBySpec(name string) string {
+	if strings.Contains(name, ".") || !fileExists("sluice.yaml") {
+		return name
+	}
+	s, _, err := loadSpec("")
+	if err != nil {
+		return name
+	}
+	return naming.Qualify(s.Project, name)
+}
+
+// qualifyModel gives a model named on the command line its project: the
+// name as given when it has one; else the project of ./sluice.yaml when
+// that project has the model; else the one project with a model of that
+// name.
+func qualifyModel(ctx context.Context, reg *registry.Registry, name string) (string, error) {
+	if strings.Contains(name, ".") {
+		return name, nil
+	}
+	if fileExists("sluice.yaml") {
+		if s, _, err := loadSpec(""); err == nil {
+			if q := naming.Qualify(s.Project, name); q != name {
+				if _, err := reg.Lookup(ctx, q); err == nil {
+					return q, nil
+				}
+			}
+		}
+	}
+	q, err := reg.Lookup(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return name, nil // the command's own lookup says what is missing
+	}
+	return q, err
 }
 
 // openDB parses a command's flags, --database-url among them, and opens
@@ -250,6 +295,7 @@ func runModelsApprove(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer tc.Close()
+	pos[0] = qualifyBySpec(pos[0])
 	id := workflows.PromoteID(pos[0], n)
 	if err := tc.SignalWorkflow(ctx, id, "", workflows.ApproveSignal, workflows.Approval{Approve: !reject, By: operator(), Reason: reason}); err != nil {
 		return fmt.Errorf("signalling %s (is the version waiting for approval?): %w", id, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/monitor"
+	"github.com/sluice-ml/sluice/registry"
 )
 
 func monitorCommands() []command {
@@ -40,7 +41,10 @@ func runMonitorReport(ctx context.Context, args []string, stdout, stderr io.Writ
 	if len(pos) != 1 {
 		return errors.New("usage: sluice monitor report MODEL [--runs 1] [--html report.html] [--database-url URL]")
 	}
-	model := pos[0]
+	model, err := qualifyModel(ctx, &registry.Registry{DB: db}, pos[0])
+	if err != nil {
+		return err
+	}
 	if htmlOut != "" && runs == 1 {
 		runs = 30
 	}
@@ -107,7 +111,9 @@ func runMonitorAlerts(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	model := ""
 	if len(pos) == 1 {
-		model = pos[0]
+		if model, err = qualifyModel(ctx, &registry.Registry{DB: db}, pos[0]); err != nil {
+			return err
+		}
 	}
 	alerts, err := (&monitor.Alerts{DB: db}).List(ctx, model, max(limit, 1))
 	if err != nil {

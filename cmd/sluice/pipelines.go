@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
@@ -31,13 +32,24 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.temporalFlags(f)
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL connection URL")
 	specPath := "sluice.yaml"
+	var explain, move bool
 	f.StringVar(&specPath, "f", specPath, "project spec")
+	f.BoolVar(&explain, "explain", false, "print what the spec creates (tables, online views, models, schedules) and change nothing")
+	f.BoolVar(&move, "move", false, "accept that the project was applied from another folder before (the project moved)")
 	if err := f.parse(args, false); err != nil {
 		return err
+	}
+	if explain {
+		s, _, err := loadSpec(specPath)
+		if err != nil {
+			return err
+		}
+		return explainSpec(stdout, s)
 	}
 	if cfg.DatabaseURL == "" {
 		return errors.New("--database-url (or SLUICE_DATABASE_URL) is needed")
 	}
+	cfg.applyMove = move
 	res, err := applySpec(ctx, &cfg, specPath)
 	if err != nil {
 		return err
@@ -97,7 +109,17 @@ func applySpec(ctx context.Context, cfg *config, specPath string) (applied, erro
 	}
 	defer db.Close()
 	res := applied{project: s.Project}
-	res.version, res.prev, res.changed, err = (&specstore.Store{DB: db}).Apply(ctx, s.Project, string(content), filepath.Dir(abs), operator())
+	store := &specstore.Store{DB: db}
+	// A project's tables are its own: a spec from another folder that
+	// names an existing project would write into that project's tables
+	// (a copied spec whose project was not renamed, most often).
+	if prev, err := store.Get(ctx, s.Project, 0); err == nil && prev.BaseDir != filepath.Dir(abs) && !cfg.applyMove {
+		return res, fmt.Errorf("project %s belongs to the spec in %s (version %d); %s would write into its tables. "+
+			"Give this project its own name (project: in the spec), or, if the project moved here, apply with --move", s.Project, prev.BaseDir, prev.Version, abs)
+	} else if err != nil && !errors.Is(err, specstore.ErrNotFound) {
+		return res, err
+	}
+	res.version, res.prev, res.changed, err = store.Apply(ctx, s.Project, string(content), filepath.Dir(abs), operator())
 	if err != nil {
 		return res, err
 	}
@@ -149,6 +171,21 @@ func fileExists(path string) bool {
 func (c *config) apiFlags(f *flagSet) {
 	f.stringVar(&c.APIURL, "api", "SLUICE_API", "", "control API URL (http://127.0.0.1:8081); empty talks to Temporal directly")
 	f.stringVar(&c.API.Token, "api-token", "SLUICE_API_TOKEN", "", "the control API's bearer token")
+	f.stringVar(&c.APITokenFile, "api-token-file", "SLUICE_API_TOKEN_FILE", "", "a file holding the control API's bearer token (sluice dev writes one)")
+}
+
+// apiToken is the control API's token: --api-token, else the first line
+// of --api-token-file.
+func (c *config) apiToken() (string, error) {
+	if c.API.Token != "" || c.APITokenFile == "" {
+		return c.API.Token, nil
+	}
+	b, err := os.ReadFile(c.APITokenFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the API token: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(tok), nil
 }
 
 // callAPI sends a request to the control API and decodes its JSON answer.
@@ -166,8 +203,12 @@ func (c *config) callAPI(ctx context.Context, method, path string, body, into an
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if c.API.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.API.Token)
+	token, err := c.apiToken()
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -222,7 +263,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			RunID      string `json:"run_id"`
 			UIURL      string `json:"ui_url"`
 		}
-		if err := cfg.callAPI(ctx, "POST", "/api/v1/pipelines/"+url.PathEscape(name)+"/runs", map[string]any{"as_of": asOf}, &started); err != nil {
+		path := "/api/v1/pipelines/" + url.PathEscape(name) + "/runs"
+		if specPath != "" || fileExists("sluice.yaml") {
+			s, _, err := loadSpec(specPath)
+			if err != nil {
+				return err
+			}
+			path += "?project=" + url.QueryEscape(s.Project)
+		}
+		if err := cfg.callAPI(ctx, "POST", path, map[string]any{"as_of": asOf}, &started); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "started %s (run %s)\n%s\n", started.WorkflowID, started.RunID, started.UIURL)
@@ -278,7 +327,7 @@ func printPipeline(w io.Writer, res pipelines.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "STEP\tNAME\tRESULT\n")
 	for _, s := range res.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Step, s.Name, s.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Step, naming.Base(s.Name), s.Summary)
 	}
 	tw.Flush()
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/pipelines"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/scoring"
 	"github.com/sluice-ml/sluice/workflows"
 )
@@ -48,7 +50,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if req.AsOf.IsZero() {
 		req.AsOf = time.Now().UTC().Truncate(time.Second)
 	}
-	id := fmt.Sprintf("score/%s/%s", model, req.AsOf.Format(time.RFC3339))
+	id := fmt.Sprintf("score/%s/%s", req.Model, req.AsOf.Format(time.RFC3339))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.BatchScore, req)
 	if err != nil {
 		return err
@@ -66,8 +68,8 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if lakeOnly {
 		where = "the lake"
 	}
-	fmt.Fprintf(stdout, "scored %d entities with %s v%d as of %s: predictions.%s in %s (snapshot %d)\n",
-		res.Rows, model, res.Version, res.AsOf.Format(time.RFC3339), model, where, res.LakeSnapshot)
+	fmt.Fprintf(stdout, "scored %d entities with %s v%d as of %s: %s in %s (snapshot %d)\n",
+		res.Rows, req.Model, res.Version, res.AsOf.Format(time.RFC3339), naming.Table(naming.Predictions, req.Model), where, res.LakeSnapshot)
 	fmt.Fprintf(stdout, "time: %s\n", strings.Join(steps, ", "))
 	if len(res.Dropped) > 0 {
 		fmt.Fprintf(stdout, "retention dropped %s\n", strings.Join(res.Dropped, ", "))
@@ -98,7 +100,10 @@ func runPredictions(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer db.Close()
-	table := pgx.Identifier{"predictions", model}.Sanitize()
+	if model, err = qualifyModel(ctx, &registry.Registry{DB: db}, model); err != nil {
+		return err
+	}
+	table := pgx.Identifier(naming.Ident(naming.Predictions, model)).Sanitize()
 	var key string
 	err = db.QueryRow(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum = 3 AND NOT attisdropped`, table).Scan(&key)
 	if errors.Is(err, pgx.ErrNoRows) {

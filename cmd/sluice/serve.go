@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/specstore"
 )
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -103,7 +104,6 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	f.stringVar(&cfg.API.Addr, "addr", "SLUICE_API_ADDR", cfg.API.Addr, "listen address")
 	f.stringVar(&cfg.API.Token, "token", "SLUICE_API_TOKEN", "", "bearer token that /api/v1 requires")
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the registry (its endpoints answer 501 without it)")
-	f.stringVar(&cfg.UIURL, "temporal-ui", "SLUICE_TEMPORAL_UI", "", "the Temporal UI's URL, for links to runs")
 	cfg.temporalFlags(f)
 	cfg.logFlags(f)
 	if err := f.parse(args, false); err != nil {
@@ -133,7 +133,7 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 			logger.Warn("no Temporal: the run and schedule endpoints answer 501", "error", err)
 		} else {
 			defer tc.Close()
-			srv.WithTemporal(api.Temporal{Client: tc, Namespace: cfg.Temporal.Namespace, UIURL: cfg.UIURL, Project: latestProject(pool)})
+			srv.WithTemporal(api.Temporal{Client: tc, Namespace: cfg.Temporal.Namespace, UIURL: cfg.UIURL, Project: api.SpecProjects(&specstore.Store{DB: pool})})
 		}
 	}
 	logger.Info("control API", "addr", ln.Addr().String(), "registry", cfg.DatabaseURL != "")

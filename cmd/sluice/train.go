@@ -34,7 +34,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	req.TrainingSet.Rebuild, req.Concurrency = rebuild, concurrency
-	id := fmt.Sprintf("train/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	id := fmt.Sprintf("train/%s/%s", req.Model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.Train, req)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if res.TrainingSet.Reused {
 		built = "reused"
 	}
-	fmt.Fprintf(stdout, "registered %s v%d (%s) from training set snapshot %d (%s); test: %s\n", model, res.Version.Version, res.Version.ArtifactKey,
+	fmt.Fprintf(stdout, "registered %s v%d (%s) from training set snapshot %d (%s); test: %s\n", res.Version.Model, res.Version.Version, res.Version.ArtifactKey,
 		res.TrainingSet.SnapshotID, built, strings.Join(test, " "))
 	return nil
 }

@@ -36,7 +36,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	req.Partitions, req.Rebuild = partitions, rebuild
-	id := fmt.Sprintf("training-set/%s/%s", model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+	id := fmt.Sprintf("training-set/%s/%s", req.Model, time.Now().UTC().Format("2006-01-02T15:04:05Z"))
 	tc, run, err := startRun(ctx, &cfg, stdout, id, workflows.TrainingSet, req)
 	if err != nil {
 		return err
