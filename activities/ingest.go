@@ -88,6 +88,9 @@ type IngestResult struct {
 	AddedColumns []string
 	// Quality holds the checks' results.
 	Quality []quality.Result
+	// Unchanged says the source's files are the ones the table's current
+	// snapshot (SnapshotID) landed: nothing was read or written.
+	Unchanged bool `json:",omitempty"`
 }
 
 // IngestProgress is what an ingest attempt heartbeats: the chunks it has

@@ -630,3 +630,32 @@ func TestParquetInt8LandsAndAFailedFirstIngestLeavesNoTable(t *testing.T) {
 		t.Errorf("raw.labels8 has %d rows, want 2", got)
 	}
 }
+
+// TestIngestOfUnchangedFilesLandsNothing: a pipeline that ingests the
+// file a manual ingest already landed appends nothing; a changed file
+// lands.
+func TestIngestOfUnchangedFilesLandsNothing(t *testing.T) {
+	a := newIngest(t)
+	path := filepath.Join(t.TempDir(), "customers.csv")
+	writeCustomers(t, path, 50, nil)
+	first, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "first"}, nil)
+	if err != nil || first.Rows != 50 || first.Unchanged {
+		t.Fatalf("first ingest %+v, %v", first, err)
+	}
+	again, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "again"}, nil)
+	if err != nil || !again.Unchanged || again.Rows != 0 || again.SnapshotID != first.SnapshotID {
+		t.Fatalf("ingest of the same file %+v, %v; want unchanged at snapshot %d", again, err, first.SnapshotID)
+	}
+	if got := countRows(t, a.Loader.Catalog, "raw.same"); got != 50 {
+		t.Errorf("raw.same has %d rows, want 50", got)
+	}
+	retried, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "first"}, nil)
+	if err != nil || retried.Unchanged || retried.Rows != 50 {
+		t.Errorf("a retry of the committed run %+v, %v; want its own result", retried, err)
+	}
+	writeCustomers(t, path, 60, nil)
+	changed, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "changed"}, nil)
+	if err != nil || changed.Unchanged || changed.Rows != 60 {
+		t.Errorf("ingest of a changed file %+v, %v", changed, err)
+	}
+}

@@ -26,6 +26,8 @@ type fileLoad struct {
 	eval         *quality.Evaluator
 	p            Progress
 	firstRejects []sources.Reject
+	// fingerprint is the source files' SHA-256, recorded in the commit.
+	fingerprint string
 }
 
 // loadFile lands a file source in raw.<source> in one pass: chunks are
@@ -43,6 +45,17 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 		return res, err
 	}
 	defer cleanup()
+	fp, err := fingerprint(path)
+	if err != nil {
+		return res, permanent.Errorf(permanent.BadInput, "reading source %s: %w", req.Source, err)
+	}
+	if id, sum, ok, err := l.Catalog.Current(ctx, res.Table); err != nil {
+		return res, err
+	} else if ok && sum[FingerprintSummary] == fp && sum[lakehouse.RunIDProperty] != req.RunID {
+		// The files are the ones the current snapshot landed.
+		res.SnapshotID, res.Unchanged = id, true
+		return res, nil
+	}
 	src, err := sources.Open(ctx, req.Format, path, req.Options)
 	if err != nil {
 		return res, permanent.Errorf(permanent.BadInput, "reading source %s: %w", req.Source, err)
@@ -77,7 +90,7 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 		return res, err
 	}
 	res.AddedColumns = raw.Added
-	f := &fileLoad{l: l, req: req, src: src, raw: raw, quar: quar, eval: quality.NewEvaluator(req.Checks), p: resume.From}
+	f := &fileLoad{l: l, req: req, src: src, raw: raw, quar: quar, eval: quality.NewEvaluator(req.Checks), p: resume.From, fingerprint: fp}
 	if err := raw.Adopt(ctx, f.p.Files); err != nil {
 		return res, err
 	}
@@ -233,7 +246,7 @@ func (f *fileLoad) commit(ctx context.Context, res Result) (Result, error) {
 		return res, err
 	}
 	r, err := f.raw.Commit(ctx, lakehouse.CommitOptions{Replace: f.req.FullRefresh, Summary: map[string]string{
-		RowsSummary: strconv.FormatInt(f.p.Rows, 10), rejectedSummary: strconv.FormatInt(f.p.Rejected, 10)}})
+		RowsSummary: strconv.FormatInt(f.p.Rows, 10), rejectedSummary: strconv.FormatInt(f.p.Rejected, 10), FingerprintSummary: f.fingerprint}})
 	if err != nil {
 		return res, err
 	}

@@ -98,6 +98,9 @@ type Result struct {
 	AddedColumns []string
 	// Quality holds the checks' results.
 	Quality []quality.Result
+	// Unchanged says the source's files are the ones the table's current
+	// snapshot (SnapshotID) landed: nothing was read or written.
+	Unchanged bool
 }
 
 // Progress is what a file load reports as it goes: the chunks it has

@@ -148,7 +148,11 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 			if err := f.Get(ctx, &r); err != nil {
 				return res, fmt.Errorf("step ingest, source %s: %w", plan.Ingest[i].Source, err)
 			}
-			record("ingest", plan.Ingest[i].Source, fmt.Sprintf("%d rows, %d rejected", r.Ingest.Rows, r.Ingest.Rejected))
+			summary := fmt.Sprintf("%d rows, %d rejected", r.Ingest.Rows, r.Ingest.Rejected)
+			if r.Ingest.Unchanged {
+				summary = "unchanged since the last ingest"
+			}
+			record("ingest", plan.Ingest[i].Source, summary)
 		}
 	}
 	if plan.Has("materialize") {

@@ -20,8 +20,10 @@ func FormatOf(path string) (string, error) {
 		return "csv", nil
 	case ".parquet", ".pq":
 		return "parquet", nil
+	case ".jsonl", ".ndjson":
+		return "jsonl", nil
 	}
-	return "", fmt.Errorf("%s: unknown file type; use .csv or .parquet", path)
+	return "", fmt.Errorf("%s: unknown file type; use .csv, .parquet or .jsonl", path)
 }
 
 // OpenFile opens a CSV or Parquet file by its extension.

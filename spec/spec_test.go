@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// TestDesignExampleParses: the spec of DESIGN.md §3 is valid.
+// TestDesignExampleParses: the full example of the design (the churn
+// project, with every section) is valid.
 func TestDesignExampleParses(t *testing.T) {
 	s, err := Load("testdata/churn.yaml")
 	if err != nil {

@@ -122,6 +122,10 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(stdout, "check %-40s %-4s %s\n", q.Check, status, q.Detail)
 	}
+	if r.Unchanged {
+		fmt.Fprintf(stdout, "%s: unchanged since the last ingest (same files as snapshot %d); nothing landed\n", r.Table, r.SnapshotID)
+		return nil
+	}
 	fmt.Fprintf(stdout, "ingested %d rows into %s (snapshot %d), %d rejected into %s\n", r.Rows, r.Table, r.SnapshotID, r.Rejected, r.Quarantine)
 	if len(r.AddedColumns) > 0 {
 		fmt.Fprintf(stdout, "the table gained columns: %s\n", strings.Join(r.AddedColumns, ", "))

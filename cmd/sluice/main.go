@@ -34,6 +34,7 @@ func commands() []command {
 		{"migrate", "apply the metastore's pending migrations and exit (deploy hooks)", runMigrate},
 		{"probe", "GET a URL and fail unless it answers 2xx (containers' health checks)", runProbe},
 		{"selfcheck", "start a workflow that writes and reads PostgreSQL and the lake", runSelfCheck},
+		{"init", "scaffold a project from data files: sluice init --from data/events.parquet --from data/labels.csv", runInit},
 		{"apply", "validate and store the project spec (sluice apply -f sluice.yaml) and sync its pipelines' schedules", runApply},
 		{"run", "start a pipeline run: sluice run PIPELINE [--as-of T] [--wait]", runRun},
 		{"schedule", "the pipelines' Temporal Schedules: list, trigger, pause, unpause, backfill", runSchedule},
