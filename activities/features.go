@@ -142,6 +142,11 @@ type MaterializeResult struct {
 	Since time.Time
 	// Online counts the rows upserted into the online store.
 	Online int64
+	// Reused says the as-of time was materialized before from the same
+	// source snapshot: nothing was computed or written.
+	Reused bool `json:",omitempty"`
+	// EmptyWindows says every window of every entity was empty.
+	EmptyWindows bool `json:",omitempty"`
 }
 
 // Materialize computes a view's features as of a time (see

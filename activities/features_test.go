@@ -2,6 +2,11 @@ package activities_test
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
 	"github.com/sluice-ml/sluice/online"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/testkit/testenv"
 )
 
@@ -261,9 +267,10 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 		}
 	}
 	check("after the first run")
-	// The same as-of time again writes nothing.
-	if again := runMaterialize(t, a, in); again.SnapshotID != res.SnapshotID {
-		t.Errorf("rerun wrote snapshot %d, first %d", again.SnapshotID, res.SnapshotID)
+	// The same as-of time again, from the same source snapshot, computes
+	// and writes nothing.
+	if again := runMaterialize(t, a, in); again.SnapshotID != res.SnapshotID || !again.Reused || again.Entities != 3 || again.EmptyWindows {
+		t.Errorf("rerun %+v; want snapshot %d reused", again, res.SnapshotID)
 	}
 
 	// Incremental: a day later, only entities whose values can change
@@ -283,4 +290,77 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 		t.Errorf("incremental run computed %d entities, want 2", res2.Entities)
 	}
 	check("after the incremental run")
+
+	// As of a month later every window is empty, and the run says so.
+	late := in
+	late.AsOf, late.RunID, late.Online, late.Incremental = t1.Add(30*24*time.Hour), "m/late", false, false
+	if r := runMaterialize(t, a, late); !r.EmptyWindows || r.Entities != 4 {
+		t.Errorf("a month after the data: %+v, want 4 entities and every window empty", r)
+	}
+}
+
+// TestRebuiltTrainingSetsAreReclaimed: every rebuild expires the sets it
+// replaced and deletes their files, except the set a model version holds
+// (tagged when it registered).
+func TestRebuiltTrainingSetsAreReclaimed(t *testing.T) {
+	cat := newIngest(t).Loader.Catalog
+	ctx := context.Background()
+	lakeTable(t, cat, "raw.rtxn", arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "ts", Type: tsType}, {Name: "amount", Type: arrow.PrimitiveTypes.Float64}}, nil), "ts", func(b *array.RecordBuilder) {
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"C1", "C2"}, nil)
+		b.Field(1).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{day(1, 10), day(2, 10)}, nil)
+		b.Field(2).(*array.Float64Builder).AppendValues([]float64{10, 20}, nil)
+	})
+	lakeTable(t, cat, "raw.rlabels", arrow.NewSchema([]arrow.Field{{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: tsType}, {Name: "churned", Type: arrow.FixedWidthTypes.Boolean}}, nil), "label_at", func(b *array.RecordBuilder) {
+		b.Field(0).(*array.StringBuilder).AppendValues([]string{"C1", "C2"}, nil)
+		b.Field(1).(*array.TimestampBuilder).AppendValues([]arrow.Timestamp{day(5, 0), day(5, 0)}, nil)
+		b.Field(2).(*array.BooleanBuilder).AppendValues([]bool{false, true}, nil)
+	})
+	view := features.View{Name: "rtxn", Key: "customer_id", Timestamp: "ts", Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}
+	in := activities.TrainingSetInput{Model: "reclaim", RunID: "r-1", LabelTable: "raw.rlabels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+		Views: []activities.SourcedView{{View: activities.ViewOf(view), Table: "raw.rtxn"}}, Partitions: 2}
+	a := &activities.Features{Store: &features.Store{Catalog: cat, TempDir: t.TempDir(), TrainingSetRetention: time.Nanosecond}}
+	first := runTrainingSet(t, a, in)
+	v1 := registry.Version{Model: "reclaim", Version: 1, TrainingSnapshots: map[string]int64{"training.reclaim": first.SnapshotID}}
+	if err := registry.TagTrainingData(ctx, cat, v1); err != nil {
+		t.Fatal(err)
+	}
+	dataFiles := func() int {
+		info, err := cat.Describe(ctx, "training.reclaim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		filepath.WalkDir(strings.TrimPrefix(info.Location, "file://")+"/data", func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	one := dataFiles()
+	var last activities.TrainingSetResult
+	for i := range 4 {
+		in.RunID, in.Rebuild = fmt.Sprintf("r-%d", i+2), true
+		last = runTrainingSet(t, a, in)
+	}
+	info, err := cat.Describe(ctx, "training.reclaim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, s := range info.Snapshots {
+		ids = append(ids, s.ID)
+	}
+	if len(ids) != 2 || !slices.Contains(ids, first.SnapshotID) || !slices.Contains(ids, last.SnapshotID) {
+		t.Errorf("after 4 rebuilds the snapshots are %v; want the tagged %d and the current %d", ids, first.SnapshotID, last.SnapshotID)
+	}
+	if n := dataFiles(); n > 2*one {
+		t.Errorf("%d data files after 4 rebuilds, %d after one: the replaced sets' files stayed", n, one)
+	}
+	if res, err := cat.Scan(ctx, "training.reclaim", lakehouse.ScanOptions{SnapshotID: first.SnapshotID}); err != nil || len(res.Records) == 0 {
+		t.Errorf("the tagged set no longer reads: %v", err)
+	}
 }

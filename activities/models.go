@@ -17,6 +17,9 @@ type Models struct {
 	Registry    *registry.Registry
 	Experiments *training.Experiments
 	Lake        lakehouse.ObjectStore
+	// Catalog, when set, tags each version's training data so expiry
+	// keeps it (registry.TagTrainingData).
+	Catalog *lakehouse.Catalog
 }
 
 // ModelVersion is a registered version as workflows carry it; see
@@ -82,6 +85,9 @@ type RegisterInput struct {
 // A retry of the same run finds the version it registered.
 func (a *Models) Register(ctx context.Context, in RegisterInput) (ModelVersion, error) {
 	v, err := a.Registry.RegisterArtifact(ctx, registry.Version(in.Version), a.Lake, in.TrialArtifact)
+	if err == nil && a.Catalog != nil {
+		err = registry.TagTrainingData(ctx, a.Catalog, v)
+	}
 	return ModelVersion(v), temporalError(err)
 }
 

@@ -42,6 +42,13 @@ type MaterializeResult struct {
 	Since time.Time
 	// Online counts the rows upserted into the online store.
 	Online int64
+	// Reused says the as-of time was materialized before from the same
+	// source snapshot: nothing was computed or written.
+	Reused bool
+	// EmptyWindows says every window of every entity was empty (counts 0,
+	// sums null): the as-of time is likely before or after the source's
+	// data, such as now for historical data.
+	EmptyWindows bool
 }
 
 // Materialize computes a view's features for its entities as of a time
@@ -72,10 +79,34 @@ func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progres
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
 	}
 	res.SourceSnapshot = src.SnapshotID
+	// The same as-of time from the same source snapshot: the run's
+	// snapshot holds the answer already.
+	if id, sum, ok, err := s.Catalog.RunSnapshot(ctx, res.Table, req.RunID); err != nil {
+		return res, err
+	} else if ok && sum[ReadSnapshotPrefix+req.View.Table] == strconv.FormatInt(src.SnapshotID, 10) {
+		res.SnapshotID, res.Reused = id, true
+		res.Entities, _ = strconv.ParseInt(sum[RowsSummary], 10, 64)
+		res.EmptyWindows = sum[emptyWindowsSummary] == "true"
+		// The online store still gets the snapshot's rows: a run that
+		// crashed between the two is finished here (upserts keep the
+		// newer values, so loading them again changes nothing).
+		if req.Online && s.Online != nil {
+			if res.Online, err = s.upsertOnline(ctx, res, v, t); err != nil {
+				return res, err
+			}
+		}
+		return res, nil
+	}
 	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn}
+	windows := newWindowTally(v)
 	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
-		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir}, emit)
+		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir},
+			func(rec arrow.RecordBatch) error {
+				windows.add(rec)
+				return emit(rec)
+			})
 	})
+	res.EmptyWindows = windows.allEmpty()
 	if err != nil {
 		return res, err
 	}
@@ -119,7 +150,8 @@ func (s *Store) commitSnapshot(ctx context.Context, st *lakehouse.Stage, res Mat
 		props[WatermarkMaterialized] = t.Format(time.RFC3339Nano)
 	}
 	r, err := st.Commit(ctx, lakehouse.CommitOptions{TableProperties: props, Summary: map[string]string{
-		RowsSummary: strconv.FormatInt(res.Entities, 10), ReadSnapshotPrefix + source: strconv.FormatInt(res.SourceSnapshot, 10)}})
+		RowsSummary: strconv.FormatInt(res.Entities, 10), ReadSnapshotPrefix + source: strconv.FormatInt(res.SourceSnapshot, 10),
+		emptyWindowsSummary: strconv.FormatBool(res.EmptyWindows)}})
 	return r.SnapshotID, err
 }
 
@@ -173,3 +205,57 @@ func projection(s *arrow.Schema, names []string) (*arrow.Schema, func(arrow.Reco
 		return array.NewRecordBatch(out, cols, rec.NumRows())
 	}, nil
 }
+
+// emptyWindowsSummary records in a materialization's snapshot that every
+// window was empty.
+const emptyWindowsSummary = "sluice.empty-windows"
+
+// windowTally watches a materialization's aggregation columns for one
+// value from a non-empty window: a count above 0, or any other
+// aggregation not null.
+type windowTally struct {
+	cols     []string
+	counts   map[string]bool
+	nonEmpty bool
+}
+
+func newWindowTally(v View) *windowTally {
+	t := &windowTally{counts: map[string]bool{}}
+	for _, a := range v.Aggregations {
+		name := a.Name(v)
+		t.cols = append(t.cols, name)
+		t.counts[name] = a.Function == "count"
+	}
+	return t
+}
+
+func (t *windowTally) add(rec arrow.RecordBatch) {
+	if t.nonEmpty {
+		return
+	}
+	for _, name := range t.cols {
+		idx := rec.Schema().FieldIndices(name)
+		if len(idx) == 0 {
+			continue
+		}
+		col := rec.Column(idx[0])
+		if !t.counts[name] {
+			if col.NullN() < col.Len() {
+				t.nonEmpty = true
+				return
+			}
+			continue
+		}
+		if ints, ok := col.(*array.Int64); ok {
+			for i := range ints.Len() {
+				if ints.IsValid(i) && ints.Value(i) > 0 {
+					t.nonEmpty = true
+					return
+				}
+			}
+		}
+	}
+}
+
+// allEmpty says the view has windows and every one of them was empty.
+func (t *windowTally) allEmpty() bool { return len(t.cols) > 0 && !t.nonEmpty }

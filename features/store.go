@@ -30,6 +30,11 @@ type Store struct {
 	Online *online.Store
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
+	// TrainingSetRetention is how long a training set's replaced
+	// snapshots stay readable (trials in flight read theirs) before a
+	// rebuild expires them and deletes their files; 0 means an hour.
+	// Snapshots a model version holds are tagged and never expire.
+	TrainingSetRetention time.Duration
 }
 
 // Snapshot summary and property keys of the tables the store writes.
@@ -161,8 +166,20 @@ func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, pr
 		summary[ReadSnapshotPrefix+t] = strconv.FormatInt(id, 10)
 	}
 	r, err := w.stage.Commit(ctx, lakehouse.CommitOptions{Replace: true, Summary: summary})
+	if err != nil {
+		return res, err
+	}
 	res.SnapshotID = r.SnapshotID
-	return res, err
+	// A rebuild replaces the whole set: the sets it replaced go, unless a
+	// model version holds them or trials may still read them.
+	keep := s.TrainingSetRetention
+	if keep == 0 {
+		keep = time.Hour
+	}
+	if _, err := s.Catalog.ExpireReplaced(ctx, res.Table, keep); err != nil {
+		return res, fmt.Errorf("expiring the training sets %s replaced: %w", res.Table, err)
+	}
+	return res, nil
 }
 
 // reusable finds the set already in the table: same definition, and

@@ -45,7 +45,7 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 		return res, err
 	}
 	defer cleanup()
-	fp, err := fingerprint(path)
+	fp, err := fingerprint(path, path != req.Path)
 	if err != nil {
 		return res, permanent.Errorf(permanent.BadInput, "reading source %s: %w", req.Source, err)
 	}

@@ -11,17 +11,29 @@ import (
 	"strings"
 )
 
-// FingerprintSummary is the snapshot summary key holding the SHA-256 of
-// the source files a file ingest read. An ingest whose files hash the
-// same as the table's current snapshot's lands nothing: re-running a
+// FingerprintSummary is the snapshot summary key holding the fingerprint
+// of the source files a file ingest read. An ingest whose files have the
+// fingerprint of the table's current snapshot lands nothing: re-running a
 // pipeline on unchanged files does not append their rows again.
-const FingerprintSummary = "sluice.source-sha256"
+const FingerprintSummary = "sluice.source-fingerprint"
 
-// fingerprint hashes a source file, or every visible file under a folder
-// in name order (each name with its content), as the readers see them.
-func fingerprint(path string) (string, error) {
+// fingerprint is a SHA-256 over a source file, or every visible file under
+// a folder in name order, as the readers see them: each file's name with,
+// for local files, its size and modification time (as make and rsync
+// judge a file unchanged: hashing the content would add a tenth to a CSV
+// ingest), or with its content for a copy just downloaded (whose times
+// are new every time).
+func fingerprint(path string, content bool) (string, error) {
 	h := sha256.New()
 	add := func(p, name string) error {
+		if !content {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\x00", name, fi.Size(), fi.ModTime().UnixNano())
+			return nil
+		}
 		f, err := os.Open(p)
 		if err != nil {
 			return err

@@ -220,6 +220,40 @@ func (c *Catalog) forRun(ctx context.Context, name, runID string) (t *table.Tabl
 	return t, done, false, nil
 }
 
+// RunSnapshot finds the snapshot a run committed to a table: its id and
+// summary; ok is false when the run committed nothing there (or the table
+// does not exist).
+func (c *Catalog) RunSnapshot(ctx context.Context, name, runID string) (id int64, summary map[string]string, ok bool, err error) {
+	t, err := c.loadIfExists(ctx, name)
+	if t == nil || err != nil {
+		return 0, nil, false, err
+	}
+	id, ok = snapshotOfRun(t, runID)
+	if !ok {
+		return 0, nil, false, nil
+	}
+	if s := t.Metadata().SnapshotByID(id); s != nil && s.Summary != nil {
+		summary = s.Summary.Properties
+	}
+	return id, summary, true, nil
+}
+
+// loadIfExists loads a table; nil and no error when it does not exist.
+func (c *Catalog) loadIfExists(ctx context.Context, name string) (*table.Table, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return nil, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", name, err)
+	}
+	return t, nil
+}
+
 // commitRun commits a write and returns the run's snapshot.
 func commitRun(ctx context.Context, tx *table.Transaction, name, runID string) (AppendResult, error) {
 	nt, err := tx.Commit(ctx)
@@ -517,16 +551,9 @@ func (c *Catalog) Property(ctx context.Context, name, key string) (string, bool,
 // commit wrote; ok is false when the table does not exist or has no
 // snapshot.
 func (c *Catalog) Current(ctx context.Context, name string) (id int64, summary map[string]string, ok bool, err error) {
-	ident, err := Ident(name)
-	if err != nil {
+	t, err := c.loadIfExists(ctx, name)
+	if t == nil || err != nil {
 		return 0, nil, false, err
-	}
-	t, err := retrying{c.cat}.LoadTable(ctx, ident)
-	if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
-		return 0, nil, false, nil
-	}
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("loading %s: %w", name, err)
 	}
 	s := t.CurrentSnapshot()
 	if s == nil {

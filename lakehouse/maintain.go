@@ -2,7 +2,9 @@ package lakehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
@@ -104,4 +106,71 @@ func (c *Catalog) Maintain(ctx context.Context, name string, o MaintainOptions) 
 	}
 	res.OrphansDeleted = len(orphans.DeletedFiles)
 	return res, nil
+}
+
+// Tag names a snapshot of a table, for good: a tagged snapshot and its
+// files survive every expiry (a model version's training data, say).
+// Tagging the snapshot a tag already names does nothing; moving a tag is
+// refused.
+func (c *Catalog) Tag(ctx context.Context, name, tag string, snapshotID int64) error {
+	ident, err := Ident(name)
+	if err != nil {
+		return err
+	}
+	r := retrying{c.cat}
+	t, err := r.LoadTable(ctx, ident)
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", name, err)
+	}
+	for refName, ref := range t.Metadata().Refs() {
+		if refName != tag {
+			continue
+		}
+		if ref.SnapshotID == snapshotID {
+			return nil
+		}
+		return fmt.Errorf("tagging %s: %s already names snapshot %d", name, tag, ref.SnapshotID)
+	}
+	if t.Metadata().SnapshotByID(snapshotID) == nil {
+		return fmt.Errorf("tagging %s: no snapshot %d", name, snapshotID)
+	}
+	_, _, err = r.CommitTable(ctx, ident,
+		[]table.Requirement{table.AssertTableUUID(t.Metadata().TableUUID()), table.AssertRefSnapshotID(tag, nil)},
+		[]table.Update{table.NewSetSnapshotRefUpdate(tag, snapshotID, table.TagRef, -1, -1, -1)})
+	if err != nil {
+		return fmt.Errorf("tagging %s: %w", name, err)
+	}
+	return nil
+}
+
+// ExpireReplaced expires the snapshots of a table older than keep, except
+// the current one and tagged ones, and deletes the files only they held:
+// what a table replaced whole on every write (a training set) leaves
+// behind.
+func (c *Catalog) ExpireReplaced(ctx context.Context, name string, keep time.Duration) (int, error) {
+	ident, err := Ident(name)
+	if err != nil {
+		return 0, err
+	}
+	t, err := retrying{c.cat}.LoadTable(ctx, ident)
+	if err != nil {
+		return 0, fmt.Errorf("loading %s: %w", name, err)
+	}
+	before := len(t.Metadata().Snapshots())
+	tx := t.NewTransaction()
+	if err := tx.ExpireSnapshots(table.WithOlderThan(keep), table.WithRetainLast(1)); err != nil {
+		return 0, fmt.Errorf("expiring snapshots of %s: %w", name, err)
+	}
+	t, err = tx.Commit(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The expiry committed; its cleanup then met a file an earlier
+		// expiry removed (iceberg-go v0.7 also deletes the files an
+		// overwrite's manifests list as deleted). The file is gone either
+		// way.
+		t, err = retrying{c.cat}.LoadTable(ctx, ident)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("expiring snapshots of %s: %w", name, err)
+	}
+	return before - len(t.Metadata().Snapshots()), nil
 }

@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/lakehouse"
@@ -44,4 +46,22 @@ func (r *Registry) RegisterArtifact(ctx context.Context, v Version, lake lakehou
 		defer src.Close()
 		return key, lake.Put(ctx, key, src)
 	})
+}
+
+// TagName is the Iceberg tag that holds, in every table a version was
+// trained from, the snapshot it read: sluice/<model>/v<N>.
+func TagName(model string, version int) string {
+	return fmt.Sprintf("sluice/%s/v%d", model, version)
+}
+
+// TagTrainingData tags, in each table a version read, the snapshot it
+// read (TagName), so expiry never takes the data the version was made
+// from. Tagging again does nothing.
+func TagTrainingData(ctx context.Context, cat *lakehouse.Catalog, v Version) error {
+	for _, name := range slices.Sorted(maps.Keys(v.TrainingSnapshots)) {
+		if err := cat.Tag(ctx, name, TagName(v.Model, v.Version), v.TrainingSnapshots[name]); err != nil {
+			return fmt.Errorf("registry: keeping %s v%d's training data: %w", v.Model, v.Version, err)
+		}
+	}
+	return nil
 }

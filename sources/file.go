@@ -20,10 +20,8 @@ func FormatOf(path string) (string, error) {
 		return "csv", nil
 	case ".parquet", ".pq":
 		return "parquet", nil
-	case ".jsonl", ".ndjson":
-		return "jsonl", nil
 	}
-	return "", fmt.Errorf("%s: unknown file type; use .csv, .parquet or .jsonl", path)
+	return "", fmt.Errorf("%s: unknown file type; use .csv or .parquet", path)
 }
 
 // OpenFile opens a CSV or Parquet file by its extension.

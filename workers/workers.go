@@ -133,7 +133,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}}
 	lake := &activities.Lake{Catalog: deps.Catalog}
 	feats := &activities.Features{Store: featureStore}
-	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, Experiments: &training.Experiments{DB: deps.DB}, Lake: deps.Lake}
+	models := &activities.Models{Registry: &registry.Registry{DB: deps.DB}, Experiments: &training.Experiments{DB: deps.DB}, Lake: deps.Lake, Catalog: deps.Catalog}
 	score := &activities.Scoring{Scorer: &scoring.Scorer{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake, FeatureStore: featureStore}}
 	monitoring := &activities.Monitoring{Meter: &monitor.Meter{Catalog: deps.Catalog, DB: deps.DB, Lake: deps.Lake}}
 	planner := &pipelines.Planner{Specs: &specstore.Store{DB: deps.DB}, CodeVersion: deps.CodeVersion}

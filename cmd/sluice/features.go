@@ -89,9 +89,9 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("starting materialize: %w", err)
 	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	announce(stdout, &cfg, id, run.GetRunID())
 	var res workflows.MaterializeResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("materialize %s: %w", id, err)
 	}
 	for _, r := range res.Runs {
@@ -99,7 +99,14 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 		if !r.Since.IsZero() {
 			from = "changed since " + r.Since.Format(time.RFC3339)
 		}
+		if r.Reused {
+			from = "already materialized from the same source snapshot"
+		}
 		fmt.Fprintf(stdout, "%s: %d entities (%s) in snapshot %d, %d online\n", r.Table, r.Entities, from, r.SnapshotID, r.Online)
+		if r.EmptyWindows {
+			fmt.Fprintf(stderr, "warning: every window of %s (snapshot %d) is empty: no source row falls in any window. "+
+				"For historical data, pass --as-of a time within it (the source's newest event time, say)\n", r.Table, r.SnapshotID)
+		}
 	}
 	return nil
 }

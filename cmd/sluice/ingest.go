@@ -62,7 +62,7 @@ func startRun(ctx context.Context, cfg *config, stdout io.Writer, id string, wf,
 		tc.Close()
 		return nil, nil, fmt.Errorf("starting %s: %w", id, err)
 	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	announce(stdout, cfg, id, run.GetRunID())
 	return tc, run, nil
 }
 
@@ -106,12 +106,12 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("starting ingest: %w", err)
 	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", id, run.GetRunID())
+	announce(stdout, &cfg, id, run.GetRunID())
 	if !wait {
 		return nil
 	}
 	var res workflows.IngestResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("ingest %s: %w", id, err)
 	}
 	r := res.Ingest

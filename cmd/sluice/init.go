@@ -110,6 +110,9 @@ type inferredSource struct {
 // inferSource reads a file's schema and first chunk.
 func inferSource(ctx context.Context, path, baseDir string) (inferredSource, error) {
 	format, err := sources.FormatOf(path)
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".ndjson" {
+		format, err = "jsonl", nil
+	}
 	if err != nil {
 		return inferredSource{}, err
 	}

@@ -183,6 +183,10 @@ func TestNewcomerProjectsFromTheReadme(t *testing.T) {
 			t.Errorf("training-set in %s said:\n%s", name, out)
 		}
 		out = cli(t, proj.dir, proj.env, "train", "churned_model")
+		// The run's link in the Temporal UI at once.
+		if !strings.Contains(out, "/namespaces/default/workflows/train%2F"+name+".churned_model%2F") {
+			t.Errorf("train in %s showed no link to the run:\n%s", name, out)
+		}
 		if !strings.Contains(out, "registered "+name+".churned_model v1") {
 			t.Errorf("train in %s said:\n%s", name, out)
 		}
@@ -198,6 +202,10 @@ func TestNewcomerProjectsFromTheReadme(t *testing.T) {
 	out := cli(t, alpha, nil, "run", "train", "--wait")
 	if !strings.Contains(out, "materialize") || !strings.Contains(out, "promoted true") {
 		t.Errorf("sluice run train --wait said:\n%s", out)
+	}
+	// Not a terminal: one line per step, from Temporal's describe.
+	if !strings.Contains(out, "step Pipeline > ") {
+		t.Errorf("sluice run train --wait showed no progress:\n%s", out)
 	}
 
 	// Neither project sees the other's data.

@@ -242,7 +242,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var wait bool
 	f.StringVar(&specPath, "f", "", "project spec naming the project (default ./sluice.yaml, else the newest applied)")
 	f.StringVar(&asOfFlag, "as-of", "", "run as of this time: a date or RFC 3339 (default now); an earlier time backfills")
-	f.BoolVar(&wait, "wait", false, "wait for the run to finish and print its result")
+	f.BoolVar(&wait, "wait", isTerminal(stdout), "wait for the run to finish, showing its progress, and print its result (default on a terminal)")
 	name, err := f.parseOne(args)
 	if err != nil {
 		return err
@@ -304,12 +304,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "started %s (run %s)\n", run.GetID(), run.GetRunID())
+	announce(stdout, &cfg, run.GetID(), run.GetRunID())
 	if !wait {
 		return nil
 	}
 	var res pipelines.Result
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("pipeline %s: %w", run.GetID(), err)
 	}
 	printPipeline(stdout, res)

@@ -57,7 +57,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer tc.Close()
 	var res workflows.ScoreResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("score %s: %w", id, err)
 	}
 	var steps []string

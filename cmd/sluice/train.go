@@ -41,7 +41,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer tc.Close()
 	var res workflows.TrainResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("train %s: %w", id, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

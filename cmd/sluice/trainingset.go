@@ -43,7 +43,7 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer tc.Close()
 	var res activities.TrainingSetResult
-	if err := run.Get(ctx, &res); err != nil {
+	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("training set %s: %w", id, err)
 	}
 	verb := "wrote"
