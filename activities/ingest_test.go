@@ -653,6 +653,16 @@ func TestIngestOfUnchangedFilesLandsNothing(t *testing.T) {
 	if err != nil || retried.Unchanged || retried.Rows != 50 {
 		t.Errorf("a retry of the committed run %+v, %v; want its own result", retried, err)
 	}
+	// A full refresh, or the same file read another way, always lands.
+	full, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "full", FullRefresh: true}, nil)
+	if err != nil || full.Unchanged || full.Rows != 50 || countRows(t, a.Loader.Catalog, "raw.same") != 50 {
+		t.Errorf("a full refresh of the same file %+v, %v", full, err)
+	}
+	typed, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "typed", FullRefresh: true,
+		Schema: map[string]string{"customer_id": "string"}}, nil)
+	if err != nil || typed.Unchanged {
+		t.Errorf("the same file with a declared schema %+v, %v", typed, err)
+	}
 	writeCustomers(t, path, 60, nil)
 	changed, err := run(t, a, activities.IngestInput{Source: "same", Format: "csv", Path: path, Key: "customer_id", RunID: "changed"}, nil)
 	if err != nil || changed.Unchanged || changed.Rows != 60 {

@@ -4,11 +4,9 @@
 package api
 
 import (
-	"crypto/subtle"
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,17 +84,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) requireToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-				httpx.WriteError(w, r, s.logger, httpx.Errorf(http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token"))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return httpx.RequireBearer(s.opts.Token, s.logger)(next)
 }
 
 type healthResponse struct {

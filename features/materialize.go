@@ -106,7 +106,9 @@ func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progres
 				return emit(rec)
 			})
 	})
-	res.EmptyWindows = windows.allEmpty()
+	// A run that computed no entity (an incremental run with nothing
+	// changed) says nothing about the windows.
+	res.EmptyWindows = res.Entities > 0 && windows.allEmpty()
 	if err != nil {
 		return res, err
 	}

@@ -45,13 +45,15 @@ func (l *Loader) loadFile(ctx context.Context, req Request, res Result, resume R
 		return res, err
 	}
 	defer cleanup()
-	fp, err := fingerprint(path, path != req.Path)
+	// A downloaded copy's path is new every time: its files are named by
+	// the source's own path.
+	fp, err := fingerprint(path, req.Path, path != req.Path, req.Format, req.Options)
 	if err != nil {
 		return res, permanent.Errorf(permanent.BadInput, "reading source %s: %w", req.Source, err)
 	}
 	if id, sum, ok, err := l.Catalog.Current(ctx, res.Table); err != nil {
 		return res, err
-	} else if ok && sum[FingerprintSummary] == fp && sum[lakehouse.RunIDProperty] != req.RunID {
+	} else if ok && !req.FullRefresh && sum[FingerprintSummary] == fp && sum[lakehouse.RunIDProperty] != req.RunID {
 		// The files are the ones the current snapshot landed.
 		res.SnapshotID, res.Unchanged = id, true
 		return res, nil

@@ -3,12 +3,15 @@ package ingest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-ml/sluice/sources"
 )
 
 // FingerprintSummary is the snapshot summary key holding the fingerprint
@@ -23,8 +26,31 @@ const FingerprintSummary = "sluice.source-fingerprint"
 // judge a file unchanged: hashing the content would add a tenth to a CSV
 // ingest), or with its content for a copy just downloaded (whose times
 // are new every time).
-func fingerprint(path string, content bool) (string, error) {
+//
+// The read's options (format, key, event time, declared types, delimiter)
+// are hashed too: the same files read another way land other rows.
+//
+// source names the files: the absolute path of local ones, the s3:// URL
+// of a downloaded copy (whose local path is new every time).
+func fingerprint(path, source string, content bool, format string, o sources.Options) (string, error) {
 	h := sha256.New()
+	abs := source
+	if !content {
+		var err error
+		if abs, err = filepath.Abs(path); err != nil {
+			return "", fmt.Errorf("fingerprinting %s: %w", path, err)
+		}
+	}
+	types := map[string]string{}
+	for k, t := range o.Types {
+		types[k] = t.String()
+	}
+	opts, _ := json.Marshal(struct {
+		Format, Key, Timestamp string
+		Types                  map[string]string
+		Delimiter              rune
+	}{format, o.Key, o.Timestamp, types, o.Delimiter})
+	fmt.Fprintf(h, "%s\x00%s\x00", abs, opts)
 	add := func(p, name string) error {
 		if !content {
 			fi, err := os.Stat(p)

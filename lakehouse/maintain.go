@@ -1,10 +1,12 @@
 package lakehouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
@@ -132,7 +134,7 @@ func (c *Catalog) Tag(ctx context.Context, name, tag string, snapshotID int64) e
 		return fmt.Errorf("tagging %s: %s already names snapshot %d", name, tag, ref.SnapshotID)
 	}
 	if t.Metadata().SnapshotByID(snapshotID) == nil {
-		return fmt.Errorf("tagging %s: no snapshot %d", name, snapshotID)
+		return fmt.Errorf("tagging %s: %w: %d", name, ErrNoSnapshot, snapshotID)
 	}
 	_, _, err = r.CommitTable(ctx, ident,
 		[]table.Requirement{table.AssertTableUUID(t.Metadata().TableUUID()), table.AssertRefSnapshotID(tag, nil)},
@@ -143,10 +145,14 @@ func (c *Catalog) Tag(ctx context.Context, name, tag string, snapshotID int64) e
 	return nil
 }
 
-// ExpireReplaced expires the snapshots of a table older than keep, except
-// the current one and tagged ones, and deletes the files only they held:
-// what a table replaced whole on every write (a training set) leaves
-// behind.
+// ErrNoSnapshot reports a snapshot a table does not have (any more).
+var ErrNoSnapshot = errors.New("lakehouse: no such snapshot")
+
+// ExpireReplaced expires the snapshots of a table that every write
+// replaces whole (a training set) once they were replaced more than keep
+// ago, except tagged ones, and deletes the files only they held. The age
+// counts from the replacement, not the creation: a set built long ago and
+// replaced a minute ago stays readable for keep.
 func (c *Catalog) ExpireReplaced(ctx context.Context, name string, keep time.Duration) (int, error) {
 	ident, err := Ident(name)
 	if err != nil {
@@ -156,9 +162,26 @@ func (c *Catalog) ExpireReplaced(ctx context.Context, name string, keep time.Dur
 	if err != nil {
 		return 0, fmt.Errorf("loading %s: %w", name, err)
 	}
-	before := len(t.Metadata().Snapshots())
+	snaps := t.Metadata().Snapshots()
+	slices.SortFunc(snaps, func(a, b table.Snapshot) int { return cmp.Compare(a.TimestampMs, b.TimestampMs) })
+	// The oldest snapshot to keep is the first one replaced within keep
+	// (or the current one); every older one was replaced before the
+	// window, and iceberg-go expires by creation time: older than it.
+	cutoff := time.Now().Add(-keep).UnixMilli()
+	keepFrom := len(snaps) - 1
+	for i := 0; i+1 < len(snaps); i++ {
+		if snaps[i+1].TimestampMs >= cutoff {
+			keepFrom = i
+			break
+		}
+	}
+	if keepFrom <= 0 {
+		return 0, nil
+	}
+	before := len(snaps)
+	age := time.Since(time.UnixMilli(snaps[keepFrom].TimestampMs)) + time.Millisecond
 	tx := t.NewTransaction()
-	if err := tx.ExpireSnapshots(table.WithOlderThan(keep), table.WithRetainLast(1)); err != nil {
+	if err := tx.ExpireSnapshots(table.WithOlderThan(age), table.WithRetainLast(1)); err != nil {
 		return 0, fmt.Errorf("expiring snapshots of %s: %w", name, err)
 	}
 	t, err = tx.Commit(ctx)

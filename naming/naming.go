@@ -32,6 +32,10 @@ const (
 // Layers lists the lake layers, in the order data flows through them.
 var Layers = []string{Raw, Quarantine, Features, Training, Predictions}
 
+// Reserved is the one project name no spec may take: its online schema,
+// sluice_online, is the bare layout's.
+const Reserved = "sluice"
+
 // MaxProject is the longest project name: its longest namespace,
 // <project>_predictions, must fit PostgreSQL's 63-byte identifiers.
 const MaxProject = 40

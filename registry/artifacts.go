@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -56,12 +57,48 @@ func TagName(model string, version int) string {
 
 // TagTrainingData tags, in each table a version read, the snapshot it
 // read (TagName), so expiry never takes the data the version was made
-// from. Tagging again does nothing.
+// from. Tagging again does nothing. A snapshot already gone (expired
+// before the version registered) or a table since dropped cannot be kept
+// and is skipped: the version stays registered either way.
 func TagTrainingData(ctx context.Context, cat *lakehouse.Catalog, v Version) error {
 	for _, name := range slices.Sorted(maps.Keys(v.TrainingSnapshots)) {
-		if err := cat.Tag(ctx, name, TagName(v.Model, v.Version), v.TrainingSnapshots[name]); err != nil {
+		if ok, err := cat.Exists(ctx, name); err != nil || !ok {
+			if err != nil {
+				return fmt.Errorf("registry: keeping %s v%d's training data: %w", v.Model, v.Version, err)
+			}
+			continue
+		}
+		err := cat.Tag(ctx, name, TagName(v.Model, v.Version), v.TrainingSnapshots[name])
+		if errors.Is(err, lakehouse.ErrNoSnapshot) {
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("registry: keeping %s v%d's training data: %w", v.Model, v.Version, err)
 		}
 	}
 	return nil
+}
+
+// TagAllTrainingData tags the training data of every registered version
+// (TagTrainingData): versions registered before tagging existed get their
+// data kept too. It returns how many versions it went through.
+func (r *Registry) TagAllTrainingData(ctx context.Context, cat *lakehouse.Catalog) (int, error) {
+	models, err := r.Models(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range models {
+		versions, err := r.Versions(ctx, m.Name)
+		if err != nil {
+			return n, err
+		}
+		for _, v := range versions {
+			if err := TagTrainingData(ctx, cat, v); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }

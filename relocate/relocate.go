@@ -160,9 +160,10 @@ func renameSchema(ctx context.Context, tx pgx.Tx, from, to string) (bool, error)
 		_, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SCHEMA %s RENAME TO %s`, pgx.Identifier{from}.Sanitize(), pgx.Identifier{to}.Sanitize()))
 		return err == nil, err
 	}
-	// Partitions move with their parent; views and plain tables one by one.
+	// Tables, partitions (which stay behind when their parent moves) and
+	// views, one by one; indexes and owned sequences follow their table.
 	rows, err := tx.Query(ctx, `SELECT c.relname, c.relkind FROM pg_class c
-		WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition`, pgx.Identifier{from}.Sanitize())
+		WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v', 'm')`, pgx.Identifier{from}.Sanitize())
 	if err != nil {
 		return false, err
 	}
@@ -182,15 +183,27 @@ func renameSchema(ctx context.Context, tx pgx.Tx, from, to string) (bool, error)
 	}
 	for _, r := range rels {
 		what := "TABLE"
-		if r.kind == 'v' {
+		switch r.kind {
+		case 'v':
 			what = "VIEW"
+		case 'm':
+			what = "MATERIALIZED VIEW"
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER %s %s SET SCHEMA %s`, what, pgx.Identifier{from, r.name}.Sanitize(), pgx.Identifier{to}.Sanitize())); err != nil {
 			return false, fmt.Errorf("moving %s.%s: %w", from, r.name, err)
 		}
 	}
-	_, err = tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{from}.Sanitize())
-	return err == nil || len(rels) > 0, err
+	// The old schema goes only when nothing is left in it.
+	var left int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)`, pgx.Identifier{from}.Sanitize()).Scan(&left); err != nil {
+		return false, err
+	}
+	if left == 0 {
+		if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{from}.Sanitize()); err != nil {
+			return false, err
+		}
+	}
+	return len(rels) > 0, nil
 }
 
 // nameColumns are the metadata columns that name a model or a source.

@@ -65,6 +65,12 @@ func TestMoveFirstReleaseInstallIntoItsProject(t *testing.T) {
 		INSERT INTO predictions.churn VALUES ('r', 1, 'a', 0.5, '1', now(), '2026-01-01T00:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
+	// The new release already wrote a table of its own into the project's
+	// schema: the old schema's tables, partitions and views move in one by
+	// one.
+	if _, err := db.Exec(ctx, `CREATE SCHEMA legacy_predictions; CREATE TABLE legacy_predictions.other (x int)`); err != nil {
+		t.Fatal(err)
+	}
 	reg := &registry.Registry{DB: db}
 	if _, err := reg.Register(ctx, registry.Version{Model: "churn", ArtifactKey: "models/churn/v1/model.sluice", RunID: "train/churn/1",
 		TrainingSnapshots: map[string]int64{"training.churn": 7, "raw.labels": 8}}); err != nil {
@@ -120,6 +126,10 @@ func TestMoveFirstReleaseInstallIntoItsProject(t *testing.T) {
 	var score float64
 	if err := db.QueryRow(ctx, `SELECT score FROM legacy_predictions.churn_latest WHERE customer_id = 'a'`).Scan(&score); err != nil || score != 0.5 {
 		t.Errorf("legacy_predictions.churn_latest: %v, %v", score, err)
+	}
+	var oldSchema bool
+	if err := db.QueryRow(ctx, `SELECT to_regnamespace('predictions') IS NOT NULL`).Scan(&oldSchema); err != nil || oldSchema {
+		t.Errorf("the schema predictions is still there after the move (%v)", err)
 	}
 	v, err := reg.Resolve(ctx, "legacy.churn", "champion")
 	if err != nil || v.Version != 1 || v.TrainingSnapshots["legacy_training.churn"] != 7 || v.TrainingSnapshots["legacy_raw.labels"] != 8 {

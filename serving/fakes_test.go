@@ -24,6 +24,8 @@ import (
 // need no database.
 
 type fakeRegistry struct {
+	// name is the one model's full name.
+	name     string
 	mu       sync.Mutex
 	versions map[int]registry.Version
 	aliases  map[string]int
@@ -37,14 +39,14 @@ func (r *fakeRegistry) Models(context.Context) ([]registry.Model, error) {
 	for a, v := range r.aliases {
 		aliases[a] = v
 	}
-	return []registry.Model{{Name: "churn", Versions: len(r.versions), Aliases: aliases}}, nil
+	return []registry.Model{{Name: r.name, Versions: len(r.versions), Aliases: aliases}}, nil
 }
 
 func (r *fakeRegistry) Get(_ context.Context, model string, version int) (registry.Version, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, ok := r.versions[version]
-	if !ok || model != "churn" {
+	if !ok || model != r.name {
 		return v, fmt.Errorf("%w: %s version %d", registry.ErrNotFound, model, version)
 	}
 	return v, nil
@@ -72,7 +74,7 @@ func (r *fakeRegistry) move(alias string, version int) {
 	from := r.aliases[alias]
 	r.aliases[alias] = version
 	r.mu.Unlock()
-	r.moved <- registry.AliasMove{Model: "churn", Alias: alias, From: from, To: version}
+	r.moved <- registry.AliasMove{Model: r.name, Alias: alias, From: from, To: version}
 }
 
 type fakeLake map[string][]byte
@@ -133,8 +135,15 @@ type fakeServed struct {
 
 func newFakeServed(t *testing.T) *fakeServed {
 	t.Helper()
+	return newFakeServedAs(t, "churn")
+}
+
+// newFakeServedAs is newFakeServed with the model under another name,
+// such as one with its project.
+func newFakeServedAs(t *testing.T, name string) *fakeServed {
+	t.Helper()
 	const view = "spend"
-	f := &fakeServed{reg: &fakeRegistry{versions: map[int]registry.Version{}, aliases: map[string]int{"champion": 1}, moved: make(chan registry.AliasMove)},
+	f := &fakeServed{reg: &fakeRegistry{name: name, versions: map[int]registry.Version{}, aliases: map[string]int{"champion": 1}, moved: make(chan registry.AliasMove)},
 		log: &fakeLog{}, arts: map[int]*artifact.Artifact{}}
 	lake := fakeLake{}
 	for v := 1; v <= 2; v++ {
@@ -145,7 +154,7 @@ func newFakeServed(t *testing.T) *fakeServed {
 		}
 		key := fmt.Sprintf("models/churn/v%d/model.sluice", v)
 		lake[key] = buf.Bytes()
-		f.reg.versions[v] = registry.Version{Model: "churn", Version: v, ArtifactKey: key}
+		f.reg.versions[v] = registry.Version{Model: name, Version: v, ArtifactKey: key}
 	}
 	feats := &fakeFeatures{key: "customer_id", rows: map[string]online.Row{
 		"C1": {view + "__amount_sum_7d": 12.5, view + "__plan": "pro"},
@@ -214,5 +223,39 @@ func TestServesFromFakes(t *testing.T) {
 	log.mu.Unlock()
 	if e.Model != "churn" || e.Entity != "C1" || e.Version != 1 || e.Variant != "champion" {
 		t.Errorf("first log entry %+v", e)
+	}
+}
+
+// TestABareNameAnswersAsTheFullModel: a request that names the model
+// without its project (the one project serving it) is answered, logged
+// for online drift and counted under the model's full name.
+func TestABareNameAnswersAsTheFullModel(t *testing.T) {
+	f := newFakeServedAs(t, "shop.churn")
+	for _, name := range []string{"churn", "shop.churn"} {
+		resp, err := http.Post(f.url+"/v1/models/"+name+":predict", "application/json", strings.NewReader(`{"instances":[{"customer_id":"C1"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res serving.PredictResponse
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || res.Model != "shop.churn" {
+			t.Fatalf("%s: %d %+v %v; want shop.churn to answer", name, resp.StatusCode, res, err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); f.log.Written() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the predictions were not logged")
+		}
+	}
+	f.log.mu.Lock()
+	defer f.log.mu.Unlock()
+	for _, e := range f.log.entries {
+		if e.Model != "shop.churn" {
+			t.Errorf("logged under %q, want shop.churn (online drift reads the full name)", e.Model)
+		}
+	}
+	if resp, err := http.Post(f.url+"/v1/models/other:predict", "application/json", strings.NewReader(`{"instances":[{"customer_id":"C1"}]}`)); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown bare name: %v", err)
 	}
 }

@@ -47,7 +47,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
 	model := chi.URLParam(r, "model")
 	res, version, variant, err := s.inferJSON(r, model)
-	s.observe(model, version, variant, err, begin)
+	s.observe(res.ModelName, version, variant, err, begin)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -61,6 +61,8 @@ func (s *Server) inferJSON(r *http.Request, model string) (inferResponse, int, s
 	if err != nil {
 		return res, 0, "", err
 	}
+	model = st.name
+	res.ModelName = model
 	var req inferRequest
 	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"inputs": [{"name": "...", "shape": [n], "datatype": "FP64", "data": [...]}]}`); err != nil {
 		return res, 0, "", err

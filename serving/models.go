@@ -17,6 +17,9 @@ import (
 
 // modelState is one model's routing and its loaded aliases.
 type modelState struct {
+	// name is the model's full name (project.model): what logs, metrics
+	// and the prediction log record, whichever name the request used.
+	name    string
 	routing Routing
 	byAlias map[string]*loaded
 	// failure is the last load error per alias, for the status.
@@ -136,7 +139,7 @@ func (m *Models) load(ctx context.Context, model, alias string, version int, r R
 		}
 	}
 	old := next[model]
-	st := &modelState{routing: r, byAlias: map[string]*loaded{}, failure: map[string]string{}}
+	st := &modelState{name: model, routing: r, byAlias: map[string]*loaded{}, failure: map[string]string{}}
 	if old != nil {
 		for k, v := range old.byAlias {
 			st.byAlias[k] = v
@@ -146,7 +149,9 @@ func (m *Models) load(ctx context.Context, model, alias string, version int, r R
 		}
 	}
 	if err != nil {
-		st.failure[alias] = err.Error()
+		// The status says that it failed, not why: the reason can carry
+		// database errors and lake keys, so it goes to the log only.
+		st.failure[alias] = fmt.Sprintf("v%d failed to load; the server's log has the reason", version)
 		next[model] = st
 		m.storeState(next)
 		m.log().Error("serving: loading a model failed; keeping the version served", "model", model, "alias", alias, "version", version, "error", err)

@@ -81,7 +81,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
 	model := chi.URLParam(r, "model")
 	res, err := s.predictJSON(r, model)
-	s.observe(model, res.Version, res.Variant, err, begin)
+	s.observe(res.Model, res.Version, res.Variant, err, begin)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -95,6 +95,9 @@ func (s *Server) predictJSON(r *http.Request, model string) (PredictResponse, er
 	if err != nil {
 		return res, err
 	}
+	// A name without its project answers, and is recorded, as the model.
+	model = st.name
+	res.Model = model
 	var req predictRequest
 	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"instances": [{"customer_id": "C1", ...}]}`); err != nil {
 		return res, err

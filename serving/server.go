@@ -30,6 +30,12 @@ type Options struct {
 	MaxInstances int
 	// Timeout bounds a request's work; 0 means a second.
 	Timeout time.Duration
+	// Token, when set, is the bearer token that predict, infer and the
+	// features API require.
+	Token string
+	// FeaturesAPI serves POST /v1/features/{view}, which reads the online
+	// store's rows by key: off unless asked for.
+	FeaturesAPI bool
 }
 
 // DefaultOptions listens on :8080 of the loopback interface.
@@ -103,9 +109,19 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v2/health/ready", httpx.Wrap(s.logger, s.ready))
 	r.Get("/v2/models/{model}", httpx.Wrap(s.logger, s.modelMetadata))
 	r.Get("/v2/models/{model}/ready", httpx.Wrap(s.logger, s.modelReady))
-	r.Post("/v2/models/{model}/infer", s.infer)
-	r.Post("/v1/models/{model}:predict", s.predict)
-	r.Post("/v1/features/{view}", httpx.Wrap(s.logger, s.features))
+	r.Group(func(r chi.Router) {
+		r.Use(httpx.RequireBearer(s.opts.Token, s.logger))
+		r.Post("/v2/models/{model}/infer", s.infer)
+		r.Post("/v1/models/{model}:predict", s.predict)
+		if s.opts.FeaturesAPI {
+			r.Post("/v1/features/{view}", httpx.Wrap(s.logger, s.features))
+		}
+	})
+	if !s.opts.FeaturesAPI {
+		r.Post("/v1/features/{view}", httpx.Wrap(s.logger, func(*http.Request) (any, error) {
+			return nil, httpx.Errorf(http.StatusNotFound, "features_api_off", "the features API is off: start the server with --features-api")
+		}))
+	}
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	r.NotFound(httpx.Wrap(s.logger, func(r *http.Request) (any, error) {
 		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)

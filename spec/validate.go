@@ -90,6 +90,9 @@ func (v *validator) check(s *Spec) {
 		v.fail("project", "missing: name the project")
 	} else {
 		v.name("project", s.Project)
+		if s.Project == naming.Reserved {
+			v.fail("project", "%q is reserved: sluice_online is the schema of the tables from before projects; choose another name", s.Project)
+		}
 		if len(s.Project) > naming.MaxProject {
 			v.fail("project", "at most %d characters (its tables live in schemas named <project>_predictions, which PostgreSQL caps at 63); got %d", naming.MaxProject, len(s.Project))
 		}

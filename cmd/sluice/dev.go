@@ -82,6 +82,7 @@ func devFlags(name string, stderr io.Writer, cfg *config, dev *devOptions) *flag
 	f.boolVar(&cfg.Lake.S3PathStyle, "s3-path-style", "SLUICE_S3_PATH_STYLE", false, "address buckets by path")
 	f.stringVar(&cfg.API.Token, "api-token", "SLUICE_API_TOKEN", "", "bearer token for the control API (empty: none)")
 	cfg.servingFlags(f)
+	f.stringVar(&cfg.Serving.Token, "serve-token", "SLUICE_SERVE_TOKEN", "", "bearer token that serving's predict, infer and features API require (empty: none)")
 	cfg.logFlags(f)
 	return f
 }
@@ -161,6 +162,11 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 	}
 	st.uiURL = st.UI.URL()
 	cfg.DatabaseURL, cfg.Lake = st.DatabaseURL, st.Lake
+	// A state folder of an earlier release: its tables move into their
+	// project before any worker writes the new layout.
+	if err := upgradeLake(ctx, st.Pool, st.Catalog, "", stdout); err != nil {
+		logger.Warn("the lake holds tables from before projects; move them with sluice migrate --lake URL --project NAME", "error", err)
+	}
 	st.metrics = workers.NewMetrics()
 	if st.workers, err = workers.New(st.Client, workers.Deps{DatabaseURL: st.DatabaseURL, DB: st.Pool, Lake: st.Objects, LakeOptions: cfg.Lake, Catalog: st.Catalog,
 		Logger: logger, CodeVersion: version, Metrics: st.metrics}, workers.DefaultOptions()); err != nil {

@@ -53,7 +53,7 @@ func TestDevStack(t *testing.T) {
 	}
 	dir := filepath.Join(testenv.ServerDir(t), "state")
 	ports := freePorts(t, 4)
-	args := []string{"dev", "--dir", dir,
+	args := []string{"dev", "--dir", dir, "--features-api",
 		"--temporal-port", strconv.Itoa(ports[0]), "--ui-port", strconv.Itoa(ports[1]),
 		"--api-port", strconv.Itoa(ports[2]), "--serve-port", strconv.Itoa(ports[3])}
 	frontend := fmt.Sprintf("127.0.0.1:%d", ports[0])

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // devEnvFile is the file, in the dev stack's folder, where `sluice dev`
@@ -17,8 +19,14 @@ import (
 const devEnvFile = "env"
 
 // devEnvSkip lists the commands that never read the dev stack's settings:
-// the ones that start a stack of their own.
-var devEnvSkip = map[string]bool{"dev": true, "demo": true}
+// the ones that start a stack of their own, and the production processes
+// and migrations, whose settings must be their own.
+var devEnvSkip = map[string]bool{"dev": true, "demo": true, "migrate": true, "worker": true, "serve": true, "api": true}
+
+// devEnvKeys are the settings `sluice dev` writes, the only ones read
+// back: a planted file cannot set anything else.
+var devEnvKeys = []string{"SLUICE_DATABASE_URL", "SLUICE_LAKE", "SLUICE_S3_ENDPOINT", "SLUICE_S3_PATH_STYLE", "SLUICE_TEMPORAL_ADDRESS",
+	"SLUICE_TEMPORAL_NAMESPACE", "SLUICE_TEMPORAL_UI", "SLUICE_API_URL", "SLUICE_SERVE_URL", "SLUICE_API_TOKEN_FILE"}
 
 // writeDevEnv writes the stack's connection settings to <dir>/env, mode
 // 0600: URLs, addresses and the path of the API token, never a secret's
@@ -71,11 +79,19 @@ func devEnvPaths() []string {
 }
 
 // devSetting is a value from the dev stack's settings file, the first of
-// devEnvPaths that exists. A file others can write is ignored: its
-// settings would choose where this user's commands send data.
+// devEnvPaths that exists. A file another user owns, or others can read or
+// write (a file checked out of a repository, say), is ignored: its settings would choose where this user's commands send
+// data. So is every file when the environment names a stack itself
+// (SLUICE_DATABASE_URL, SLUICE_LAKE or SLUICE_TEMPORAL_ADDRESS): settings
+// of two stacks never mix.
 func devSetting(key string) (string, bool) {
 	devEnv.once.Do(func() {
 		devEnv.values = map[string]string{}
+		for _, k := range []string{"SLUICE_DATABASE_URL", "SLUICE_LAKE", "SLUICE_TEMPORAL_ADDRESS"} {
+			if _, ok := os.LookupEnv(k); ok {
+				return
+			}
+		}
 		for _, p := range devEnvPaths() {
 			values, err := readDevEnv(p)
 			if err == nil {
@@ -94,8 +110,13 @@ func readDevEnv(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return nil, fmt.Errorf("%s is writable by others", path)
+	// sluice dev writes it 0600; a file checked out of a repository
+	// (0644) was not written by this user's stack.
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable or writable by others", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("%s belongs to another user", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -109,7 +130,7 @@ func readDevEnv(path string) (map[string]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "SLUICE_") {
+		if k, v, ok := strings.Cut(line, "="); ok && slices.Contains(devEnvKeys, k) {
 			values[k] = v
 		}
 	}

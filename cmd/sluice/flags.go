@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +18,10 @@ type flagSet struct {
 	*flag.FlagSet
 	envErrs []error
 	// devEnv says whether the dev stack's settings (devenv.go) fill in
-	// what the environment leaves unset.
-	devEnv bool
+	// what the environment leaves unset; fromDevEnv names the flags whose
+	// default came from them.
+	devEnv     bool
+	fromDevEnv map[string]bool
 }
 
 func newFlagSet(name string, out io.Writer) *flagSet {
@@ -27,9 +30,9 @@ func newFlagSet(name string, out io.Writer) *flagSet {
 	return &flagSet{FlagSet: fs, devEnv: !devEnvSkip[name]}
 }
 
-// lookupEnv reads a variable from the environment, then from the running
-// dev stack's settings.
-func (f *flagSet) lookupEnv(env string) (string, bool) {
+// lookupEnv reads a flag's variable from the environment, then from the
+// running dev stack's settings.
+func (f *flagSet) lookupEnv(name, env string) (string, bool) {
 	if env == "" {
 		return "", false
 	}
@@ -37,9 +40,40 @@ func (f *flagSet) lookupEnv(env string) (string, bool) {
 		return v, true
 	}
 	if f.devEnv {
-		return devSetting(env)
+		if v, ok := devSetting(env); ok {
+			if f.fromDevEnv == nil {
+				f.fromDevEnv = map[string]bool{}
+			}
+			f.fromDevEnv[name] = true
+			return v, true
+		}
 	}
 	return "", false
+}
+
+// connectionFlags are the flags that say which stack a command talks to:
+// they come all from the dev stack's settings, or none.
+var connectionFlags = []string{"database-url", "lake", "temporal-address"}
+
+// checkDevEnv refuses a mix of stacks: a connection flag given on the
+// command line while another one's value came from the dev stack's
+// settings.
+func (f *flagSet) checkDevEnv() error {
+	var given, filled []string
+	f.Visit(func(fl *flag.Flag) {
+		if slices.Contains(connectionFlags, fl.Name) {
+			given = append(given, "--"+fl.Name)
+		}
+	})
+	for _, name := range connectionFlags {
+		if f.fromDevEnv[name] && !slices.Contains(given, "--"+name) {
+			filled = append(filled, "--"+name)
+		}
+	}
+	if len(given) > 0 && len(filled) > 0 {
+		return fmt.Errorf("%s given, but %s would come from the dev stack's settings (%s): give them all, or none", strings.Join(given, ", "), strings.Join(filled, ", "), devEnv.path)
+	}
+	return nil
 }
 
 func withEnv(usage, env string) string {
@@ -50,14 +84,14 @@ func withEnv(usage, env string) string {
 }
 
 func (f *flagSet) stringVar(p *string, name, env, def, usage string) {
-	if v, ok := f.lookupEnv(env); ok {
+	if v, ok := f.lookupEnv(name, env); ok {
 		def = v
 	}
 	f.StringVar(p, name, def, withEnv(usage, env))
 }
 
 func (f *flagSet) intVar(p *int, name, env string, def int, usage string) {
-	if v, ok := f.lookupEnv(env); ok {
+	if v, ok := f.lookupEnv(name, env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want an integer, got %q", env, v))
@@ -69,7 +103,7 @@ func (f *flagSet) intVar(p *int, name, env string, def int, usage string) {
 }
 
 func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
-	if v, ok := f.lookupEnv(env); ok {
+	if v, ok := f.lookupEnv(name, env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want true or false, got %q", env, v))
@@ -81,7 +115,7 @@ func (f *flagSet) boolVar(p *bool, name, env string, def bool, usage string) {
 }
 
 func (f *flagSet) durationVar(p *time.Duration, name, env string, def time.Duration, usage string) {
-	if v, ok := f.lookupEnv(env); ok {
+	if v, ok := f.lookupEnv(name, env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			f.envErrs = append(f.envErrs, fmt.Errorf("%s: want a duration like 500ms, got %q", env, v))
@@ -101,6 +135,9 @@ func (f *flagSet) parse(args []string, positional bool) error {
 	}
 	if len(f.envErrs) > 0 {
 		return errors.Join(f.envErrs...)
+	}
+	if err := f.checkDevEnv(); err != nil {
+		return err
 	}
 	if !positional && f.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", f.Name(), f.Arg(0))

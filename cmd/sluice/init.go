@@ -54,8 +54,11 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		project = identifier(filepath.Base(wd))
+		if project == naming.Reserved {
+			project += "_project"
+		}
 	}
-	if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(project) || len(project) > naming.MaxProject {
+	if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(project) || len(project) > naming.MaxProject || project == naming.Reserved {
 		return fmt.Errorf("--project %q: want a lowercase name of letters, digits and _, starting with a letter, at most %d characters", project, naming.MaxProject)
 	}
 	var files []string

@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/relocate"
 )
 
@@ -72,7 +74,24 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer cat.Close()
-	return relocateProject(ctx, &relocate.Mover{DB: pool, Catalog: cat}, project, stdout)
+	return upgradeLake(ctx, pool, cat, project, stdout)
+}
+
+// upgradeLake brings a lake of an earlier release up to date: it moves a
+// first-release layout into its project, and tags the training data of
+// versions registered before tags existed, so expiry keeps it.
+func upgradeLake(ctx context.Context, pool *pgxpool.Pool, cat *lakehouse.Catalog, project string, stdout io.Writer) error {
+	if err := relocateProject(ctx, &relocate.Mover{DB: pool, Catalog: cat}, project, stdout); err != nil {
+		return err
+	}
+	n, err := (&registry.Registry{DB: pool}).TagAllTrainingData(ctx, cat)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "lake: the training data of %d model versions is tagged and kept\n", n)
+	}
+	return nil
 }
 
 // relocateProject moves a first-release layout into its project and says

@@ -68,20 +68,17 @@ func qualifyBySpec(name string) string {
 }
 
 // qualifyModel gives a model named on the command line its project: the
-// name as given when it has one; else the project of ./sluice.yaml when
-// that project has the model; else the one project with a model of that
-// name.
+// name as given when it has one; else the project of ./sluice.yaml; else
+// the one project with a model of that name.
 func qualifyModel(ctx context.Context, reg *registry.Registry, name string) (string, error) {
 	if strings.Contains(name, ".") {
 		return name, nil
 	}
+	// In a project's folder a bare name is that project's model, and
+	// never another project's of the same name.
 	if fileExists("sluice.yaml") {
 		if s, _, err := loadSpec(""); err == nil {
-			if q := naming.Qualify(s.Project, name); q != name {
-				if _, err := reg.Lookup(ctx, q); err == nil {
-					return q, nil
-				}
-			}
+			return naming.Qualify(s.Project, name), nil
 		}
 	}
 	q, err := reg.Lookup(ctx, name)

@@ -25,6 +25,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := defaultConfig()
 	f := newFlagSet("serve", stderr)
 	f.stringVar(&cfg.Serving.Addr, "addr", "SLUICE_SERVE_ADDR", cfg.Serving.Addr, "listen address")
+	f.stringVar(&cfg.Serving.Token, "token", "SLUICE_SERVE_TOKEN", "", "bearer token that predict, infer and the features API require (empty: none)")
 	cfg.storageFlags(f)
 	cfg.servingFlags(f)
 	cfg.logFlags(f)
@@ -72,6 +73,7 @@ func (c *config) servingFlags(f *flagSet) {
 	f.stringVar(&c.ServeShadow, "shadow", "SLUICE_SERVE_SHADOW", "", "aliases scored off the request path and logged: churn:challenger")
 	f.durationVar(&c.Serving.Timeout, "request-timeout", "SLUICE_SERVE_TIMEOUT", time.Second, "the most a prediction request may take")
 	f.intVar(&c.Serving.MaxInstances, "max-instances", "SLUICE_SERVE_MAX_INSTANCES", 1000, "the most instances in one request")
+	f.boolVar(&c.Serving.FeaturesAPI, "features-api", "SLUICE_SERVE_FEATURES_API", false, "serve POST /v1/features/{view}, which reads online rows by key (behind the token when one is set)")
 }
 
 // serveFrom gives the server what a database (and a lake) bring: online

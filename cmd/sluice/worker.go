@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-ml/sluice/internal/temporalconn"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/relocate"
 	"github.com/sluice-ml/sluice/workers"
 )
 
@@ -66,6 +67,10 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer cat.Close()
+	if pending, err := (&relocate.Mover{Catalog: cat}).Pending(ctx); err == nil && len(pending) > 0 {
+		logger.Error("the lake holds tables from before projects, which this release no longer reads or writes: stop the workers, run sluice migrate --lake URL [--project NAME], start them again",
+			"tables", len(pending), "first", pending[0])
+	}
 	tc, err := temporalconn.Dial(ctx, cfg.Temporal, logger)
 	if err != nil {
 		return err

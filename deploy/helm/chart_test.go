@@ -268,6 +268,9 @@ func TestDefaultValues(t *testing.T) {
 	if args := job.Spec.Template.Spec.Containers[0].Args; !slices.Equal(args, []string{"migrate"}) {
 		t.Errorf("migrations Job args %v", args)
 	}
+	if !slices.ContainsFunc(job.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "SLUICE_LAKE" && e.Value != "" }) {
+		t.Error("the migrations Job has no SLUICE_LAKE: an upgrade would not move the first release's tables")
+	}
 	if job.Spec.Template.Spec.ServiceAccountName != "" {
 		t.Error("the migrations Job uses the chart's ServiceAccount, which does not exist yet on install")
 	}

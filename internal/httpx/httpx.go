@@ -5,6 +5,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -117,6 +119,26 @@ func Recover(logger *slog.Logger, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// RequireBearer lets a request through only with the header
+// "Authorization: Bearer <token>", compared in constant time; otherwise it
+// answers 401. An empty token lets every request through.
+func RequireBearer(token string, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if token == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+				WriteError(w, r, logger, Errorf(http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Serve runs srv on ln until ctx ends, then shuts it down, giving open
