@@ -106,7 +106,8 @@ func TestBadKeysAndRequestIDsAreRefusedOrReplaced(t *testing.T) {
 			t.Errorf("key %.20s…: %d, want 400", key, status)
 		}
 	}
-	if status, _ := post(`{"instances":[{"customer_id":"`+strings.Repeat("k", 256)+`"}]}`, ""); status != http.StatusOK {
+	// (Its features are given: the online store holds no such entity.)
+	if status, _ := post(`{"instances":[{"customer_id":"`+strings.Repeat("k", 256)+`","amount_sum_7d":1,"plan":"pro"}]}`, ""); status != http.StatusOK {
 		t.Errorf("a 256-byte key: %d, want 200", status)
 	}
 	for id, kept := range map[string]bool{"req-1.a_B": true, "bad id": false, "x\u00ff": false, strings.Repeat("r", 129): false} {

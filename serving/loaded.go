@@ -34,6 +34,9 @@ type loaded struct {
 	// entity key column ("" when none is online).
 	views []string
 	key   string
+	// allowMissing answers instances with features nothing supplies (as
+	// missing values, which GBDT routes); otherwise they are 400s.
+	allowMissing bool
 }
 
 func newLoaded(ctx context.Context, v registry.Version, alias string, art *artifact.Artifact, features FeatureReader) (*loaded, error) {
@@ -96,7 +99,11 @@ func (in input) value(v any) (float32, error) {
 	}
 	switch x := v.(type) {
 	case float64:
-		return float32(x), nil
+		f := float32(x)
+		if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+			return 0, fmt.Errorf("feature %s: %v is outside the float32 range a model reads", in.name, x)
+		}
+		return f, nil
 	case float32:
 		return x, nil
 	case int64:

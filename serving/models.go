@@ -42,6 +42,11 @@ type Models struct {
 	Logger *slog.Logger
 	// OnSwap and OnLoadFailure count swaps and failed loads (metrics).
 	OnSwap, OnLoadFailure func(model string)
+	// AllowMissing says whether a model answers instances whose features
+	// neither the instance nor the online store supply (the spec's
+	// models.<m>.serving.allow_missing), asked when a version loads; nil
+	// means no model does, and such an instance is a 400.
+	AllowMissing func(ctx context.Context, model string) bool
 
 	state atomic.Pointer[map[string]*modelState]
 	// bare maps a model's name without its project to the qualified name
@@ -185,7 +190,11 @@ func (m *Models) read(ctx context.Context, model, alias string, version int) (*l
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", model, version, err)
 	}
-	return newLoaded(ctx, v, alias, art, m.Features)
+	l, err := newLoaded(ctx, v, alias, art, m.Features)
+	if err == nil && m.AllowMissing != nil {
+		l.allowMissing = m.AllowMissing(ctx, model)
+	}
+	return l, err
 }
 
 func (m *Models) log() *slog.Logger {

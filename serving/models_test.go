@@ -84,6 +84,12 @@ func trainModel(t testing.TB, view string, seed uint64) *artifact.Artifact {
 
 func newWorld(t testing.TB, routes map[string]serving.Routing, predLog bool) *world {
 	t.Helper()
+	return newWorldAllowing(t, routes, predLog, false)
+}
+
+// newWorldAllowing is newWorld with the model's allow_missing set.
+func newWorldAllowing(t testing.TB, routes map[string]serving.Routing, predLog, allowMissing bool) *world {
+	t.Helper()
 	ctx := testenv.Context(t)
 	stamp := time.Now().UnixNano()
 	// The pool's connections carry the model's name, so a test can find
@@ -149,7 +155,8 @@ func newWorld(t testing.TB, routes map[string]serving.Routing, predLog bool) *wo
 	for _, r := range routes {
 		rt[w.model] = r
 	}
-	models := &serving.Models{Registry: w.reg, Lake: lake, Features: w.features, Routing: rt, Poll: time.Hour}
+	models := &serving.Models{Registry: w.reg, Lake: lake, Features: w.features, Routing: rt, Poll: time.Hour,
+		AllowMissing: func(context.Context, string) bool { return allowMissing }}
 	w.server = serving.New(serving.Options{}, nil).WithOnline(w.features).WithModels(models)
 	if predLog {
 		pl := serving.NewPredictionLog(db, 10_000, nil)
@@ -198,7 +205,7 @@ func (w *world) want(version int, amount float32, plan string) float64 {
 }
 
 func TestPredictFillsMissingFeaturesFromTheOnlineStore(t *testing.T) {
-	w := newWorld(t, nil, true)
+	w := newWorldAllowing(t, nil, true, true)
 	status, body := w.post(t, "/v1/models/"+w.model+":predict", `{"instances":[
 		{"customer_id": "C7"},
 		{"customer_id": "C8", "plan": "basic"},
@@ -522,5 +529,26 @@ func TestSwapsAfterTheListenConnectionDrops(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("still v1 10 s after the move")
 		}
+	}
+}
+
+// TestMissingFeaturesAreA400UnlessAllowed: an instance whose features
+// neither it nor the online store supply (no key, or an entity the store
+// lacks) is a 400 naming them, not a score made of missing values; a value
+// past float32 is a 400 too.
+func TestMissingFeaturesAreA400UnlessAllowed(t *testing.T) {
+	w := newWorld(t, nil, false)
+	for _, c := range []struct{ body, want string }{
+		{`{"instances":[{}]}`, "or the entity key customer_id"},
+		{`{"instances":[{"customer_id": "C7"}, {"customer_id": "nobody"}]}`, "instance 1 lacks"},
+		{`{"instances":[{"customer_id": "C7", "` + w.view + `__amount_sum_7d": 1e39}]}`, "outside the float32 range"},
+	} {
+		status, body := w.post(t, "/v1/models/"+w.model+":predict", c.body)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s: %d %s; want a 400 saying %q", c.body, status, body, c.want)
+		}
+	}
+	if status, body := w.post(t, "/v1/models/"+w.model+":predict", `{"instances":[{"customer_id": "C7"}]}`); status != http.StatusOK {
+		t.Errorf("an entity the online store holds: %d %s", status, body)
 	}
 }

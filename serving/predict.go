@@ -268,6 +268,7 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 	for j, i := range idx {
 		inst := instances[i]
 		found := false
+		var missing []string
 		for f, in := range l.inputs {
 			v, ok := inst[in.name]
 			if !ok {
@@ -276,15 +277,21 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 			if !ok {
 				for vi, view := range l.views {
 					if view == in.view && rows[vi] != nil && rows[vi][j] != nil {
-						v, found = rows[vi][j][in.name], true
+						v, ok, found = rows[vi][j][in.name], true, true
 					}
 				}
+			}
+			if !ok {
+				missing = append(missing, in.name)
 			}
 			val, err := in.value(v)
 			if err != nil {
 				return httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d: %v", i, err)
 			}
 			x[j*nf+f] = val
+		}
+		if len(missing) > 0 && !l.allowMissing {
+			return missingError(i, missing, l.key, keys[i])
 		}
 		unknown[j] = fetched[j] && !found
 	}
@@ -295,6 +302,10 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 	}
 	score, label, classes := l.art.Decide(preds, len(idx))
 	for j, i := range idx {
+		if math.IsNaN(score[j]) || math.IsInf(score[j], 0) {
+			// JSON has no NaN: answering would fail after the 200 is out.
+			return fmt.Errorf("%s v%d scored instance %d as %v", l.model, l.version, i, score[j])
+		}
 		p := Prediction{Score: score[j], Version: l.version, Variant: l.alias, UnknownEntity: unknown[j], features: x[j*nf : (j+1)*nf]}
 		if label != nil {
 			c := int(label[j])
@@ -306,6 +317,23 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 		out[i] = p
 	}
 	return nil
+}
+
+// missingError is the 400 for an instance whose features neither it nor
+// the online store supply.
+func missingError(i int, missing []string, keyName, key string) error {
+	names := strings.Join(missing, ", ")
+	if len(missing) > 5 {
+		names = strings.Join(missing[:5], ", ") + fmt.Sprintf(" and %d more", len(missing)-5)
+	}
+	why := "give them in the instance"
+	switch {
+	case keyName != "" && key == "":
+		why = fmt.Sprintf("give them, or the entity key %s for the online store to fill them", keyName)
+	case keyName != "":
+		why = "the online store holds no row for this entity: give them in the instance"
+	}
+	return httpx.Errorf(http.StatusBadRequest, "missing_features", "instance %d lacks %s; %s (or let the model answer with missing values: models.<m>.serving.allow_missing in the spec)", i, names, why)
 }
 
 // has says the instance gives the feature's value.

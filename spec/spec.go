@@ -131,6 +131,16 @@ type Model struct {
 	Approval   string     `yaml:"approval"`
 	Scoring    Scoring    `yaml:"scoring"`
 	Monitoring Monitoring `yaml:"monitoring"`
+	Serving    Serving    `yaml:"serving"`
+}
+
+// Serving says how the online server answers for a model.
+type Serving struct {
+	// AllowMissing answers instances whose features neither the request
+	// nor the online store supply, with those features missing (GBDT
+	// routes missing values down a learned branch); otherwise such an
+	// instance is a 400 that names them.
+	AllowMissing bool `yaml:"allow_missing"`
 }
 
 // Monitoring says what drift of a model's scored population does: the

@@ -15,9 +15,11 @@ import (
 	"github.com/sluice-ml/sluice/internal/httpx"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/metastore"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/online"
 	"github.com/sluice-ml/sluice/registry"
 	"github.com/sluice-ml/sluice/serving"
+	"github.com/sluice-ml/sluice/spec"
 	"github.com/sluice-ml/sluice/specstore"
 )
 
@@ -92,7 +94,8 @@ func (c *config) serveFrom(ctx context.Context, srv *serving.Server, pool *pgxpo
 	if err != nil {
 		return fmt.Errorf("--routes/--shadow: %w", err)
 	}
-	models := &serving.Models{Registry: &registry.Registry{DB: pool}, Lake: lake, Features: features, Routing: routes, Logger: logger}
+	models := &serving.Models{Registry: &registry.Registry{DB: pool}, Lake: lake, Features: features, Routing: routes, Logger: logger,
+		AllowMissing: specAllowsMissing(&specstore.Store{DB: pool})}
 	predLog := serving.NewPredictionLog(pool, 100_000, logger)
 	srv.WithModels(models).WithPredictionLog(predLog)
 	go models.Run(ctx)
@@ -140,4 +143,25 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	logger.Info("control API", "addr", ln.Addr().String(), "registry", cfg.DatabaseURL != "")
 	return httpx.Serve(ctx, httpx.NewServer(srv.Handler(), logger), ln)
+}
+
+// specAllowsMissing reads models.<m>.serving.allow_missing from the newest
+// spec of the model's project; a model no applied spec describes does not
+// allow missing features.
+func specAllowsMissing(store *specstore.Store) func(ctx context.Context, model string) bool {
+	return func(ctx context.Context, model string) bool {
+		project, name := naming.Split(model)
+		if project == "" {
+			return false
+		}
+		v, err := store.Get(ctx, project, 0)
+		if err != nil {
+			return false
+		}
+		s, err := spec.Parse(fmt.Sprintf("%s spec v%d", v.Project, v.Version), []byte(v.Content))
+		if err != nil {
+			return false
+		}
+		return s.Models[name].Serving.AllowMissing
+	}
 }
