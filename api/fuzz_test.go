@@ -75,6 +75,7 @@ func FuzzAPIBodies(f *testing.F) {
 		e := endpoints[int(which)%len(endpoints)]
 		req := httptest.NewRequest(e.method, e.path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer fuzz-token")
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

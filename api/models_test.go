@@ -125,6 +125,22 @@ func TestRegistryEndpoints(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Errorf("a move without the token: %v %v", resp, err)
 	}
+	// A browser on another site can send a text/plain or form POST
+	// without asking first; the API takes only JSON.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, _ = http.NewRequest("PUT", srv.URL+"/api/v1/models/"+model+"/aliases/champion", strings.NewReader(`{"version": 1}`))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("a move sent as %q: %v %v, want 415", ct, resp, err)
+		}
+	}
+	// The metrics name models and features: behind the token too.
+	if resp, err := http.Get(srv.URL + "/metrics"); err != nil || resp.StatusCode != 401 {
+		t.Errorf("/metrics without the token: %v %v", resp, err)
+	}
 }
 
 // call sends a request with the test token and decodes the answer.
@@ -132,6 +148,7 @@ func call(t *testing.T, base, method, path, body string, into any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

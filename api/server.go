@@ -6,6 +6,7 @@ package api
 import (
 	_ "embed"
 	"log/slog"
+	"mime"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -68,10 +69,11 @@ func (s *Server) Handler() http.Handler {
 		if s.gatherer != nil {
 			gs = append(gs, s.gatherer)
 		}
-		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(gs, promhttp.HandlerOpts{}))
+		// Behind the token: drift gauges name models and features.
+		r.With(s.requireToken).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(gs, promhttp.HandlerOpts{}))
 	}
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.requireToken)
+		r.Use(s.requireToken, requireJSON)
 		r.Get("/health", httpx.Wrap(s.logger, s.health))
 		s.registryRoutes(r)
 		s.runRoutes(r)
@@ -81,6 +83,25 @@ func (s *Server) Handler() http.Handler {
 		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))
 	return r
+}
+
+// requireJSON refuses a POST, PUT, PATCH or DELETE whose Content-Type is
+// not application/json with a 415: a page on another site can send a
+// form or text/plain POST without asking, but not a JSON one, so a
+// browser cannot be made to start runs or move aliases (which matters
+// most when no token is set).
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				httpx.WriteError(w, r, nil, httpx.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the request with Content-Type: application/json"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) requireToken(next http.Handler) http.Handler {

@@ -334,8 +334,19 @@ pipelines:
 			t.Errorf("sluice schedule list --api said:\n%s", out)
 		}
 		// The in-process worker's metrics and the drift gauges, on the
-		// control API's /metrics.
-		if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2])); code != 200 ||
+		// control API's /metrics, behind its token.
+		if code, _ := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2])); code != http.StatusUnauthorized {
+			t.Errorf("the control API's /metrics without the token: %d, want 401", code)
+		}
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2]), nil)
+		req.Header.Set("Authorization", "Bearer "+token[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if code, body := resp.StatusCode, string(b); code != 200 ||
 			!strings.Contains(body, `sluice_workflow_seconds_count{outcome="ok",workflow="Pipeline"}`) ||
 			!strings.Contains(body, `sluice_rows_processed_total{activity="ScorePart",queue="sluice-io"}`) ||
 			!strings.Contains(body, `sluice_drift_level{model="it.retention",source="batch"}`) {

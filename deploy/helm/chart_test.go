@@ -253,6 +253,9 @@ func TestDefaultValues(t *testing.T) {
 		t.Errorf("%d PodDisruptionBudgets, want 5", n)
 	}
 	sm := named[*monitoringv1.ServiceMonitor](t, r, "sluice")
+	if a := sm.Spec.Endpoints[0].Authorization; a == nil || a.Type != "Bearer" || a.Credentials == nil || a.Credentials.Key == "" {
+		t.Errorf("the ServiceMonitor scrapes the API's /metrics without its token: %+v", sm.Spec.Endpoints[0].Authorization)
+	}
 	var ports []string
 	for _, ep := range sm.Spec.Endpoints {
 		ports = append(ports, ep.Port)
