@@ -3,6 +3,8 @@ package online_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +183,51 @@ func TestReadsDoNotWaitForALoad(t *testing.T) {
 	}
 	if err := <-loaded; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCacheIsBoundedInBytes: clients choose the keys, so the cache is
+// bounded by what it holds, not only by its count; and a key an integer
+// key column cannot hold is not cached at all.
+func TestCacheIsBoundedInBytes(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	view := fmt.Sprintf("bounded_%d", time.Now().UnixNano())
+	if _, err := (&online.Store{DB: db}).Upsert(ctx, view, "customer_id", schema, batch([]string{"C1"}, []float64{1}, []string{"pro"}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := online.NewReader(db, online.CacheOptions{Size: 1_000_000, MaxBytes: 256 << 10})
+	for i := range 50 {
+		keys := make([]string, 100)
+		for j := range keys {
+			keys[j] = fmt.Sprintf("%d-%d-%s", i, j, strings.Repeat("k", 240))
+		}
+		if _, err := r.Get(ctx, view, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, b := r.CacheSize(); b > 256<<10 || n >= 5000 {
+		t.Errorf("the cache holds %d entries, %d bytes, after 5,000 unknown 250-byte keys; want at most 256 KiB", n, b)
+	}
+	intView := fmt.Sprintf("bounded_int_%d", time.Now().UnixNano())
+	intSchema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "x", Type: arrow.PrimitiveTypes.Float64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, intSchema)
+	b.Field(0).(*array.Int64Builder).Append(1)
+	b.Field(1).(*array.Float64Builder).Append(2)
+	rec := b.NewRecordBatch()
+	if _, err := (&online.Store{DB: db}).Upsert(ctx, intView, "id", intSchema, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ri := online.NewReader(db, online.CacheOptions{})
+	rows, err := ri.Get(ctx, intView, []string{"1", "not-a-number", "2"})
+	if err != nil || rows[0] == nil || rows[1] != nil || rows[2] != nil {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+	if n, _ := ri.CacheSize(); n != 2 {
+		t.Errorf("%d entries cached, want 2: the key no bigint can be is not cached", n)
 	}
 }

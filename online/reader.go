@@ -27,6 +27,10 @@ var ErrNoView = errors.New("online: no such view")
 type CacheOptions struct {
 	// Size is the most rows kept; 0 means 100,000.
 	Size int
+	// MaxBytes bounds the cache's memory, keys and rows estimated; 0
+	// means 64 MiB. Clients choose the keys, so a count alone would not
+	// bound it.
+	MaxBytes int64
 	// TTL is how long a row is served from the cache; 0 means a minute.
 	// A load of the view empties its cache sooner (see Listen).
 	TTL time.Duration
@@ -35,14 +39,16 @@ type CacheOptions struct {
 // Reader answers batched lookups of online features, from a size-bounded
 // cache with a time to live where it can.
 type Reader struct {
-	db   *pgxpool.Pool
-	size int
-	ttl  time.Duration
-	now  func() time.Time
+	db       *pgxpool.Pool
+	size     int
+	maxBytes int64
+	ttl      time.Duration
+	now      func() time.Time
 
 	hits, misses atomic.Uint64
 
 	mu    sync.Mutex
+	bytes int64      // the estimated size of the cached entries
 	lru   *list.List // of *entry, most recent first
 	items map[cacheKey]*list.Element
 	gen   map[string]uint64
@@ -58,6 +64,20 @@ type entry struct {
 	k       cacheKey
 	row     Row
 	expires time.Time
+	bytes   int64
+}
+
+// entryBytes estimates what an entry holds: its key, view and row (names
+// and values), and the bookkeeping around them.
+func entryBytes(k cacheKey, row Row) int64 {
+	n := int64(len(k.view)+len(k.key)) + 160
+	for name, v := range row {
+		n += int64(len(name)) + 32
+		if s, ok := v.(string); ok {
+			n += int64(len(s))
+		}
+	}
+	return n
 }
 
 type viewMeta struct {
@@ -73,7 +93,10 @@ func NewReader(db *pgxpool.Pool, o CacheOptions) *Reader {
 	if o.TTL <= 0 {
 		o.TTL = time.Minute
 	}
-	return &Reader{db: db, size: o.Size, ttl: o.TTL, now: time.Now, lru: list.New(),
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 64 << 20
+	}
+	return &Reader{db: db, size: o.Size, maxBytes: o.MaxBytes, ttl: o.TTL, now: time.Now, lru: list.New(),
 		items: map[cacheKey]*list.Element{}, gen: map[string]uint64{}, meta: map[string]viewMeta{}}
 }
 
@@ -128,12 +151,27 @@ func (r *Reader) Get(ctx context.Context, view string, keys []string) ([]Row, er
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	integer := r.meta[view].integer
 	for _, i := range missing {
 		row := rows[keys[i]]
 		out[i] = row
+		// A key the view's key column cannot hold is no entity: caching
+		// its miss would let clients fill the cache with garbage.
+		if integer {
+			if _, err := strconv.ParseInt(keys[i], 10, 64); err != nil {
+				continue
+			}
+		}
 		r.put(cacheKey{view, keys[i], gen}, row, now.Add(r.ttl))
 	}
 	return out, nil
+}
+
+// CacheSize is what the cache holds: entries and their estimated bytes.
+func (r *Reader) CacheSize() (entries int, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lru.Len(), r.bytes
 }
 
 // CacheStats counts the lookups answered from the cache and those that
@@ -150,16 +188,21 @@ func (r *Reader) KeyColumn(ctx context.Context, view string) (string, error) {
 // put caches a row (a nil row too: a known miss), evicting the least
 // recently used beyond the size.
 func (r *Reader) put(k cacheKey, row Row, expires time.Time) {
+	size := entryBytes(k, row)
 	if el, ok := r.items[k]; ok {
 		e := el.Value.(*entry)
-		e.row, e.expires = row, expires
+		r.bytes += size - e.bytes
+		e.row, e.expires, e.bytes = row, expires, size
 		r.lru.MoveToFront(el)
-		return
+	} else {
+		r.items[k] = r.lru.PushFront(&entry{k: k, row: row, expires: expires, bytes: size})
+		r.bytes += size
 	}
-	r.items[k] = r.lru.PushFront(&entry{k: k, row: row, expires: expires})
-	for r.lru.Len() > r.size {
+	for r.lru.Len() > r.size || (r.bytes > r.maxBytes && r.lru.Len() > 1) {
 		last := r.lru.Back()
-		delete(r.items, last.Value.(*entry).k)
+		e := last.Value.(*entry)
+		delete(r.items, e.k)
+		r.bytes -= e.bytes
 		r.lru.Remove(last)
 	}
 }
