@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"time"
@@ -107,7 +108,10 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := defaultConfig()
 	f := newFlagSet("api", stderr)
 	f.stringVar(&cfg.API.Addr, "addr", "SLUICE_API_ADDR", cfg.API.Addr, "listen address")
-	f.stringVar(&cfg.API.Token, "token", "SLUICE_API_TOKEN", "", "bearer token that /api/v1 requires")
+	f.stringVar(&cfg.API.Token, "token", "SLUICE_API_TOKEN", "", "bearer token that /api/v1 and /metrics require (required off loopback)")
+	var tlsCert, tlsKey string
+	f.stringVar(&tlsCert, "tls-cert", "SLUICE_API_TLS_CERT", "", "serve TLS with this PEM certificate (with --tls-key)")
+	f.stringVar(&tlsKey, "tls-key", "SLUICE_API_TLS_KEY", "", "the PEM key of --tls-cert")
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL with the registry (its endpoints answer 501 without it)")
 	cfg.temporalFlags(f)
 	cfg.logFlags(f)
@@ -118,12 +122,12 @@ func runAPI(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.API.Token == "" {
-		logger.Warn("SLUICE_API_TOKEN is empty: the control API accepts every caller")
-	}
-	ln, err := httpx.Listen(cfg.API.Addr, "--addr")
+	ln, err := apiListener(cfg.API.Addr, cfg.API.Token, tlsCert, tlsKey)
 	if err != nil {
 		return err
+	}
+	if cfg.API.Token == "" {
+		logger.Warn("SLUICE_API_TOKEN is empty: the control API accepts every caller on this host")
 	}
 	srv := api.New(cfg.API, logger)
 	if cfg.DatabaseURL != "" {
@@ -164,4 +168,19 @@ func specAllowsMissing(store *specstore.Store) func(ctx context.Context, model s
 		}
 		return s.Models[name].Serving.AllowMissing
 	}
+}
+
+// apiListener listens for the control API, with TLS when given a
+// certificate. Without a token it listens on loopback only: whoever
+// reaches an API with no token can move aliases and start runs.
+func apiListener(addr, token, certFile, keyFile string) (net.Listener, error) {
+	ln, err := httpx.ListenTLS(addr, "--addr", certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" && !httpx.IsLoopback(ln.Addr()) {
+		ln.Close()
+		return nil, fmt.Errorf("--addr %s is reachable from other hosts and no --token (SLUICE_API_TOKEN) is set: set one, or listen on 127.0.0.1", addr)
+	}
+	return ln, nil
 }

@@ -6,6 +6,7 @@ package httpx
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,6 +168,33 @@ func Listen(addr, flag string) (net.Listener, error) {
 		return nil, fmt.Errorf("%s: listening on %s: %w", flag, addr, err)
 	}
 	return ln, nil
+}
+
+// ListenTLS is Listen serving TLS (1.2 at least) with the PEM certificate
+// and key files, when both are given; plain TCP when neither is.
+func ListenTLS(addr, flag, certFile, keyFile string) (net.Listener, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("give both --tls-cert and --tls-key, or neither")
+	}
+	var cfg *tls.Config
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+		cfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := Listen(addr, flag)
+	if err != nil || cfg == nil {
+		return ln, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
+
+// IsLoopback says whether a listener's address is a loopback one.
+func IsLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // DecodeJSON reads a request body of at most limit bytes into v,
