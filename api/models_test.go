@@ -137,6 +137,12 @@ func TestRegistryEndpoints(t *testing.T) {
 			t.Errorf("a move sent as %q: %v %v, want 415", ct, resp, err)
 		}
 	}
+	// A NUL or invalid UTF-8 in a name is a 400, never PostgreSQL's 500.
+	for _, path := range []string{"/api/v1/models/a%00b/versions", "/api/v1/models/a%FFb/versions", "/api/v1/models/" + model + "/aliases/a%00b/history"} {
+		if code := call(t, srv.URL, "GET", path, "", nil); code != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 400", path, code)
+		}
+	}
 	// The metrics name models and features: behind the token too.
 	if resp, err := http.Get(srv.URL + "/metrics"); err != nil || resp.StatusCode != 401 {
 		t.Errorf("/metrics without the token: %v %v", resp, err)

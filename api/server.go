@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,7 +75,7 @@ func (s *Server) Handler() http.Handler {
 		r.With(s.requireToken).Method(http.MethodGet, "/metrics", promhttp.HandlerFor(gs, promhttp.HandlerOpts{}))
 	}
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.requireToken, requireJSON)
+		r.Use(s.requireToken, cleanPath, requireJSON)
 		r.Get("/health", httpx.Wrap(s.logger, s.health))
 		s.registryRoutes(r)
 		s.runRoutes(r)
@@ -83,6 +85,18 @@ func (s *Server) Handler() http.Handler {
 		return nil, httpx.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
 	}))
 	return r
+}
+
+// cleanPath refuses a path holding a NUL or invalid UTF-8 with a 400:
+// names go to PostgreSQL, whose text refuses both (a 500 otherwise).
+func cleanPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p) {
+			httpx.WriteError(w, r, nil, httpx.Errorf(http.StatusBadRequest, "bad_path", "the path holds a NUL or is not UTF-8"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireJSON refuses a POST, PUT, PATCH or DELETE whose Content-Type is
