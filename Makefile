@@ -92,7 +92,7 @@ bench: build $(VERSITYGW)
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./spec:FuzzParse ./sources:FuzzCSV ./sources:FuzzJSONL \
 	./ml/artifact:FuzzDecode ./ml/artifact:FuzzDecodeValidChecksum \
-	./serving:FuzzPredict ./serving:FuzzInfer ./api:FuzzAPIBodies \
+	./serving:FuzzPredict ./serving:FuzzInfer ./serving:FuzzServing ./api:FuzzAPIBodies \
 	./ml/xgboost:FuzzImport
 fuzz: $(VERSITYGW)
 	@for t in $(FUZZ_TARGETS); do \

@@ -11,20 +11,6 @@ import (
 	"github.com/sluice-ml/sluice/internal/httpx"
 )
 
-// inferInput is an Open Inference Protocol v2 input tensor.
-type inferInput struct {
-	Name     string `json:"name"`
-	Shape    []int  `json:"shape"`
-	Datatype string `json:"datatype"`
-	Data     []any  `json:"data"`
-}
-
-type inferRequest struct {
-	ID         string         `json:"id"`
-	Inputs     []inferInput   `json:"inputs"`
-	Parameters map[string]any `json:"parameters"`
-}
-
 type inferOutput struct {
 	Name     string `json:"name"`
 	Shape    []int  `json:"shape"`
@@ -63,42 +49,21 @@ func (s *Server) inferJSON(r *http.Request, model string) (inferResponse, int, s
 	}
 	model = st.name
 	res.ModelName = model
-	var req inferRequest
-	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"inputs": [{"name": "...", "shape": [n], "datatype": "FP64", "data": [...]}]}`); err != nil {
-		return res, 0, "", err
-	}
-	res.ID = req.ID
-	n := -1
-	for _, in := range req.Inputs {
-		if len(in.Shape) != 1 || in.Shape[0] != len(in.Data) {
-			return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "input %q: want shape [n] with n values, got shape %v and %d values", in.Name, in.Shape, len(in.Data))
-		}
-		if n >= 0 && len(in.Data) != n {
-			return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "input %q has %d rows; the others %d", in.Name, len(in.Data), n)
-		}
-		n = len(in.Data)
-	}
-	if n <= 0 {
-		return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "give at least one input with at least one row")
-	}
-	if n > s.opts.MaxInstances {
-		return res, 0, "", httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d rows, not %d", s.opts.MaxInstances, n)
-	}
-	instances := make([]Instance, n)
-	for i := range instances {
-		instances[i] = make(Instance, len(req.Inputs))
-		for _, in := range req.Inputs {
-			instances[i][in.Name] = in.Data[i]
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
-	defer cancel()
-	reqID := requestID(r)
-	preds, keys, err := s.score(ctx, model, st, instances, true)
+	req, err := decodeInfer(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, readsOf(st))
 	if err != nil {
 		return res, 0, "", err
 	}
-	s.afterScoring(model, st, instances, keys, preds, reqID, 0)
+	res.ID = req.id
+	n := req.rows.n
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
+	defer cancel()
+	reqID := requestID(r)
+	begin := time.Now()
+	preds, keys, err := s.score(ctx, model, st, req.rows, true)
+	if err != nil {
+		return res, 0, "", err
+	}
+	s.afterScoring(model, st, req.rows, req.size, keys, preds, reqID, time.Since(begin))
 	scores, labels, versions, variants := make([]float64, n), make([]int, n), make([]int, n), make([]string, n)
 	for i, p := range preds {
 		scores[i], versions[i], variants[i] = p.Score, p.Version, p.Variant

@@ -41,7 +41,7 @@ func (s *Server) observe(model string, version int, variant string, err error, b
 
 // afterScoring logs the request's predictions and hands it to the
 // shadow, both without blocking.
-func (s *Server) afterScoring(model string, st *modelState, instances []Instance, keys []string, preds []Prediction, reqID string, took time.Duration) {
+func (s *Server) afterScoring(model string, st *modelState, instances batch, size int64, keys []string, preds []Prediction, reqID string, took time.Duration) {
 	s.record(model, keys, preds, reqID, "", took)
 	if st.routing.Shadow == "" || st.byAlias[st.routing.Shadow] == nil {
 		return
@@ -50,18 +50,30 @@ func (s *Server) afterScoring(model string, st *modelState, instances []Instance
 		s.shadow = make(chan shadowJob, 1024)
 		go s.runShadow()
 	})
+	// The queue holds at most 1,024 requests and shadowQueueBytes of
+	// their bodies' worth: a burst of large requests is dropped, not kept.
+	if s.shadowBytes.Add(size) > shadowQueueBytes {
+		s.shadowBytes.Add(-size)
+		s.metrics.shadowDropped.Inc()
+		return
+	}
 	select {
-	case s.shadow <- shadowJob{model: model, st: st, instances: instances, reqID: reqID}:
+	case s.shadow <- shadowJob{model: model, st: st, instances: instances, size: size, reqID: reqID}:
 	default:
+		s.shadowBytes.Add(-size)
 		s.metrics.shadowDropped.Inc()
 	}
 }
+
+// shadowQueueBytes bounds the request bodies the shadow queue holds.
+const shadowQueueBytes = 16 << 20
 
 // shadowJob is a request to score again with the shadow alias.
 type shadowJob struct {
 	model     string
 	st        *modelState
-	instances []Instance
+	instances batch
+	size      int64
 	reqID     string
 }
 
@@ -69,6 +81,7 @@ type shadowJob struct {
 // shadow:<alias>.
 func (s *Server) runShadow() {
 	for job := range s.shadow {
+		s.shadowBytes.Add(-job.size)
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 		begin := time.Now()
 		preds, keys, err := s.score(ctx, job.model, job.st, job.instances, false)

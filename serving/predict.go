@@ -26,10 +26,6 @@ import (
 // (tenure_months). Values it lacks come from the online store.
 type Instance = map[string]any
 
-type predictRequest struct {
-	Instances []Instance `json:"instances"`
-}
-
 // Prediction is one instance's answer.
 type Prediction struct {
 	// Score is the positive class's probability (binary), the chosen
@@ -98,19 +94,19 @@ func (s *Server) predictJSON(r *http.Request, model string) (PredictResponse, er
 	// A name without its project answers, and is recorded, as the model.
 	model = st.name
 	res.Model = model
-	var req predictRequest
-	if err := httpx.DecodeJSON(r, s.opts.MaxBodyBytes, &req, `{"instances": [{"customer_id": "C1", ...}]}`); err != nil {
+	instances, size, err := decodePredict(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, readsOf(st))
+	if err != nil {
 		return res, err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
 	begin := time.Now()
-	preds, keys, err := s.score(ctx, model, st, req.Instances, true)
+	preds, keys, err := s.score(ctx, model, st, instances, true)
 	if err != nil {
 		return res, err
 	}
 	res.Predictions = preds
-	s.afterScoring(model, st, req.Instances, keys, preds, res.RequestID, time.Since(begin))
+	s.afterScoring(model, st, instances, size, keys, preds, res.RequestID, time.Since(begin))
 	res.Version, res.Variant = res.Predictions[0].Version, res.Predictions[0].Variant
 	for _, p := range res.Predictions[1:] {
 		if p.Version != res.Version || p.Variant != res.Variant {
@@ -141,9 +137,10 @@ func (s *Server) served(model string) (*modelState, error) {
 // score routes each instance to its variant (primary) or to the shadow
 // alias, fills its features and predicts. It returns each instance's
 // entity key with its prediction.
-func (s *Server) score(ctx context.Context, model string, st *modelState, instances []Instance, primary bool) ([]Prediction, []string, error) {
-	if len(instances) == 0 || len(instances) > s.opts.MaxInstances {
-		return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d instances, not %d", s.opts.MaxInstances, len(instances))
+func (s *Server) score(ctx context.Context, model string, st *modelState, instances batch, primary bool) ([]Prediction, []string, error) {
+	n := instances.Len()
+	if n == 0 || n > s.opts.MaxInstances {
+		return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "give between 1 and %d instances, not %d", s.opts.MaxInstances, n)
 	}
 	keyName := ""
 	for _, v := range st.routing.aliases() {
@@ -152,15 +149,13 @@ func (s *Server) score(ctx context.Context, model string, st *modelState, instan
 			break
 		}
 	}
-	keys := make([]string, len(instances))
+	keys := make([]string, n)
 	groups := map[*loaded][]int{}
 	var order []*loaded
-	for i, inst := range instances {
-		if inst == nil {
-			return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d is null", i)
-		}
+	for i := range n {
 		if keyName != "" {
-			k, err := keyString(inst[keyName])
+			v, _ := instances.Value(i, keyName)
+			k, err := keyString(v)
 			if err != nil {
 				return nil, nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "instance %d: the key %s: %v", i, keyName, err)
 			}
@@ -187,7 +182,7 @@ func (s *Server) score(ctx context.Context, model string, st *modelState, instan
 		}
 		groups[l] = append(groups[l], i)
 	}
-	out := make([]Prediction, len(instances))
+	out := make([]Prediction, n)
 	for _, l := range order {
 		if err := s.scoreGroup(ctx, l, instances, keys, groups[l], out); err != nil {
 			return nil, nil, err
@@ -224,7 +219,7 @@ func keyString(v any) (string, error) {
 }
 
 // scoreGroup scores the instances idx of one loaded version.
-func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance, keys []string, idx []int, out []Prediction) error {
+func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances batch, keys []string, idx []int, out []Prediction) error {
 	nf := len(l.inputs)
 	// Which instances need each view's online row: those that lack one of
 	// its features.
@@ -238,7 +233,7 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 				continue
 			}
 			for _, in := range l.inputs {
-				if in.view == view && !has(instances[i], in) {
+				if in.view == view && !has(instances, i, in) {
 					want, pos = append(want, keys[i]), append(pos, j)
 					break
 				}
@@ -266,13 +261,12 @@ func (s *Server) scoreGroup(ctx context.Context, l *loaded, instances []Instance
 	x := make([]float32, len(idx)*nf)
 	unknown := make([]bool, len(idx))
 	for j, i := range idx {
-		inst := instances[i]
 		found := false
 		var missing []string
 		for f, in := range l.inputs {
-			v, ok := inst[in.name]
+			v, ok := instances.Value(i, in.name)
 			if !ok {
-				v, ok = inst[in.short]
+				v, ok = instances.Value(i, in.short)
 			}
 			if !ok {
 				for vi, view := range l.views {
@@ -337,10 +331,10 @@ func missingError(i int, missing []string, keyName, key string) error {
 }
 
 // has says the instance gives the feature's value.
-func has(inst Instance, in input) bool {
-	if _, ok := inst[in.name]; ok {
+func has(instances batch, i int, in input) bool {
+	if _, ok := instances.Value(i, in.name); ok {
 		return true
 	}
-	_, ok := inst[in.short]
+	_, ok := instances.Value(i, in.short)
 	return ok
 }

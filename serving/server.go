@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -33,6 +34,10 @@ type Options struct {
 	// Token, when set, is the bearer token that predict, infer and the
 	// features API require.
 	Token string
+	// MaxInFlight bounds the prediction, inference and feature requests
+	// served at once; those above it are answered 503 with Retry-After.
+	// 0 means 256.
+	MaxInFlight int
 	// FeaturesAPI serves POST /v1/features/{view}, which reads the online
 	// store's rows by key: off unless asked for.
 	FeaturesAPI bool
@@ -51,19 +56,24 @@ func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 256
+	}
 	return o
 }
 
 // Server answers prediction, feature and health requests.
 type Server struct {
-	opts       Options
-	logger     *slog.Logger
-	online     FeatureReader
-	models     *Models
-	predLog    PredictionRecorder
-	shadow     chan shadowJob
-	shadowOnce sync.Once
-	metrics    *metrics
+	opts        Options
+	logger      *slog.Logger
+	online      FeatureReader
+	models      *Models
+	predLog     PredictionRecorder
+	shadow      chan shadowJob
+	shadowOnce  sync.Once
+	shadowBytes atomic.Int64
+	inFlight    chan struct{}
+	metrics     *metrics
 }
 
 // New returns a server. A nil logger discards.
@@ -72,6 +82,7 @@ func New(o Options, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: o.withDefaults(), logger: logger}
+	s.inFlight = make(chan struct{}, s.opts.MaxInFlight)
 	s.metrics = newMetrics(s)
 	return s
 }
@@ -110,7 +121,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v2/models/{model}", httpx.Wrap(s.logger, s.modelMetadata))
 	r.Get("/v2/models/{model}/ready", httpx.Wrap(s.logger, s.modelReady))
 	r.Group(func(r chi.Router) {
-		r.Use(httpx.RequireBearer(s.opts.Token, s.logger))
+		r.Use(httpx.RequireBearer(s.opts.Token, s.logger), s.limitInFlight)
 		r.Post("/v2/models/{model}/infer", s.infer)
 		r.Post("/v1/models/{model}:predict", s.predict)
 		if s.opts.FeaturesAPI {
@@ -130,6 +141,23 @@ func (s *Server) Handler() http.Handler {
 		return nil, httpx.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path)
 	}))
 	return r
+}
+
+// limitInFlight answers 503 with Retry-After when MaxInFlight requests
+// are already being served, so a flood queues in clients, not in memory.
+func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.inFlight <- struct{}{}:
+		default:
+			s.metrics.overloaded.Inc()
+			w.Header().Set("Retry-After", "1")
+			httpx.WriteError(w, r, s.logger, httpx.Errorf(http.StatusServiceUnavailable, "overloaded", "%d requests are being served; retry in a second", s.opts.MaxInFlight))
+			return
+		}
+		defer func() { <-s.inFlight }()
+		next.ServeHTTP(w, r)
+	})
 }
 
 type healthResponse struct {
@@ -155,6 +183,7 @@ type metrics struct {
 	latency             *prometheus.HistogramVec
 	swaps, loadFailures *prometheus.CounterVec
 	shadowDropped       prometheus.Counter
+	overloaded          prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -170,6 +199,8 @@ func newMetrics(s *Server) *metrics {
 		Help: "Model versions that failed to load (the old version stays)."}, []string{"model"})
 	m.shadowDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_serving_shadow_dropped_total",
 		Help: "Shadow scorings dropped because their queue was full."})
+	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_serving_overloaded_total",
+		Help: "Requests answered 503 because MaxInFlight requests were being served."})
 	cache := func(name, help string, hits bool) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
 			if s.online == nil {
@@ -193,7 +224,7 @@ func newMetrics(s *Server) *metrics {
 			return float64(s.predLog.Written())
 		})
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.swaps, m.loadFailures, m.shadowDropped,
+	m.registry.MustRegister(m.requests, m.latency, m.swaps, m.loadFailures, m.shadowDropped, m.overloaded,
 		cache("sluice_online_cache_hits_total", "Online feature lookups answered from the cache.", true),
 		cache("sluice_online_cache_misses_total", "Online feature lookups read from PostgreSQL.", false),
 		logged("sluice_serving_prediction_log_dropped_total", "Prediction log entries dropped (full queue or failed write).", true),

@@ -76,6 +76,7 @@ func (c *config) servingFlags(f *flagSet) {
 	f.stringVar(&c.ServeShadow, "shadow", "SLUICE_SERVE_SHADOW", "", "aliases scored off the request path and logged: churn:challenger")
 	f.durationVar(&c.Serving.Timeout, "request-timeout", "SLUICE_SERVE_TIMEOUT", time.Second, "the most a prediction request may take")
 	f.intVar(&c.Serving.MaxInstances, "max-instances", "SLUICE_SERVE_MAX_INSTANCES", 1000, "the most instances in one request")
+	f.intVar(&c.Serving.MaxInFlight, "max-in-flight", "SLUICE_SERVE_MAX_IN_FLIGHT", 256, "the most prediction requests served at once; more are answered 503 with Retry-After")
 	f.boolVar(&c.Serving.FeaturesAPI, "features-api", "SLUICE_SERVE_FEATURES_API", false, "serve POST /v1/features/{view}, which reads online rows by key (behind the token when one is set)")
 }
 

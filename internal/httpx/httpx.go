@@ -90,13 +90,14 @@ const MaxHeaderBytes = 64 << 10
 
 // NewServer is every Sluice HTTP server: h behind Recover, and bounds on
 // slow and idle clients and on the headers a request may carry. A client
-// has 10 s to send its headers and 30 s for the whole request (bodies are
-// capped at 1 MiB) and may hold an idle connection for 2 minutes, so slow
-// or idle clients cannot pin goroutines and sockets. Responses are not
-// bounded here: handlers carry their own timeouts.
+// has 10 s to send its headers, 30 s for the whole request (bodies are
+// capped at 1 MiB) and 60 s from its headers to the end of the response
+// (a client that stops reading cannot hold its goroutine longer), and may
+// hold an idle connection for 2 minutes, so slow or idle clients cannot
+// pin goroutines and sockets.
 func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{Handler: Recover(logger, h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes}
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes}
 }
 
 // Recover answers a request whose handler panicked with a 500 error body
