@@ -21,6 +21,17 @@ type rowScanner struct {
 	// quote is the index of the next '"' at or after pos, len(data) when
 	// there is none, or -1 when not yet searched.
 	quote int
+	// partial is the scan of a row that ran past the data: when more
+	// data comes, the scan resumes where it stopped instead of starting
+	// the row again (which made a stray quote cost quadratic time).
+	partial partialRow
+}
+
+// partialRow is where the scan of an unfinished row stopped.
+type partialRow struct {
+	active               bool
+	start, scan, lines   int
+	inQuotes, fieldStart bool
 }
 
 // next returns the next row without its line break, the physical lines it
@@ -30,6 +41,10 @@ func (s *rowScanner) next() (row []byte, lines int, ended, ok bool) {
 	if s.pos >= len(s.data) {
 		return nil, 0, false, false
 	}
+	if p := s.partial; p.active && p.start == s.pos && p.scan <= len(s.data) {
+		return s.quoted(p)
+	}
+	s.partial.active = false
 	if s.quote >= 0 && s.quote < s.pos {
 		s.quote = -1
 	}
@@ -45,21 +60,24 @@ func (s *rowScanner) next() (row []byte, lines int, ended, ok bool) {
 		end = s.pos + nl
 	}
 	if s.quote >= end { // no quote in this row
+		if end == len(s.data) { // it may go on past the data
+			s.partial = partialRow{active: true, start: s.pos, scan: end, lines: 1, fieldStart: end == s.pos || s.data[end-1] == s.comma}
+		}
 		// The last row of a file may have no line break: pos stops at
 		// the end of the data, not past it.
 		row, s.pos = s.data[s.pos:end], min(end+1, len(s.data))
 		return row, 1, end < len(s.data), true
 	}
-	return s.quoted()
+	return s.quoted(partialRow{start: s.pos, scan: s.pos, lines: 1, fieldStart: true})
 }
 
-// quoted scans a row that holds a quote: a quote that opens a field hides
-// line breaks until it closes. A stray quote elsewhere is left for the
-// field splitter to reject.
-func (s *rowScanner) quoted() (row []byte, lines int, ended, ok bool) {
-	start, lines := s.pos, 1
-	inQuotes, fieldStart := false, true
-	for i := start; i < len(s.data); i++ {
+// quoted scans a row that holds a quote, from where p stopped: a quote
+// that opens a field hides line breaks until it closes. A stray quote
+// elsewhere is left for the field splitter to reject.
+func (s *rowScanner) quoted(p partialRow) (row []byte, lines int, ended, ok bool) {
+	start, lines := p.start, p.lines
+	inQuotes, fieldStart := p.inQuotes, p.fieldStart
+	for i := p.scan; i < len(s.data); i++ {
 		c := s.data[i]
 		if inQuotes {
 			switch {
@@ -74,7 +92,7 @@ func (s *rowScanner) quoted() (row []byte, lines int, ended, ok bool) {
 		}
 		switch c {
 		case '\n':
-			s.pos, s.quote = i+1, -1
+			s.pos, s.quote, s.partial.active = i+1, -1, false
 			return s.data[start:i], lines, true, true
 		case '"':
 			inQuotes = fieldStart
@@ -85,6 +103,7 @@ func (s *rowScanner) quoted() (row []byte, lines int, ended, ok bool) {
 			fieldStart = false
 		}
 	}
+	s.partial = partialRow{active: true, start: start, scan: len(s.data), lines: lines, inQuotes: inQuotes, fieldStart: fieldStart}
 	s.pos, s.quote = len(s.data), -1
 	return s.data[start:], lines, false, true
 }
@@ -171,6 +190,24 @@ type rawChunk struct {
 // cannot overflow whatever the rows per chunk.
 const chunkBytes = 256 << 20
 
+// MaxRowBytes bounds one row of a CSV file, as bufio's limit bounds a
+// JSON line: a longer row (in practice, a quote that never closes) fails
+// the read as bad input, naming its line, instead of growing the buffer
+// to the rest of the file.
+const MaxRowBytes = 16 << 20
+
+// rowTooLong is a row over MaxRowBytes: bad input.
+type rowTooLong struct {
+	line int64
+	hint string
+}
+
+func (e rowTooLong) Error() string {
+	return fmt.Sprintf("the row on line %d is over %d MiB%s", e.line, MaxRowBytes>>20, e.hint)
+}
+
+func (rowTooLong) Is(target error) bool { return target == ErrBadValue }
+
 // readSize is what the splitter reads at once: what it reads past a chunk
 // is copied to the next.
 const readSize = 1 << 20
@@ -232,7 +269,11 @@ func (s *splitter) next() (rawChunk, error) {
 		if s.eof {
 			break // nothing left
 		}
-		// The row runs past the bytes read: read more, and scan it again.
+		// The row runs past the bytes read: read more, and go on scanning
+		// it where the scan stopped.
+		if len(data)-start > MaxRowBytes {
+			return rawChunk{}, rowTooLong{line: s.line + int64(lines), hint: " (a quote that never closes?)"}
+		}
 		sc.pos, sc.quote = start, quote
 		if sc.quote == len(data) {
 			sc.quote = -1

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,7 +45,7 @@ func OpenJSONL(path string, o Options) (*JSONLReader, error) {
 		return nil, err
 	}
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
+	sc.Buffer(make([]byte, 0, 64*1024), MaxRowBytes)
 	r := &JSONLReader{f: f, sc: sc, o: o, key: -1}
 	objs, err := r.readRaw()
 	if err != nil {
@@ -93,7 +94,9 @@ func (r *JSONLReader) readRaw() ([]map[string]json.RawMessage, error) {
 	var objs []map[string]json.RawMessage
 	for len(objs) < r.o.chunkRows() {
 		if !r.sc.Scan() {
-			if err := r.sc.Err(); err != nil {
+			if err := r.sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+				return nil, rowTooLong{line: r.line + 1}
+			} else if err != nil {
 				return nil, err
 			}
 			r.done = true
