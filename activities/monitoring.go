@@ -70,3 +70,22 @@ func (a *Monitoring) Performance(ctx context.Context, in PerformanceInput) (Perf
 	res, err := a.Meter.Performance(ctx, monitor.PerformanceRequest(in))
 	return PerformanceResult(res), temporalError(err)
 }
+
+// ExpirePredictionLogInput says how many days of the prediction log to
+// keep, as of Now.
+type ExpirePredictionLogInput struct {
+	// RetentionDays: 0 means 14.
+	RetentionDays int
+	Now           time.Time
+}
+
+// ExpirePredictionLogResult lists the days dropped.
+type ExpirePredictionLogResult struct {
+	Dropped []time.Time
+}
+
+// ExpirePredictionLog drops the prediction log's days past retention.
+func (a *Monitoring) ExpirePredictionLog(ctx context.Context, in ExpirePredictionLogInput) (ExpirePredictionLogResult, error) {
+	dropped, err := a.Meter.ExpireLog(ctx, time.Duration(in.RetentionDays)*24*time.Hour, in.Now)
+	return ExpirePredictionLogResult{Dropped: dropped}, err
+}

@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -25,6 +27,9 @@ type Meter struct {
 	DB      *pgxpool.Pool
 	// Lake holds the model artifacts (for online drift).
 	Lake lakehouse.ObjectStore
+	// DriftSample bounds the logged rows online drift measures: a
+	// uniform sample of the window's traffic; 0 means 100,000.
+	DriftSample int
 }
 
 // OnlineDriftRequest names a model version's online traffic to measure: the
@@ -55,16 +60,27 @@ func (m *Meter) OnlineDrift(ctx context.Context, in OnlineDriftRequest) (OnlineD
 	if err != nil {
 		return res, fmt.Errorf("reading the prediction log: %w", err)
 	}
+	// A reservoir (Vitter's algorithm R) keeps a uniform sample of the
+	// window's rows, however many the server logged.
+	size := m.DriftSample
+	if size <= 0 {
+		size = 100_000
+	}
+	rng := rand.New(rand.NewPCG(uint64(in.Version), uint64(in.Until.UnixNano())))
 	var xs [][]float32
 	var scores []float64
-	for rows.Next() {
+	for seen := 0; rows.Next(); seen++ {
 		var x []float32
 		var score float64
 		if err := rows.Scan(&x, &score); err != nil {
 			rows.Close()
 			return res, fmt.Errorf("reading the prediction log: %w", err)
 		}
-		xs, scores = append(xs, x), append(scores, score)
+		if seen < size {
+			xs, scores = append(xs, x), append(scores, score)
+		} else if j := rng.IntN(seen + 1); j < size {
+			xs[j], scores[j] = x, score
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -145,23 +161,12 @@ func (m *Meter) Performance(ctx context.Context, in PerformanceRequest) (Perform
 	if err := m.DB.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
 		return res, err // nothing scored yet
 	}
-	rows, err := m.DB.Query(ctx, fmt.Sprintf(`SELECT %s::text, as_of, score, model_version FROM %s`, pgx.Identifier{in.Key}.Sanitize(), table))
-	if err != nil {
-		return res, fmt.Errorf("reading %s: %w", table, err)
-	}
-	preds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Scored, error) {
-		var s Scored
-		err := r.Scan(&s.Key, &s.AsOf, &s.Score, &s.Version)
-		return s, err
-	})
-	if err != nil {
-		return res, fmt.Errorf("reading %s: %w", table, err)
-	}
 	rd, err := m.Catalog.Read(ctx, in.LabelTable, lakehouse.ScanOptions{Columns: []string{in.Key, in.LabelTime, in.LabelColumn}})
 	if err != nil {
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
 	}
 	var labels []Labeled
+	var newest time.Time
 	for rec, err := range rd.Records {
 		if err != nil {
 			return res, err
@@ -171,9 +176,38 @@ func (m *Meter) Performance(ctx context.Context, in PerformanceRequest) (Perform
 		if err != nil {
 			return res, permanent.Wrap(permanent.BadInput, err)
 		}
+		for _, l := range got {
+			if l.At.After(newest) {
+				newest = l.At
+			}
+		}
 		labels = append(labels, got...)
 	}
-	pairs := Join(preds, labels, window)
+	// Days of predictions that ended a window and a day before the newest
+	// label are final: no label still to come can reach them. Only the
+	// predictions after that are read, as a stream joined against the
+	// labels that can reach them.
+	cutoff := newest.Add(-window - 24*time.Hour)
+	labels = slices.DeleteFunc(labels, func(l Labeled) bool { return l.At.Before(cutoff) })
+	j := newJoiner(labels, window)
+	rows, err := m.DB.Query(ctx, fmt.Sprintf(`SELECT %s::text, as_of, score, model_version FROM %s WHERE as_of >= $1 AND as_of < $2`,
+		pgx.Identifier{in.Key}.Sanitize(), table), cutoff, newest)
+	if err != nil {
+		return res, fmt.Errorf("reading %s: %w", table, err)
+	}
+	for rows.Next() {
+		var s Scored
+		if err := rows.Scan(&s.Key, &s.AsOf, &s.Score, &s.Version); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("reading %s: %w", table, err)
+		}
+		j.add(s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("reading %s: %w", table, err)
+	}
+	pairs := j.pairs()
 	res.Pairs = len(pairs)
 	if res.Reports, err = Realized(in.Model, in.Task, pairs); err != nil {
 		return res, err

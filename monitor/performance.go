@@ -43,31 +43,51 @@ type Pair struct {
 // before it, at most window earlier (as_of in [label time − window, label
 // time)). Labels with no such prediction are left out.
 func Join(preds []Scored, labels []Labeled, window time.Duration) []Pair {
-	byKey := map[string][]Scored{}
+	j := newJoiner(labels, window)
 	for _, p := range preds {
-		byKey[p.Key] = append(byKey[p.Key], p)
+		j.add(p)
 	}
-	for _, ps := range byKey {
-		slices.SortFunc(ps, func(a, b Scored) int { return a.AsOf.Compare(b.AsOf) })
+	return j.pairs()
+}
+
+// joiner is Join over a stream of predictions: it holds the labels and,
+// per label, the best prediction so far, never the predictions.
+type joiner struct {
+	labels []Labeled
+	byKey  map[string][]int
+	best   []Scored
+	found  []bool
+	window time.Duration
+}
+
+func newJoiner(labels []Labeled, window time.Duration) *joiner {
+	j := &joiner{labels: labels, byKey: map[string][]int{}, best: make([]Scored, len(labels)), found: make([]bool, len(labels)), window: window}
+	for i, l := range labels {
+		j.byKey[l.Key] = append(j.byKey[l.Key], i)
 	}
+	return j
+}
+
+// add offers a prediction to the labels of its entity.
+func (j *joiner) add(p Scored) {
+	for _, i := range j.byKey[p.Key] {
+		l := j.labels[i]
+		if !p.AsOf.Before(l.At) || l.At.Sub(p.AsOf) > j.window {
+			continue
+		}
+		if !j.found[i] || p.AsOf.After(j.best[i].AsOf) {
+			j.best[i], j.found[i] = p, true
+		}
+	}
+}
+
+// pairs are the labels that found a prediction, in label order.
+func (j *joiner) pairs() []Pair {
 	var out []Pair
-	for _, l := range labels {
-		ps := byKey[l.Key]
-		// The last prediction strictly before the label.
-		i, _ := slices.BinarySearchFunc(ps, l.At, func(p Scored, t time.Time) int {
-			if p.AsOf.Before(t) {
-				return -1
-			}
-			return 1
-		})
-		if i == 0 {
-			continue
+	for i, l := range j.labels {
+		if p := j.best[i]; j.found[i] {
+			out = append(out, Pair{Day: p.AsOf.UTC().Truncate(24 * time.Hour), Version: p.Version, Score: p.Score, Label: l.Label})
 		}
-		p := ps[i-1]
-		if l.At.Sub(p.AsOf) > window {
-			continue
-		}
-		out = append(out, Pair{Day: p.AsOf.UTC().Truncate(24 * time.Hour), Version: p.Version, Score: p.Score, Label: l.Label})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type PredictionLog struct {
 	dropped atomic.Uint64
 	written atomic.Uint64
 	logger  *slog.Logger
+	// days are the days (UTC) whose partition of the log is known to
+	// exist; only Run's goroutine touches it.
+	days map[time.Time]bool
 }
 
 // NewPredictionLog makes a log with a queue of capacity entries.
@@ -43,7 +47,7 @@ func NewPredictionLog(db *pgxpool.Pool, capacity int, logger *slog.Logger) *Pred
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &PredictionLog{db: db, queue: make(chan LogEntry, capacity), logger: logger}
+	return &PredictionLog{db: db, queue: make(chan LogEntry, capacity), logger: logger, days: map[time.Time]bool{}}
 }
 
 // Add queues an entry, or drops it when the queue is full.
@@ -66,6 +70,11 @@ func (l *PredictionLog) Written() uint64 { return l.written.Load() }
 // rows it refuses, so one bad row costs only itself; other failures drop
 // the batch (counted), as the server cannot wait for the database.
 func (l *PredictionLog) write(ctx context.Context, entries []LogEntry) {
+	if err := l.ensureDays(ctx, entries); err != nil {
+		l.dropped.Add(uint64(len(entries)))
+		l.logger.Warn("serving: making the prediction log's day partitions", "entries", len(entries), "error", err)
+		return
+	}
 	_, err := l.db.CopyFrom(ctx, pgx.Identifier{"sluice", "prediction_log"},
 		[]string{"request_id", "model", "entity", "version", "variant", "score", "latency_us", "logged_at", "features"},
 		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
@@ -93,6 +102,22 @@ func (l *PredictionLog) write(ctx context.Context, entries []LogEntry) {
 	}
 	l.dropped.Add(uint64(len(entries)))
 	l.logger.Warn("serving: writing the prediction log", "entries", len(entries), "error", err)
+}
+
+// ensureDays makes the log's partitions of the entries' days (UTC) that
+// were not made yet.
+func (l *PredictionLog) ensureDays(ctx context.Context, entries []LogEntry) error {
+	for _, e := range entries {
+		day := e.At.UTC().Truncate(24 * time.Hour)
+		if l.days[day] {
+			continue
+		}
+		if _, err := l.db.Exec(ctx, `SELECT sluice.prediction_log_day($1)`, day); err != nil {
+			return fmt.Errorf("the partition of %s: %w", day.Format(time.DateOnly), err)
+		}
+		l.days[day] = true
+	}
+	return nil
 }
 
 // Run writes batches of up to 5,000 entries, at least every 200 ms, until

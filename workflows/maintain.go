@@ -1,15 +1,19 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/sluice-ml/sluice/activities"
 )
 
-// MaintainRequest says which tables to maintain (all when empty) and how.
+// MaintainRequest says which tables to maintain (all when empty) and how,
+// and how many days of the prediction log to keep (0 means 14).
 type MaintainRequest struct {
-	Tables  []string
-	Options activities.MaintainOptions
+	Tables           []string
+	Options          activities.MaintainOptions
+	LogRetentionDays int
 }
 
 // TableMaintenance is one table's outcome.
@@ -18,14 +22,16 @@ type TableMaintenance struct {
 	Result activities.MaintainTableResult
 }
 
-// MaintainResult lists the tables' outcomes.
+// MaintainResult lists the tables' outcomes and the prediction log's days
+// dropped.
 type MaintainResult struct {
-	Tables []TableMaintenance
+	Tables     []TableMaintenance
+	LogDropped []time.Time
 }
 
 // Maintain compacts small files, expires old snapshots and deletes orphan
-// files, table by table on the io queue. Schedule it (daily, say) like any
-// workflow.
+// files, table by table on the io queue, then drops the prediction log's
+// days past retention. Schedule it (daily, say) like any workflow.
 func Maintain(ctx workflow.Context, req MaintainRequest) (MaintainResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, MaintenanceOptions())
 	var a *activities.Lake
@@ -45,5 +51,16 @@ func Maintain(ctx workflow.Context, req MaintainRequest) (MaintainResult, error)
 		}
 		res.Tables = append(res.Tables, TableMaintenance{Table: t, Result: r})
 	}
+	// Runs recorded before the prediction log had retention end here.
+	if workflow.GetVersion(ctx, "prediction-log-retention", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return res, nil
+	}
+	var m *activities.Monitoring
+	var expired activities.ExpirePredictionLogResult
+	if err := workflow.ExecuteActivity(ctx, m.ExpirePredictionLog, activities.ExpirePredictionLogInput{
+		RetentionDays: req.LogRetentionDays, Now: workflow.Now(ctx)}).Get(ctx, &expired); err != nil {
+		return res, err
+	}
+	res.LogDropped = expired.Dropped
 	return res, nil
 }
