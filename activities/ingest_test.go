@@ -379,8 +379,8 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	}
 	// The second run's url names a worker variable: the spec holds the
 	// name, the worker's environment the secret.
-	t.Setenv("SLUICE_SOURCE_CRM_URL", a.Loader.DatabaseURL)
-	in.RunID, in.SourceURL = "labels/2", "${SLUICE_SOURCE_CRM_URL}"
+	t.Setenv("SLUICE_SOURCE_LABELS_URL", a.Loader.DatabaseURL)
+	in.RunID, in.SourceURL = "labels/2", "${SLUICE_SOURCE_LABELS_URL}"
 	a.Loader.DatabaseURL = "postgres://nobody@127.0.0.1:1/unused"
 	res, err = run(t, a, in, nil)
 	if err != nil {
@@ -396,9 +396,15 @@ func TestIngestPostgresQueryIsIncremental(t *testing.T) {
 	if got := countRows(t, a.Loader.Catalog, "quarantine.labels"); got != 2 {
 		t.Errorf("quarantine has %d rows, want 2 (one per run)", got)
 	}
-	in.RunID, in.SourceURL = "labels/3", "${SLUICE_SOURCE_UNSET}"
-	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "SLUICE_SOURCE_UNSET") || !strings.Contains(err.Error(), permanent.BadInput) {
+	in.RunID, in.SourceURL = "labels/3", "${SLUICE_SOURCE_LABELS_UNSET}"
+	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "SLUICE_SOURCE_LABELS_UNSET") || !strings.Contains(err.Error(), permanent.BadInput) {
 		t.Errorf("an unset url variable: %v, want a bad-input error naming it", err)
+	}
+	// Another source's secret is not this source's to send anywhere.
+	t.Setenv("SLUICE_SOURCE_BILLING_URL", "postgres://billing:s3cret@127.0.0.1:1/billing")
+	in.RunID, in.SourceURL = "labels/4", "${SLUICE_SOURCE_BILLING_URL}"
+	if _, err := run(t, a, in, nil); err == nil || !strings.Contains(err.Error(), "reads only") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("another source's variable: %v, want a bad-input error without its value", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-ml/sluice/internal/permanent"
 	"github.com/sluice-ml/sluice/sources"
+	"github.com/sluice-ml/sluice/naming"
 	"github.com/sluice-ml/sluice/spec"
 )
 
@@ -19,7 +20,7 @@ import (
 // appends its rows as one snapshot that carries the new watermark, so the
 // data and the watermark commit together and a retry finds both.
 func (l *Loader) loadQuery(ctx context.Context, req Request, res Result) (Result, error) {
-	url, err := spec.ExpandSourceURL(req.SourceURL)
+	url, err := spec.ExpandSourceURL(naming.Base(req.Source), req.SourceURL)
 	if err != nil {
 		return res, permanent.Errorf(permanent.BadInput, "source %s: %w", req.Source, err)
 	}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -9,31 +10,52 @@ import (
 )
 
 // SourceEnvPrefix starts the environment variables a postgres source's url
-// may name, as ${SLUICE_SOURCE_ORDERS_URL}. The spec (stored, and shown in
-// every run's history) holds the name; the environment of the worker that
-// runs the query holds the secret. Only this prefix is expanded, so a spec
-// cannot send a worker's other variables (its S3 keys, say) to a server.
+// may name: source orders names ${SLUICE_SOURCE_ORDERS_URL} or
+// ${SLUICE_SOURCE_ORDERS_PASSWORD}. The spec (stored, and shown in every
+// run's history) holds the name; the environment of the worker that runs
+// the query holds the secret. Only a source's own variables are expanded,
+// so a spec can send neither a worker's other variables (its S3 keys, say)
+// nor another source's secrets to a server it chooses.
 const SourceEnvPrefix = "SLUICE_SOURCE_"
 
 var envRef = regexp.MustCompile(`\$\{([^}]*)\}`)
 
-// ExpandSourceURL replaces the ${SLUICE_SOURCE_…} references in a postgres
-// source's url with the worker's environment. An unset or empty variable is
-// an error that names it. Values are pasted as they are: a variable used
-// inside a URL must hold URL-encoded text.
-func ExpandSourceURL(raw string) (string, error) {
-	var missing []string
+// sourceVarPart is what follows SLUICE_SOURCE_<NAME>_: one word without
+// an underscore, so that no variable belongs to two sources (orders may not
+// name SLUICE_SOURCE_ORDERS_DB_URL, which is source orders_db's).
+var sourceVarPart = regexp.MustCompile(`^[A-Z0-9]+$`)
+
+// SourceVariable says whether a source (its name, without the project)
+// may read the environment variable.
+func SourceVariable(source, variable string) bool {
+	part, ok := strings.CutPrefix(variable, SourceEnvPrefix+strings.ToUpper(source)+"_")
+	return ok && source != "" && sourceVarPart.MatchString(part)
+}
+
+// ExpandSourceURL replaces the ${SLUICE_SOURCE_<NAME>_…} references in the
+// url of the postgres source (its name, without the project) with the
+// worker's environment. A variable of another source, and an unset or
+// empty one, is an error that names it. Values are pasted as they are: a
+// variable used inside a URL must hold URL-encoded text.
+func ExpandSourceURL(source, raw string) (string, error) {
+	var foreign, missing []string
 	out := envRef.ReplaceAllStringFunc(raw, func(ref string) string {
 		name := envRef.FindStringSubmatch(ref)[1]
+		if !SourceVariable(source, name) {
+			foreign = append(foreign, name)
+			return ""
+		}
 		v := os.Getenv(name)
-		if v == "" || !strings.HasPrefix(name, SourceEnvPrefix) {
+		if v == "" {
 			missing = append(missing, name)
 		}
 		return v
 	})
+	if len(foreign) > 0 {
+		return "", fmt.Errorf("the source's url names %s: source %s reads only ${%s%s_<WORD>}", strings.Join(foreign, ", "), source, SourceEnvPrefix, strings.ToUpper(source))
+	}
 	if len(missing) > 0 {
-		return "", fmt.Errorf("the source's url names %s, which this worker's environment does not set (only non-empty %s* variables are read)",
-			strings.Join(missing, ", "), SourceEnvPrefix)
+		return "", fmt.Errorf("the source's url names %s, which this worker's environment does not set (or sets empty)", strings.Join(missing, ", "))
 	}
 	return out, nil
 }
@@ -43,20 +65,44 @@ func ExpandSourceURL(raw string) (string, error) {
 var keywordPassword = regexp.MustCompile(`(?i)(^|[\s?&])(ssl)?password\s*=\s*('[^']+'|[^\s&']+)`)
 
 // sourceURLProblem says what is wrong with a postgres source's url: a
-// reference to a variable without the prefix, or a password written in the
-// spec.
-func sourceURLProblem(raw string) string {
+// reference to a variable that is not the source's own, or a password
+// written in the spec.
+func sourceURLProblem(source, raw string) string {
 	for _, m := range envRef.FindAllStringSubmatch(raw, -1) {
-		if !strings.HasPrefix(m[1], SourceEnvPrefix) || len(m[1]) == len(SourceEnvPrefix) {
-			return fmt.Sprintf("${%s}: only ${%s<NAME>} variables are expanded", m[1], SourceEnvPrefix)
+		if !SourceVariable(source, m[1]) {
+			return fmt.Sprintf("${%s}: source %s may name only its own variables, ${%s%s_<WORD>} (URL, PASSWORD, …)", m[1], source, SourceEnvPrefix, strings.ToUpper(source))
 		}
 	}
 	literal := envRef.ReplaceAllString(raw, "")
-	if len(passwordSpans(literal)) > 0 {
+	if len(passwordSpans(literal)) > 0 || urlHasPassword(literal) {
 		return "holds a password; specs are stored and shown in run histories: write the url (or the password) as ${" + SourceEnvPrefix +
-			"<NAME>}, set on the workers, or use PGPASSWORD or ~/.pgpass there"
+			strings.ToUpper(source) + "_URL} (or _PASSWORD), set on the workers, or use PGPASSWORD or ~/.pgpass there"
 	}
 	return ""
+}
+
+// urlHasPassword reads a postgres URL as pgx does (net/url, so
+// percent-encoded keys such as pass%77ord decode first) and says whether
+// it carries a password: in its userinfo or as a query parameter.
+func urlHasPassword(raw string) bool {
+	lower := strings.ToLower(raw)
+	if !strings.HasPrefix(lower, "postgres://") && !strings.HasPrefix(lower, "postgresql://") {
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false // pgx cannot read it either; passwordSpans reads it by hand
+	}
+	// (A password that was all ${…} references is empty here.)
+	if p, _ := u.User.Password(); p != "" {
+		return true
+	}
+	for k, vs := range u.Query() {
+		if k = strings.ToLower(k); (k == "password" || k == "sslpassword") && slices.ContainsFunc(vs, func(v string) bool { return v != "" }) {
+			return true
+		}
+	}
+	return false
 }
 
 // passwordSpans finds where a connection string writes a password: the

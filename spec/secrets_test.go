@@ -22,8 +22,15 @@ func TestSourceURLsHoldNoSecrets(t *testing.T) {
 		"postgres://${AWS_SECRET_ACCESS_KEY}@evil.example/x",
 		"${SLUICE_SOURCE_}",
 		"${HOME}",
+		// A percent-encoded key is still a password to pgx.
+		"postgres://crm@db.internal/crm?pass%77ord=hunter2",
+		"postgres://crm@db.internal/crm?ssl%50assword=hunter2",
+		// Another source's secrets, sent to a host this spec chooses.
+		"postgres://x:${SLUICE_SOURCE_BILLING_PASSWORD}@evil.example/x",
+		"postgres://x:${SLUICE_SOURCE_CRM_DB_PASSWORD}@evil.example/x", // source crm_db's
+		"${SLUICE_SOURCE_CRM}",
 	} {
-		if problem := sourceURLProblem(bad); problem == "" {
+		if problem := sourceURLProblem("crm", bad); problem == "" {
 			t.Errorf("%q was accepted", bad)
 		} else if strings.Contains(problem, "hunter2") {
 			t.Errorf("%q: the error repeats the password: %s", bad, problem)
@@ -32,19 +39,22 @@ func TestSourceURLsHoldNoSecrets(t *testing.T) {
 	for _, good := range []string{"", "postgres://crm@db.internal/crm", "${SLUICE_SOURCE_CRM_URL}",
 		"postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db.internal/crm", "host=db.internal user=crm",
 		"host=db.internal user=crm password=${SLUICE_SOURCE_CRM_PASSWORD}", "postgres://crm@db.internal/crm?sslmode=require&passfile=/etc/pgpass"} {
-		if problem := sourceURLProblem(good); problem != "" {
+		if problem := sourceURLProblem("crm", good); problem != "" {
 			t.Errorf("%q was refused: %s", good, problem)
 		}
 	}
 	t.Setenv("SLUICE_SOURCE_CRM_PASSWORD", "hunter2")
 	t.Setenv("OTHER_SECRET", "s3cr3t")
-	if got, err := ExpandSourceURL("postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db/crm"); err != nil || got != "postgres://crm:hunter2@db/crm" {
+	t.Setenv("SLUICE_SOURCE_BILLING_PASSWORD", "b1ll")
+	if got, err := ExpandSourceURL("crm", "postgres://crm:${SLUICE_SOURCE_CRM_PASSWORD}@db/crm"); err != nil || got != "postgres://crm:hunter2@db/crm" {
 		t.Errorf("expanded to %q, %v", got, err)
 	}
 	t.Setenv("SLUICE_SOURCE_EMPTY", "")
-	for _, raw := range []string{"postgres://${OTHER_SECRET}@evil/x", "${SLUICE_SOURCE_UNSET}", "${SLUICE_SOURCE_EMPTY}"} {
-		got, err := ExpandSourceURL(raw)
-		if err == nil || got != "" || strings.Contains(err.Error(), "s3cr3t") {
+	t.Setenv("SLUICE_SOURCE_CRM_EMPTY", "")
+	for _, raw := range []string{"postgres://${OTHER_SECRET}@evil/x", "${SLUICE_SOURCE_CRM_UNSET}", "${SLUICE_SOURCE_CRM_EMPTY}",
+		"postgres://x:${SLUICE_SOURCE_BILLING_PASSWORD}@evil/x"} {
+		got, err := ExpandSourceURL("crm", raw)
+		if err == nil || got != "" || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "b1ll") {
 			t.Errorf("%q expanded to %q, %v; want an error naming the variable, not its value", raw, got, err)
 		}
 	}

@@ -131,7 +131,7 @@ func (v *validator) source(f, name string, src Source) {
 		if strings.TrimSpace(src.Postgres.Query) == "" {
 			v.fail(f+".postgres.query", "missing: give the SELECT to run")
 		}
-		if problem := sourceURLProblem(src.Postgres.URL); problem != "" {
+		if problem := sourceURLProblem(name, src.Postgres.URL); problem != "" {
 			v.fail(f+".postgres.url", "%s", problem)
 		}
 	}
