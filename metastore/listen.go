@@ -3,6 +3,8 @@ package metastore
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,4 +42,44 @@ func Listen(ctx context.Context, db *pgxpool.Pool, channel string, f func(payloa
 		}
 	}()
 	return ch, nil
+}
+
+// KeepListening is Listen for as long as ctx lasts: when the connection
+// drops (a restart, a failover, an idle timeout between), it listens again
+// after a backoff of 1 s doubling to 30 s, and then calls resync, since
+// whatever was notified meanwhile was missed. It returns the first Listen's
+// error, and otherwise runs in the background.
+func KeepListening(ctx context.Context, db *pgxpool.Pool, channel string, f func(payload string), resync func(), logger *slog.Logger) error {
+	done, err := Listen(ctx, db, channel, f)
+	if err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	go func() {
+		for backoff := time.Second; ; {
+			err := <-done
+			if ctx.Err() != nil {
+				return
+			}
+			logger.Warn("metastore: a LISTEN connection dropped; listening again", "channel", channel, "error", err, "in", backoff)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
+				if done, err = Listen(ctx, db, channel, f); err == nil {
+					break
+				}
+				logger.Warn("metastore: listening again", "channel", channel, "error", err, "in", backoff)
+			}
+			resync()
+			logger.Info("metastore: listening again", "channel", channel)
+			backoff = time.Second
+		}
+	}()
+	return nil
 }

@@ -78,12 +78,25 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, 
 	return pool, nil
 }
 
+// DefaultMaxConns is a process's pool size unless the URL sets
+// pool_max_conns: room for sluice serve's two LISTEN connections, the
+// prediction log's COPY and concurrent online reads (pgx's own default,
+// the CPU count but at least 4, leaves a 2-core server two for reads),
+// and far below PostgreSQL's default max_connections of 100.
+const DefaultMaxConns = 16
+
 // Connect opens a pool and checks that the server answers within 10 s.
 // Errors name the server without the password.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -99,3 +99,30 @@ func TestOpenNamesUnreachableServer(t *testing.T) {
 		t.Errorf("error %q does not name the server", got)
 	}
 }
+
+// TestPoolSizeIsExplicit: 16 connections unless the URL says otherwise
+// (pgx's default is the CPU count, at least 4).
+func TestPoolSizeIsExplicit(t *testing.T) {
+	ctx := testenv.Context(t)
+	url := testenv.PostgresURL(t)
+	pool, err := metastore.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if got := pool.Config().MaxConns; got != metastore.DefaultMaxConns {
+		t.Errorf("MaxConns %d, want %d", got, metastore.DefaultMaxConns)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	small, err := metastore.Connect(ctx, url+sep+"pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if got := small.Config().MaxConns; got != 3 {
+		t.Errorf("with pool_max_conns=3: MaxConns %d", got)
+	}
+}

@@ -231,3 +231,60 @@ func TestCacheIsBoundedInBytes(t *testing.T) {
 		t.Errorf("%d entries cached, want 2: the key no bigint can be is not cached", n)
 	}
 }
+
+// TestCacheStaysFreshAcrossADroppedListen: when the LISTEN connection
+// drops, the reader listens again and empties its cache (loads committed
+// meanwhile went unheard), and later loads invalidate as before. (Before,
+// sluice serve never listened again: every later load went unseen for the
+// cache's TTL.)
+func TestCacheStaysFreshAcrossADroppedListen(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	view := fmt.Sprintf("relisten_%d", time.Now().UnixNano())
+	s := &online.Store{DB: db}
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	load := func(v float64, at time.Time) {
+		t.Helper()
+		if _, err := s.Upsert(ctx, view, "customer_id", schema, batch([]string{"C1"}, []float64{v}, []string{"pro"}), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load(1, day)
+	r := online.NewReader(db, online.CacheOptions{TTL: time.Hour})
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := r.KeepFresh(lctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(want float64) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got, err := r.Get(ctx, view, []string{"C1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0]["txn__amount_sum_7d"] == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("C1 reads %v, want %v", got[0]["txn__amount_sum_7d"], want)
+			}
+		}
+	}
+	waitFor(1) // cached now
+	// The listener's connection is cut, and a load commits meanwhile.
+	var cut int
+	if err := db.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`).Scan(&cut); err != nil || cut == 0 {
+		t.Fatalf("cut %d listeners: %v", cut, err)
+	}
+	load(5, day.Add(24*time.Hour))
+	waitFor(5)
+	// Listening again: the next load is heard.
+	load(7, day.Add(48*time.Hour))
+	waitFor(7)
+}

@@ -3,6 +3,7 @@ package online
 import (
 	"container/list"
 	"context"
+	"log/slog"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,6 +108,27 @@ func (r *Reader) Invalidate(view string) {
 	r.gen[view]++
 	delete(r.meta, view)
 	r.mu.Unlock()
+}
+
+// InvalidateAll forgets every cached row.
+func (r *Reader) InvalidateAll() {
+	r.mu.Lock()
+	for view := range r.gen {
+		r.gen[view]++
+	}
+	clear(r.meta)
+	r.items = map[cacheKey]*list.Element{}
+	r.lru.Init()
+	r.bytes = 0
+	r.mu.Unlock()
+}
+
+// KeepFresh empties a view's cache whenever a load of it commits, until
+// ctx ends, listening again when the connection drops (and then emptying
+// the whole cache: loads committed meanwhile went unheard). It returns
+// the first LISTEN's error.
+func (r *Reader) KeepFresh(ctx context.Context, logger *slog.Logger) error {
+	return metastore.KeepListening(ctx, r.db, Channel, r.Invalidate, r.InvalidateAll, logger)
 }
 
 // Watch empties a view's cache whenever a load of it commits, until ctx

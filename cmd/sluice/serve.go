@@ -85,7 +85,7 @@ func (c *config) servingFlags(f *flagSet) {
 // aliases move, and the prediction log. Everything runs until ctx ends.
 func (c *config) serveFrom(ctx context.Context, srv *serving.Server, pool *pgxpool.Pool, lake lakehouse.ObjectStore, logger *slog.Logger) error {
 	features := online.NewReader(pool, online.CacheOptions{})
-	if _, err := features.Watch(ctx); err != nil {
+	if err := features.KeepFresh(ctx, logger); err != nil {
 		return err
 	}
 	srv.WithOnline(features)
