@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-ml/sluice/internal/permanent"
-	"github.com/sluice-ml/sluice/sources"
 	"github.com/sluice-ml/sluice/naming"
+	"github.com/sluice-ml/sluice/sources"
 	"github.com/sluice-ml/sluice/spec"
 )
 

@@ -3,9 +3,9 @@ package online
 import (
 	"container/list"
 	"context"
-	"log/slog"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"

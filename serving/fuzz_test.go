@@ -140,7 +140,7 @@ func (keyedFeatures) Get(_ context.Context, _ string, keys []string) ([]online.R
 	return out, nil
 }
 func (keyedFeatures) KeyColumn(context.Context, string) (string, error) { return "customer_id", nil }
-func (keyedFeatures) CacheStats() (uint64, uint64)                     { return 0, 0 }
+func (keyedFeatures) CacheStats() (uint64, uint64)                      { return 0, 0 }
 
 // FuzzServing: a served model with an entity key and an online store,
 // and everything a client chooses: the model name in the path, the
