@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluice-ml/sluice/spec"
 )
 
 // Alert is a raised condition of a model, such as drift.
@@ -133,25 +135,40 @@ func (s *Alerts) Deliver(ctx context.Context, in DeliverInput) error {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.Webhook, bytes.NewReader(b))
+	// The webhook's ${SLUICE_SECRET_…} references are read here, in the
+	// worker, and only here; what is recorded (the alert's last error,
+	// this activity's error) holds neither the URL's path nor a secret.
+	hook, secrets, err := spec.ExpandSecrets(in.Webhook)
+	if err == nil {
+		err = post(ctx, client, hook, b)
+	}
+	if err != nil {
+		why := spec.Redact(err.Error(), hook, secrets)
+		_, _ = s.DB.Exec(ctx, `UPDATE sluice.alerts SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, a.ID, why)
+		return fmt.Errorf("monitor: delivering alert %d: %s", a.ID, why)
+	}
+	_, err = s.DB.Exec(ctx, `UPDATE sluice.alerts SET attempts = attempts + 1, last_error = '', sent_at = now() WHERE id = $1`, a.ID)
+	return err
+}
+
+// post sends a JSON body to a webhook; an answer other than 2xx is an
+// error.
+func post(ctx context.Context, client *http.Client, hook string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
-	if err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			err = fmt.Errorf("the webhook answered %s", resp.Status)
-		}
-	}
 	if err != nil {
-		_, _ = s.DB.Exec(ctx, `UPDATE sluice.alerts SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, a.ID, err.Error())
-		return fmt.Errorf("monitor: delivering alert %d: %w", a.ID, err)
+		return err
 	}
-	_, err = s.DB.Exec(ctx, `UPDATE sluice.alerts SET attempts = attempts + 1, last_error = '', sent_at = now() WHERE id = $1`, a.ID)
-	return err
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("the webhook answered %s", resp.Status)
+	}
+	return nil
 }
 
 // List returns a model's alerts (every model's when model is empty),

@@ -109,8 +109,11 @@ func parseUnlessNull[T any](null bool, v []byte, parse func([]byte) (T, bool)) (
 	return parse(v)
 }
 
-func (c *column) bad(v []byte, want string) string {
-	return fmt.Sprintf("column %s: %q is not %s", c.field.Name, v, want)
+// bad is the reason a value does not parse. It names the column, never
+// the value: reasons reach run errors, Temporal histories and the API,
+// and the raw row is in quarantine.
+func (c *column) bad(_ []byte, want string) string {
+	return fmt.Sprintf("column %s: not %s", c.field.Name, want)
 }
 
 // truncate takes the column back to n rows.

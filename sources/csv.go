@@ -548,6 +548,7 @@ type cell struct {
 
 // parseCells parses text cells into out by the schema's types, or says why
 // it cannot. A null key is a reason too.
+// Its reasons name the column, never the value (see column.bad).
 func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string {
 	for j, s := range row {
 		s = strings.TrimSpace(s)
@@ -564,7 +565,7 @@ func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string 
 		case arrow.INT64:
 			v, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
-				return fmt.Sprintf("column %s: %q is not an integer", f.Name, s)
+				return fmt.Sprintf("column %s: not an integer", f.Name)
 			}
 			c.i = v
 		case arrow.FLOAT64:
@@ -574,25 +575,25 @@ func parseCells(schema *arrow.Schema, key int, row []string, out []cell) string 
 			}
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
-				return fmt.Sprintf("column %s: %q is not a number", f.Name, s)
+				return fmt.Sprintf("column %s: not a number", f.Name)
 			}
 			c.f = v
 		case arrow.BOOL:
 			v, err := strconv.ParseBool(strings.ToLower(s))
 			if err != nil {
-				return fmt.Sprintf("column %s: %q is not true or false", f.Name, s)
+				return fmt.Sprintf("column %s: not true or false", f.Name)
 			}
 			c.b = v
 		case arrow.TIMESTAMP:
 			v, ok := parseTimestamp([]byte(s))
 			if !ok {
-				return fmt.Sprintf("column %s: %q is not a timestamp", f.Name, s)
+				return fmt.Sprintf("column %s: not a timestamp", f.Name)
 			}
 			c.i = v
 		case arrow.DATE32:
 			v, ok := parseDate([]byte(s))
 			if !ok {
-				return fmt.Sprintf("column %s: %q is not a date (YYYY-MM-DD)", f.Name, s)
+				return fmt.Sprintf("column %s: not a date (YYYY-MM-DD)", f.Name)
 			}
 			c.i = int64(v)
 		default:

@@ -110,7 +110,7 @@ func (r *JSONLReader) readRaw() ([]map[string]json.RawMessage, error) {
 		var obj map[string]json.RawMessage
 		reason := ""
 		if err := json.Unmarshal(text, &obj); err != nil {
-			reason, obj = fmt.Sprintf("invalid JSON object: %v", err), nil
+			reason, obj = jsonReason(err), nil
 		}
 		objs = append(objs, obj)
 		r.lines = append(r.lines, r.line)
@@ -133,7 +133,7 @@ func (r *JSONLReader) cells(objs []map[string]json.RawMessage) [][]string {
 			j, ok := slices.BinarySearch(r.cols, k)
 			if !ok {
 				if r.reasons[i] == "" {
-					r.reasons[i] = fmt.Sprintf("unknown column %s", k)
+					r.reasons[i] = fmt.Sprintf("unknown column %.64s", k)
 				}
 				continue
 			}
@@ -141,7 +141,7 @@ func (r *JSONLReader) cells(objs []map[string]json.RawMessage) [][]string {
 			dec := json.NewDecoder(bytes.NewReader(v))
 			dec.UseNumber()
 			if err := dec.Decode(&x); err != nil {
-				r.reasons[i] = fmt.Sprintf("column %s: %v", k, err)
+				r.reasons[i] = fmt.Sprintf("column %.64s: not a JSON value", k)
 				continue
 			}
 			switch t := x.(type) {
@@ -193,4 +193,14 @@ func (r *JSONLReader) Next(ctx context.Context) (Chunk, error) {
 		func(i int, _ []string) string { return r.raws[i] })
 	r.index++
 	return ch, nil
+}
+
+// jsonReason says why a line is not a JSON object, by where, never by
+// what it holds.
+func jsonReason(err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("invalid JSON object (at byte %d)", syntax.Offset)
+	}
+	return "invalid JSON object (not an object)"
 }

@@ -130,7 +130,8 @@ func (r *PostgresReader) Next(ctx context.Context) (Chunk, error) {
 		r.row++
 		vals, err := r.rows.Values()
 		if err != nil {
-			ch.Rejects = append(ch.Rejects, Reject{Line: r.row, Reason: err.Error()})
+			// (pgx's error may quote the value; the reason does not.)
+			ch.Rejects = append(ch.Rejects, Reject{Line: r.row, Reason: "a value does not decode"})
 			continue
 		}
 		if reason := r.check(vals); reason != "" {
@@ -161,7 +162,7 @@ func (r *PostgresReader) check(vals []any) string {
 			continue
 		}
 		if _, ok := convert(r.schema.Field(j).Type, v); !ok {
-			return fmt.Sprintf("column %s: %v (%T) does not fit %s", r.schema.Field(j).Name, v, v, r.schema.Field(j).Type)
+			return fmt.Sprintf("column %s: a %T does not fit %s", r.schema.Field(j).Name, v, r.schema.Field(j).Type)
 		}
 	}
 	return ""

@@ -149,3 +149,71 @@ func RedactPassword(raw string) string {
 	b.WriteString(raw[last:])
 	return b.String()
 }
+
+// SecretEnvPrefix starts the environment variables an alert webhook may
+// name, as ${SLUICE_SECRET_SLACK_WEBHOOK}: a Slack webhook URL is a bearer
+// secret, so the spec, the run histories and the alert records hold the
+// name, and only the delivering worker reads the value.
+const SecretEnvPrefix = "SLUICE_SECRET_"
+
+var secretName = regexp.MustCompile(`^` + SecretEnvPrefix + `[A-Z0-9_]+$`)
+
+// webhookProblem says what is wrong with an alert webhook: a reference
+// to a variable that is not a SLUICE_SECRET_*, or what is left that is not
+// an http(s) URL.
+func webhookProblem(raw string) string {
+	for _, m := range envRef.FindAllStringSubmatch(raw, -1) {
+		if !secretName.MatchString(m[1]) {
+			return fmt.Sprintf("${%s}: a webhook names only ${%s<NAME>} variables", m[1], SecretEnvPrefix)
+		}
+	}
+	if strings.HasPrefix(raw, "${") || strings.HasPrefix(raw, "http://") || strings.HasPrefix(raw, "https://") {
+		return ""
+	}
+	return fmt.Sprintf("want an http:// or https:// URL, or ${%s<NAME>} holding one; got %.64q", SecretEnvPrefix, raw)
+}
+
+// ExpandSecrets replaces the ${SLUICE_SECRET_<NAME>} references in raw
+// with the environment, and returns the values pasted too, for Redact. An
+// unset or empty variable, or one of another kind, is an error that names
+// it.
+func ExpandSecrets(raw string) (string, []string, error) {
+	var bad, values []string
+	out := envRef.ReplaceAllStringFunc(raw, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v := os.Getenv(name)
+		if !secretName.MatchString(name) || v == "" {
+			bad = append(bad, name)
+			return ""
+		}
+		values = append(values, v)
+		return v
+	})
+	if len(bad) > 0 {
+		return "", nil, fmt.Errorf("%s: not set (or empty) in this worker's environment, or not a %s* variable", strings.Join(bad, ", "), SecretEnvPrefix)
+	}
+	return out, values, nil
+}
+
+// RedactURL shortens a URL to its scheme and host: webhook paths and
+// queries carry tokens.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "****"
+	}
+	return u.Scheme + "://" + u.Host + "/****"
+}
+
+// Redact hides, in a message, a URL (by RedactURL) and each secret value.
+func Redact(msg, rawURL string, secrets []string) string {
+	if rawURL != "" {
+		msg = strings.ReplaceAll(msg, rawURL, RedactURL(rawURL))
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "****")
+		}
+	}
+	return msg
+}

@@ -70,3 +70,31 @@ sources:
 		t.Fatalf("got %v, want an error naming sources.crm.postgres.url without the password", err)
 	}
 }
+
+// TestWebhooksNameSecrets: a webhook may be a URL or name
+// ${SLUICE_SECRET_…} variables, which only the delivery expands; errors
+// that quote the URL hide its path and the secrets.
+func TestWebhooksNameSecrets(t *testing.T) {
+	for _, good := range []string{"https://hooks.example/x", "${SLUICE_SECRET_SLACK}", "https://hooks.slack.com/services/${SLUICE_SECRET_SLACK_PATH}"} {
+		if p := webhookProblem(good); p != "" {
+			t.Errorf("%q refused: %s", good, p)
+		}
+	}
+	for _, bad := range []string{"ftp://x", "${HOME}", "${SLUICE_SOURCE_CRM_URL}", "https://x/${AWS_SECRET_ACCESS_KEY}"} {
+		if webhookProblem(bad) == "" {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	t.Setenv("SLUICE_SECRET_SLACK_PATH", "T0/B0/s3cr3t")
+	got, secrets, err := ExpandSecrets("https://hooks.slack.com/services/${SLUICE_SECRET_SLACK_PATH}")
+	if err != nil || got != "https://hooks.slack.com/services/T0/B0/s3cr3t" {
+		t.Fatalf("expanded to %q, %v", got, err)
+	}
+	msg := Redact(`Post "`+got+`": dial tcp: no such host (T0/B0/s3cr3t)`, got, secrets)
+	if strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "https://hooks.slack.com/****") {
+		t.Errorf("redacted: %s", msg)
+	}
+	if _, _, err := ExpandSecrets("${SLUICE_SECRET_UNSET}"); err == nil || !strings.Contains(err.Error(), "SLUICE_SECRET_UNSET") {
+		t.Errorf("an unset secret: %v", err)
+	}
+}

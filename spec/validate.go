@@ -232,8 +232,8 @@ func (v *validator) model(s *Spec, f, name string, m Model) {
 	default:
 		v.fail(f+".monitoring.on_drift", "want retrain or none; got %q", mon.OnDrift)
 	}
-	if mon.Webhook != "" && !strings.HasPrefix(mon.Webhook, "http://") && !strings.HasPrefix(mon.Webhook, "https://") {
-		v.fail(f+".monitoring.webhook", "want an http:// or https:// URL; got %q", mon.Webhook)
+	if problem := webhookProblem(mon.Webhook); mon.Webhook != "" && problem != "" {
+		v.fail(f+".monitoring.webhook", "%s", problem)
 	}
 	if mon.PSIWarn < 0 || mon.PSIAlert < 0 || (mon.PSIAlert > 0 && mon.PSIWarn > mon.PSIAlert) || mon.PValue < 0 || mon.PValue >= 1 {
 		v.fail(f+".monitoring", "want 0 ≤ psi_warn ≤ psi_alert and 0 ≤ p_value < 1")
