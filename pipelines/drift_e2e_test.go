@@ -107,6 +107,7 @@ pipelines:
 		r.RegisterWorkflow(pipelines.Pipeline)
 		r.RegisterWorkflow(pipelines.Monitor)
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.BatchScore)
 	})

@@ -199,6 +199,9 @@ type Search struct {
 	Method string `yaml:"method"`
 	Trials int    `yaml:"trials"`
 	Seed   int64  `yaml:"seed"`
+	// MaxTrials caps the sweep's trials (1,000 when unset; at most
+	// 100,000); apply refuses a sweep over it.
+	MaxTrials int `yaml:"max_trials"`
 }
 
 // Label names the label column of a source.

@@ -144,3 +144,26 @@ models:
 		t.Fatalf("model %+v", m)
 	}
 }
+
+// TestHugeSweepsAreRefusedAtApply: a 6 x 10 grid (a million trials) is
+// refused when the spec is parsed, naming the sweep and the cap.
+func TestHugeSweepsAreRefusedAtApply(t *testing.T) {
+	grid := "{a: [0,1,2,3,4,5,6,7,8,9], b: [0,1,2,3,4,5,6,7,8,9], c: [0,1,2,3,4,5,6,7,8,9], d: [0,1,2,3,4,5,6,7,8,9], e: [0,1,2,3,4,5,6,7,8,9], f: [0,1,2,3,4,5,6,7,8,9]}"
+	src := `project: p
+sources:
+  s: {csv: s.csv, key: id, timestamp: ts}
+entities:
+  e: {key: id}
+feature_views:
+  v: {entity: e, source: s, columns: [x]}
+models:
+  m: {task: binary, label: {source: s, column: y}, features: [v], sweep: ` + grid + `}
+`
+	if _, err := Parse("sluice.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "models.m.sweep") || !strings.Contains(err.Error(), "cap of 1000") {
+		t.Fatalf("got %v, want the sweep refused over the cap", err)
+	}
+	raised := strings.Replace(src, "sweep: "+grid, "search: {max_trials: 10000}, sweep: {a: [0,1,2,3,4,5,6,7,8,9], b: [0,1,2,3,4,5,6,7,8,9], c: [0,1,2,3,4,5,6,7,8,9], d: [0,1,2,3,4,5,6,7,8,9]}", 1)
+	if _, err := Parse("sluice.yaml", []byte(raised)); err != nil {
+		t.Fatalf("10,000 trials under max_trials 10000: %v", err)
+	}
+}

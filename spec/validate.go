@@ -250,6 +250,8 @@ func (v *validator) model(s *Spec, f, name string, m Model) {
 	}
 	if err := sweep.ValidateSearch(sweep.Search(m.Search)); err != nil {
 		v.fail(f+".search", "%v", err)
+	} else if err := sweep.ValidateCount(m.Sweep, sweep.Search(m.Search)); err != nil {
+		v.fail(f+".sweep", "%v", err)
 	}
 	for _, k := range sortedKeys(m.Sweep) {
 		if err := sweep.ValidateParam(m.Sweep[k], sweep.Search(m.Search)); err != nil {

@@ -27,6 +27,58 @@ type Search struct {
 	Trials int
 	// Seed fixes the random sample; the same seed gives the same trials.
 	Seed int64
+	// MaxTrials caps the trials a sweep may have; 0 means
+	// DefaultMaxTrials, and no more than MostTrials may be asked for.
+	MaxTrials int
+}
+
+// DefaultMaxTrials caps a sweep unless its search raises the cap: a grid
+// of 6 parameters of 10 values is a million trials, days of training that
+// a typo can ask for.
+const DefaultMaxTrials = 1000
+
+// MostTrials is the highest cap a search may set.
+const MostTrials = 100_000
+
+// Cap is the most trials the search allows.
+func (s Search) Cap() int {
+	if s.MaxTrials > 0 {
+		return s.MaxTrials
+	}
+	return DefaultMaxTrials
+}
+
+// Count is how many trials a space gives, without expanding it: the
+// grid's product, or the random search's trials (the random search may
+// run fewer, when the space is smaller). A grid past MostTrials counts as
+// MostTrials+1, so the product cannot overflow.
+func Count(space map[string][]string, s Search) int {
+	if s.Method == Random {
+		return s.Trials
+	}
+	n := 1
+	for _, k := range sortedKeys(space) {
+		n *= max(len(space[k]), 1)
+		if n > MostTrials {
+			return MostTrials + 1
+		}
+	}
+	return n
+}
+
+// ValidateCount checks that the space's trials fit the search's cap.
+func ValidateCount(space map[string][]string, s Search) error {
+	if s.MaxTrials < 0 || s.MaxTrials > MostTrials {
+		return fmt.Errorf("max_trials %d: want 1 to %d", s.MaxTrials, MostTrials)
+	}
+	if n := Count(space, s); n > s.Cap() {
+		shown := strconv.Itoa(n)
+		if n > MostTrials {
+			shown = "more than " + strconv.Itoa(MostTrials)
+		}
+		return fmt.Errorf("%s trials, over the cap of %d: narrow the sweep, use a random search, or raise search.max_trials", shown, s.Cap())
+	}
+	return nil
 }
 
 // Distribution is a continuous or integer range a random search draws
@@ -136,6 +188,32 @@ func ValidateParam(values []string, s Search) error {
 		}
 	}
 	return nil
+}
+
+// Range is trials [lo, hi) of Trials, computed without expanding the
+// rest of a grid (a random search, at most its cap, is drawn whole).
+func Range(base map[string]string, space map[string][]string, s Search, lo, hi int) ([]map[string]string, error) {
+	if err := Validate(space, s); err != nil {
+		return nil, err
+	}
+	if s.Method == Random {
+		all := random(base, space, s)
+		return all[min(lo, len(all)):min(hi, len(all))], nil
+	}
+	keys := sortedKeys(space)
+	var out []map[string]string
+	for i := lo; i < hi; i++ {
+		t := clone(base)
+		// The grid's order: the last parameter name varies fastest.
+		rest := i
+		for j := len(keys) - 1; j >= 0; j-- {
+			vs := space[keys[j]]
+			t[keys[j]] = vs[rest%len(vs)]
+			rest /= len(vs)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Trials expands a space into each trial's parameters, base overridden

@@ -112,3 +112,61 @@ func TestValidateSaysWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestRangeIsTrialsInPieces: every range of a grid or random search is
+// the same slice of Trials, and Count says how many there are.
+func TestRangeIsTrialsInPieces(t *testing.T) {
+	base := map[string]string{"trees": "50"}
+	for _, c := range []struct {
+		space map[string][]string
+		s     Search
+	}{
+		{map[string][]string{"depth": {"2", "4", "6"}, "lr": {"0.1", "0.3"}, "leaves": {"8", "16", "31", "63"}}, Search{}},
+		{map[string][]string{"lr": {"loguniform(0.01, 0.3)"}, "depth": {"2", "4"}}, Search{Method: Random, Trials: 7, Seed: 3}},
+	} {
+		all, err := Trials(base, c.space, c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.s.Method != Random && Count(c.space, c.s) != len(all) {
+			t.Errorf("count %d, want %d", Count(c.space, c.s), len(all))
+		}
+		var pieced []map[string]string
+		for lo := 0; lo < len(all); lo += 5 {
+			part, err := Range(base, c.space, c.s, lo, min(lo+5, len(all)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pieced = append(pieced, part...)
+		}
+		if !reflect.DeepEqual(pieced, all) {
+			t.Errorf("ranges %v\nwant %v", pieced, all)
+		}
+	}
+}
+
+// TestCountRefusesHugeGrids: a 6 x 10 grid is a million trials, refused
+// against the default cap without being expanded; a raised cap admits a
+// bigger sweep, up to MostTrials.
+func TestCountRefusesHugeGrids(t *testing.T) {
+	space := map[string][]string{}
+	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+		space[k] = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	}
+	if n := Count(space, Search{}); n != MostTrials+1 {
+		t.Errorf("count %d", n)
+	}
+	if err := ValidateCount(space, Search{}); err == nil || !strings.Contains(err.Error(), "more than 100000 trials") {
+		t.Errorf("a million trials: %v", err)
+	}
+	small := map[string][]string{"a": space["a"], "b": space["b"], "c": space["c"], "d": space["d"]}
+	if err := ValidateCount(small, Search{}); err == nil {
+		t.Error("10,000 trials under the default cap of 1,000 were accepted")
+	}
+	if err := ValidateCount(small, Search{MaxTrials: 10_000}); err != nil {
+		t.Errorf("10,000 trials with max_trials 10000: %v", err)
+	}
+	if err := ValidateCount(small, Search{MaxTrials: MostTrials + 1}); err == nil {
+		t.Error("a cap over MostTrials was accepted")
+	}
+}

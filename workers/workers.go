@@ -165,6 +165,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 			w.RegisterWorkflow(workflows.TrainingSet)
 			w.RegisterWorkflow(workflows.Materialize)
 			w.RegisterWorkflow(workflows.Train)
+			w.RegisterWorkflow(workflows.TrainTrials)
 			w.RegisterWorkflow(workflows.Promote)
 			w.RegisterWorkflow(workflows.BatchScore)
 			w.RegisterWorkflow(pipelines.Pipeline)

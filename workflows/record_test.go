@@ -83,6 +83,7 @@ func TestRecordHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Materialize)
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.Promote)
 		r.RegisterWorkflow(workflows.BatchScore)
 	})
@@ -115,6 +116,11 @@ func TestRecordHistories(t *testing.T) {
 				Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 7 * 24 * time.Hour}}}}}}},
 		"train-v1": {workflows.Train, workflows.TrainRequest{Model: "churn_train", Task: "binary", Algorithm: "gbdt",
 			Params: map[string]string{"trees": "5"}, Sweep: map[string][]string{"max_depth": {"1", "2"}},
+			TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
+				Views: []activities.SourcedView{txnView}}}},
+		// Trials in a sliding window, behind trials-in-chunks.
+		"train-v2": {workflows.Train, workflows.TrainRequest{Model: "churn_train2", Task: "binary", Algorithm: "gbdt",
+			Params: map[string]string{"trees": "5"}, Sweep: map[string][]string{"max_depth": {"1", "2", "3"}}, Concurrency: 2,
 			TrainingSet: workflows.TrainingSetRequest{LabelTable: "raw.labels", Key: "customer_id", LabelTime: "label_at", LabelColumn: "churned",
 				Views: []activities.SourcedView{txnView}}}},
 		"materialize-v1": {workflows.Materialize, workflows.MaterializeRequest{View: txnView, AsOf: time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC)}},

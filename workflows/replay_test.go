@@ -21,6 +21,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Materialize)
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.Promote)
 		r.RegisterWorkflow(workflows.BatchScore)
 	})

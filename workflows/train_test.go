@@ -82,6 +82,7 @@ func newWorldOn(t testing.TB, warehouse, objects lakehouse.Options) *world {
 	}
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.Promote)
 		r.RegisterWorkflow(workflows.BatchScore)

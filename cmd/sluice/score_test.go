@@ -32,6 +32,7 @@ func TestBatchScoreSurvivesSIGKILLOfAnIOWorker(t *testing.T) {
 	ctx, db, cat, srv, env := cl.ctx, cl.db, cl.cat, cl.srv, cl.env
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.TrainingSet)
 		r.RegisterWorkflow(workflows.BatchScore)
 	})

@@ -35,6 +35,7 @@ func TestSweepSurvivesSIGKILLOfATrialWorker(t *testing.T) {
 	ctx, srv, env := cl.ctx, cl.srv, cl.env
 	srv.NewWorker(workflows.QueueControl, func(r worker.Registry) {
 		r.RegisterWorkflow(workflows.Train)
+		r.RegisterWorkflow(workflows.TrainTrials)
 		r.RegisterWorkflow(workflows.TrainingSet)
 	})
 	srv.NewWorker(workflows.QueueIO, func(r worker.Registry) {
