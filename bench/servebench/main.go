@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,12 +226,14 @@ func load(args []string) {
 	warmup := f.Duration("warmup", 3*time.Second, "load not measured first")
 	get := f.Bool("get", false, "send GETs without a body (a baseline against /healthz)")
 	conns := f.Int("connections", 64, "keep-alive connections")
+	hostileShare := f.Float64("hostile", 0, "the share of requests that are hostile (bad names, NUL and long keys, malformed, oversized and too-many-instance bodies, bad request ids)")
+	idPrefix := f.String("request-ids", "", "give every valid request X-Request-Id <prefix><n>, to find it in the prediction log")
 	f.Parse(args)
 	u, err := neturl.Parse(*url)
 	check(err)
-	bodies := make([][]byte, 4096)
+	valid := make([]request, 4096)
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := range bodies {
+	for i := range valid {
 		var sb bytes.Buffer
 		sb.WriteString(`{"instances":[`)
 		for k := range *batch {
@@ -240,13 +243,19 @@ func load(args []string) {
 			fmt.Fprintf(&sb, `{"entity_id":"E%d"}`, r.IntN(*entities))
 		}
 		sb.WriteString("]}")
-		method := "POST"
+		valid[i] = request{method: "POST", path: u.RequestURI(), body: slices.Clone(sb.Bytes()), want: 200}
 		if *get {
-			method = "GET"
-			sb.Reset()
+			valid[i] = request{method: "GET", path: u.RequestURI(), want: 200}
 		}
-		bodies[i] = fmt.Appendf(nil, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-			method, u.RequestURI(), u.Host, sb.Len(), sb.Bytes())
+	}
+	hostile := hostileRequests(u.RequestURI())
+	raw := func(q request, id string) []byte {
+		extra := ""
+		if id != "" {
+			extra = "X-Request-Id: " + id + "\r\n"
+		}
+		return fmt.Appendf(nil, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
+			q.method, q.path, u.Host, extra, len(q.body), q.body)
 	}
 	// A fixed pool of keep-alive connections, each a goroutine writing
 	// raw HTTP/1.1 and reading the answer: the generator costs little of
@@ -254,12 +263,14 @@ func load(args []string) {
 	// connection in the queue, and that wait counts.
 	type job struct {
 		at, released time.Time
-		body         []byte
+		req          request
+		wire         []byte
 	}
 	queue := make(chan job, 1<<20)
 	var mu sync.Mutex
 	var lat []time.Duration
-	var errs, sent atomic.Int64
+	var errs, sent, validAll, badIDs, hostileSent, hostile4xx atomic.Int64
+	unexpected := map[string]int{} // hostile kind and status, when not the one expected
 	var wg sync.WaitGroup
 	var late []time.Duration // the generator's own lateness
 	interval := time.Second / time.Duration(*rate)
@@ -271,6 +282,7 @@ func load(args []string) {
 			var conn net.Conn
 			var br *bufio.Reader
 			for j := range queue {
+				status, closing := 0, false
 				err := func() error {
 					if conn == nil {
 						c, err := net.Dial("tcp", u.Host)
@@ -279,20 +291,40 @@ func load(args []string) {
 						}
 						conn, br = c, bufio.NewReaderSize(c, 64<<10)
 					}
-					if _, err := conn.Write(j.body); err != nil {
+					if _, err := conn.Write(j.wire); err != nil {
 						return err
 					}
-					return readResponse(br)
+					var err error
+					status, closing, err = readResponse(br)
+					return err
 				}()
 				took := time.Since(j.released)
-				if err != nil && conn != nil {
+				if (err != nil || closing) && conn != nil {
 					conn.Close()
 					conn = nil
+				}
+				if j.req.kind != "" && !j.req.badID {
+					hostileSent.Add(1)
+					if err == nil && status >= 400 && status < 500 {
+						hostile4xx.Add(1)
+					} else {
+						mu.Lock()
+						unexpected[fmt.Sprintf("%s: %d %v", j.req.kind, status, err)]++
+						mu.Unlock()
+					}
+					continue
+				}
+				validAll.Add(1)
+				if j.req.badID {
+					badIDs.Add(1)
 				}
 				if j.at.Before(measureFrom) {
 					continue
 				}
 				sent.Add(1)
+				if err == nil && status != 200 {
+					err = fmt.Errorf("status %d", status)
+				}
 				if err != nil {
 					errs.Add(1)
 					continue
@@ -306,6 +338,7 @@ func load(args []string) {
 			}
 		})
 	}
+	hr := rand.New(rand.NewPCG(7, 8))
 	for i := 0; ; i++ {
 		at := start.Add(time.Duration(i) * interval)
 		if at.After(end) {
@@ -314,8 +347,19 @@ func load(args []string) {
 		if d := time.Until(at); d > 0 {
 			time.Sleep(d)
 		}
+		q := valid[i%len(valid)]
+		if *hostileShare > 0 && hr.Float64() < *hostileShare {
+			q = hostile[hr.IntN(len(hostile))]
+		}
+		id := ""
+		switch {
+		case q.badID:
+			id = "bad id, not plain"
+		case q.kind == "" && *idPrefix != "":
+			id = *idPrefix + strconv.Itoa(i)
+		}
 		now := time.Now()
-		queue <- job{at: at, released: now, body: bodies[i%len(bodies)]}
+		queue <- job{at: at, released: now, req: q, wire: raw(q, id)}
 		if at.After(measureFrom) {
 			late = append(late, now.Sub(at))
 		}
@@ -332,6 +376,10 @@ func load(args []string) {
 	res := map[string]any{"rate": *rate, "batch": *batch, "seconds": duration.Seconds(), "sent": sent.Load(), "errors": errs.Load(),
 		"achieved_rps": float64(sent.Load()) / duration.Seconds(),
 		"p50_ms":       pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "p999_ms": pct(0.999)}
+	if *hostileShare > 0 {
+		res["valid_sent_with_warmup"], res["bad_request_ids"] = validAll.Load(), badIDs.Load()
+		res["hostile_sent"], res["hostile_4xx"], res["hostile_unexpected"] = hostileSent.Load(), hostile4xx.Load(), unexpected
+	}
 	slices.Sort(late)
 	if len(late) > 0 {
 		res["generator_late_p99_ms"] = float64(late[len(late)*99/100].Microseconds()) / 1000
@@ -342,19 +390,69 @@ func load(args []string) {
 	check(json.NewEncoder(os.Stdout).Encode(res))
 }
 
-// readResponse reads one HTTP/1.1 response, sized by Content-Length or
-// chunked, and fails unless its status is 200.
-func readResponse(br *bufio.Reader) error {
-	status, err := br.ReadSlice('\n')
-	if err != nil {
-		return err
+// request is one request the load sends: a valid one (no kind) or a
+// hostile one.
+type request struct {
+	method, path string
+	body         []byte
+	// want is the status expected.
+	want  int
+	kind  string
+	badID bool
+}
+
+// hostileRequests are what a hostile client sends the predict endpoint
+// path: each is answered a 4xx, except a bad request id, which is served
+// under a generated id (and counted with the valid requests).
+func hostileRequests(path string) []request {
+	model := path[len("/v1/models/") : len(path)-len(":predict")]
+	many := bytes.Repeat([]byte(`{"entity_id":"E1"},`), 1001)
+	big := append([]byte(`{"instances":[{"entity_id":"`), bytes.Repeat([]byte("x"), 1<<20+1024)...)
+	big = append(big, `"}]}`...)
+	fields := []byte(`{"instances":[{`)
+	for i := range 200 {
+		fields = fmt.Appendf(fields, `"f%d":%d,`, i, i)
 	}
-	ok := bytes.HasPrefix(status, []byte("HTTP/1.1 200"))
-	length, chunked := -1, false
+	fields = append(fields, `"entity_id":"E1"}]}`...)
+	one := []byte(`{"instances":[{"entity_id":"E1"}]}`)
+	return []request{
+		{kind: "bad model name", method: "POST", path: "/v1/models/%FF%FE:predict", body: one},
+		{kind: "long model name", method: "POST", path: "/v1/models/" + strings.Repeat("m", 300) + ":predict", body: one},
+		{kind: "unknown model", method: "POST", path: "/v1/models/no_such_model:predict", body: one},
+		{kind: "NUL key", method: "POST", path: path, body: []byte(`{"instances":[{"entity_id":"E\u00001"}]}`)},
+		{kind: "long key", method: "POST", path: path, body: []byte(`{"instances":[{"entity_id":"` + strings.Repeat("k", 300) + `"}]}`)},
+		{kind: "malformed body", method: "POST", path: path, body: []byte(`{"instances":[{"entity_id":`)},
+		{kind: "not JSON", method: "POST", path: path, body: []byte("\x00\xff<xml/>")},
+		{kind: "too many instances", method: "POST", path: path, body: append(append([]byte(`{"instances":[`), many...), `{"entity_id":"E1"}]}`...)},
+		{kind: "too many fields", method: "POST", path: path, body: fields},
+		{kind: "nested value", method: "POST", path: path, body: []byte(`{"instances":[{"entity_id":"E1","x":[[[[1]]]]}]}`)},
+		{kind: "oversized body", method: "POST", path: path, body: big},
+		{kind: "bad request id", method: "POST", path: path, body: one, badID: true, want: 200},
+		{kind: "model " + model + " via v2 with a bad shape", method: "POST", path: "/v2/models/" + model + "/infer",
+			body: []byte(`{"inputs":[{"name":"entity_id","shape":[2],"datatype":"BYTES","data":["E1"]}]}`)},
+	}
+}
+
+// readResponse reads one HTTP/1.1 response, sized by Content-Length or
+// chunked: its status, and whether the server closes the connection.
+func readResponse(br *bufio.Reader) (int, bool, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	fields := bytes.Fields(line)
+	if len(fields) < 2 {
+		return 0, false, fmt.Errorf("a bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return 0, false, fmt.Errorf("a bad status line %q", line)
+	}
+	length, chunked, closing := -1, false, false
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return err
+			return status, true, err
 		}
 		if len(line) <= 2 {
 			break
@@ -366,6 +464,8 @@ func readResponse(br *bufio.Reader) error {
 			length, _ = strconv.Atoi(string(bytes.TrimSpace(value)))
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			closing = bytes.Contains(bytes.ToLower(value), []byte("close"))
 		}
 	}
 	switch {
@@ -373,14 +473,14 @@ func readResponse(br *bufio.Reader) error {
 		for {
 			line, err := br.ReadSlice('\n')
 			if err != nil {
-				return err
+				return status, true, err
 			}
 			size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
 			if err != nil {
-				return fmt.Errorf("a bad chunk size %q", line)
+				return status, true, fmt.Errorf("a bad chunk size %q", line)
 			}
 			if _, err := br.Discard(int(size) + 2); err != nil { // the chunk and its CRLF
-				return err
+				return status, true, err
 			}
 			if size == 0 {
 				break
@@ -388,15 +488,12 @@ func readResponse(br *bufio.Reader) error {
 		}
 	case length >= 0:
 		if _, err := br.Discard(length); err != nil {
-			return err
+			return status, true, err
 		}
 	default:
-		return fmt.Errorf("a response without Content-Length or chunks")
+		return status, true, fmt.Errorf("a response without Content-Length or chunks")
 	}
-	if !ok {
-		return fmt.Errorf("status %s", bytes.TrimSpace(status))
-	}
-	return nil
+	return status, closing, nil
 }
 
 func check(err error) {
