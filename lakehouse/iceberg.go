@@ -105,7 +105,24 @@ func Ident(name string) (table.Identifier, error) {
 // table.ErrCommitFailed, so Iceberg's replay-on-conflict never ran.
 type retrying struct{ *sqlcat.Catalog }
 
+//
+// It also makes a run's commit exactly once: when the commit carries a run
+// id (withRun), every attempt, Iceberg's replays included, first looks
+// for that run's snapshot in the table as the catalog holds it now, and
+// stops with runCommitted when another attempt of the run got there first.
+// (Checking once, before the first attempt, let two attempts of one run
+// that raced both append: the loser's replay never looked again.) The
+// catalog's optimistic check then closes the window between that look and
+// the commit: a commit that lands in it makes this one conflict and look
+// again.
 func (r retrying) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
+	if runID, ok := ctx.Value(runKey{}).(string); ok && runID != "" {
+		if cur, err := r.Catalog.LoadTable(ctx, ident); err == nil {
+			if id, found := snapshotOfRun(cur, runID); found {
+				return nil, "", runCommitted{snapshotID: id}
+			}
+		}
+	}
 	meta, loc, err := r.Catalog.CommitTable(ctx, ident, reqs, updates)
 	if err != nil && !errors.Is(err, table.ErrCommitFailed) && isConflict(err) {
 		err = fmt.Errorf("%w: %w", table.ErrCommitFailed, err)
@@ -119,6 +136,21 @@ func (r retrying) LoadTable(ctx context.Context, ident table.Identifier) (*table
 		return nil, err
 	}
 	return table.New(t.Identifier(), t.Metadata(), t.MetadataLocation(), t.FS, r), nil
+}
+
+// runKey carries the run id of a commit to retrying.CommitTable.
+type runKey struct{}
+
+// withRun marks the commits made with ctx as the run's.
+func withRun(ctx context.Context, runID string) context.Context {
+	return context.WithValue(ctx, runKey{}, runID)
+}
+
+// runCommitted stops a commit whose run another attempt already committed.
+type runCommitted struct{ snapshotID int64 }
+
+func (e runCommitted) Error() string {
+	return fmt.Sprintf("the run already committed snapshot %d", e.snapshotID)
 }
 
 func isConflict(err error) bool {
@@ -254,9 +286,15 @@ func (c *Catalog) loadIfExists(ctx context.Context, name string) (*table.Table, 
 	return t, nil
 }
 
-// commitRun commits a write and returns the run's snapshot.
+// commitRun commits a write and returns the run's snapshot; when another
+// attempt of the run committed first, it commits nothing and returns that
+// attempt's snapshot, AlreadyCommitted.
 func commitRun(ctx context.Context, tx *table.Transaction, name, runID string) (AppendResult, error) {
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(withRun(ctx, runID))
+	var done runCommitted
+	if errors.As(err, &done) {
+		return AppendResult{SnapshotID: done.snapshotID, AlreadyCommitted: true}, nil
+	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("committing to %s: %w", name, err)
 	}

@@ -297,3 +297,66 @@ func TestMaintainCompactsExpiresAndCleansOrphans(t *testing.T) {
 		t.Errorf("orphan file still there: %v", err)
 	}
 }
+
+// TestTwoAttemptsOfOneRunCommitOnce: two attempts of one run (a worker
+// cut off from Temporal but not from the stores, and its retry) stage the
+// same rows and commit at once, each through its own catalog connection:
+// the table holds one copy, both attempts report the same snapshot, and
+// the loser's files are removed. (Before, the run's snapshot was looked
+// for once, before the first attempt, and Iceberg's replay of a lost race
+// appended a second copy.)
+func TestTwoAttemptsOfOneRunCommitOnce(t *testing.T) {
+	o := backends(t)["file"]
+	ctx := context.Background()
+	cat, err := lakehouse.OpenCatalog(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if _, err := cat.EnsureTable(ctx, "raw.once", eventSchema, ""); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		runID := fmt.Sprintf("run-%d", round)
+		stages := make([]*lakehouse.Stage, 2)
+		for i := range stages {
+			c, err := lakehouse.OpenCatalog(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if stages[i], err = c.Stage(ctx, "raw.once", eventSchema, runID); err != nil {
+				t.Fatal(err)
+			}
+			rec := events(round*10, 10)
+			if _, err := stages[i].Write(ctx, func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		results := make([]lakehouse.AppendResult, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, s := range stages {
+			wg.Go(func() {
+				<-start
+				results[i], errs[i] = s.Commit(ctx, lakehouse.CommitOptions{})
+			})
+		}
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || results[0].SnapshotID != results[1].SnapshotID || results[0].AlreadyCommitted == results[1].AlreadyCommitted {
+			t.Fatalf("round %d: %+v %+v, errors %v %v; want one snapshot, committed once", round, results[0], results[1], errs[0], errs[1])
+		}
+	}
+	res, err := cat.Scan(ctx, "raw.once", lakehouse.ScanOptions{Columns: []string{"id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rowCount(res.Records); n != 50 {
+		t.Errorf("the table holds %d rows, want 50: one copy of each run", n)
+	}
+	for _, r := range res.Records {
+		r.Release()
+	}
+}

@@ -170,6 +170,13 @@ func (s *Stage) Commit(ctx context.Context, o CommitOptions) (AppendResult, erro
 		}
 	}
 	r, err := commitRun(ctx, s.tx, s.name, s.runID)
+	if err == nil && r.AlreadyCommitted {
+		// Another attempt of the run committed its own files: these were
+		// never added, so they go.
+		if aerr := s.Abort(ctx); aerr != nil {
+			return r, fmt.Errorf("removing the files of a run committed by another attempt: %w", aerr)
+		}
+	}
 	if err == nil {
 		s.Done, s.done = true, r
 	}

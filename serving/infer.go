@@ -49,7 +49,7 @@ func (s *Server) inferJSON(r *http.Request, model string) (inferResponse, int, s
 	}
 	model = st.name
 	res.ModelName = model
-	req, err := decodeInfer(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, readsOf(st))
+	req, err := decodeInfer(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, st.reads())
 	if err != nil {
 		return res, 0, "", err
 	}

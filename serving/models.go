@@ -24,6 +24,16 @@ type modelState struct {
 	byAlias map[string]*loaded
 	// failure is the last load error per alias, for the status.
 	failure map[string]string
+	// fields are the request fields its variants read (readsOf), made
+	// once per state.
+	fieldsOnce sync.Once
+	fields     reads
+}
+
+// reads is the fields of a request its variants read.
+func (st *modelState) reads() reads {
+	st.fieldsOnce.Do(func() { st.fields = readsOf(st) })
+	return st.fields
 }
 
 // Models holds the served models and swaps versions as the registry

@@ -94,7 +94,7 @@ func (s *Server) predictJSON(r *http.Request, model string) (PredictResponse, er
 	// A name without its project answers, and is recorded, as the model.
 	model = st.name
 	res.Model = model
-	instances, size, err := decodePredict(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, readsOf(st))
+	instances, size, err := decodePredict(r, s.opts.MaxBodyBytes, s.opts.MaxInstances, st.reads())
 	if err != nil {
 		return res, err
 	}
