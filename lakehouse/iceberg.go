@@ -105,7 +105,6 @@ func Ident(name string) (table.Identifier, error) {
 // table.ErrCommitFailed, so Iceberg's replay-on-conflict never ran.
 type retrying struct{ *sqlcat.Catalog }
 
-//
 // It also makes a run's commit exactly once: when the commit carries a run
 // id (withRun), every attempt, Iceberg's replays included, first looks
 // for that run's snapshot in the table as the catalog holds it now, and
