@@ -105,10 +105,11 @@ func Ident(name string) (table.Identifier, error) {
 // table.ErrCommitFailed, so Iceberg's replay-on-conflict never ran.
 type retrying struct{ *sqlcat.Catalog }
 
-// It also makes a run's commit exactly once: when the commit carries a run
-// id (withRun), every attempt, Iceberg's replays included, first looks
-// for that run's snapshot in the table as the catalog holds it now, and
-// stops with runCommitted when another attempt of the run got there first.
+// CommitTable turns a lost race into table.ErrCommitFailed, and makes a
+// run's commit exactly once: when the commit carries a run id (withRun),
+// every attempt, Iceberg's replays included, first looks for that run's
+// snapshot in the table as the catalog holds it now, and stops with
+// runCommitted when another attempt of the run got there first.
 // (Checking once, before the first attempt, let two attempts of one run
 // that raced both append: the loser's replay never looked again.) The
 // catalog's optimistic check then closes the window between that look and
