@@ -189,7 +189,8 @@ func (d *bodyDecoder) key() ([]byte, error) {
 // keep is set.
 // (what names the value in an error.)
 func (d *bodyDecoder) scalar(keep bool, what func() string) (any, error) {
-	if k := d.dec.PeekKind(); k == '{' || k == '[' {
+	switch k := d.dec.PeekKind(); k {
+	case '{', '[', '}', ']':
 		return nil, httpx.Errorf(http.StatusBadRequest, "bad_request", "%s is %s; a value is a number, a string, a boolean or null", what(), describe(k))
 	}
 	t, err := d.dec.ReadToken()
