@@ -97,7 +97,7 @@ FUZZ_TARGETS := ./spec:FuzzParse ./sources:FuzzCSV ./sources:FuzzJSONL \
 fuzz: $(VERSITYGW)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg, $(FUZZTIME))"; \
-		SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		SLUICE_VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
 	done
 
 ## soak: 10 minutes of online traffic at 2,000 req/s with two promotions and
