@@ -248,7 +248,10 @@ func load(args []string) {
 			valid[i] = request{method: "GET", path: u.RequestURI(), want: 200}
 		}
 	}
-	hostile := hostileRequests(u.RequestURI())
+	var hostile []request
+	if *hostileShare > 0 {
+		hostile = hostileRequests(u.RequestURI())
+	}
 	raw := func(q request, id string) []byte {
 		extra := ""
 		if id != "" {
