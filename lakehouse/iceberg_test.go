@@ -301,8 +301,7 @@ func TestMaintainCompactsExpiresAndCleansOrphans(t *testing.T) {
 // TestTwoAttemptsOfOneRunCommitOnce: two attempts of one run (a worker
 // cut off from Temporal but not from the stores, and its retry) stage the
 // same rows and commit at once, each through its own catalog connection:
-// the table holds one copy, both attempts report the same snapshot, and
-// the loser's files are removed. (Before, the run's snapshot was looked
+// the table holds one copy and both attempts report the same snapshot. (Before, the run's snapshot was looked
 // for once, before the first attempt, and Iceberg's replay of a lost race
 // appended a second copy.)
 func TestTwoAttemptsOfOneRunCommitOnce(t *testing.T) {

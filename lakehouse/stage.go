@@ -170,13 +170,10 @@ func (s *Stage) Commit(ctx context.Context, o CommitOptions) (AppendResult, erro
 		}
 	}
 	r, err := commitRun(ctx, s.tx, s.name, s.runID)
-	if err == nil && r.AlreadyCommitted {
-		// Another attempt of the run committed its own files: these were
-		// never added, so they go.
-		if aerr := s.Abort(ctx); aerr != nil {
-			return r, fmt.Errorf("removing the files of a run committed by another attempt: %w", aerr)
-		}
-	}
+	// When another attempt of the run committed first, this stage's files
+	// stay where they are: some may be files both attempts adopted, now
+	// part of the winner's snapshot. Those that are not are orphans, which
+	// maintenance removes.
 	if err == nil {
 		s.Done, s.done = true, r
 	}

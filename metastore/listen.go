@@ -58,10 +58,17 @@ func KeepListening(ctx context.Context, db *pgxpool.Pool, channel string, f func
 		logger = slog.New(slog.DiscardHandler)
 	}
 	go func() {
+		up := time.Now()
 		for backoff := time.Second; ; {
 			err := <-done
 			if ctx.Err() != nil {
 				return
+			}
+			// A connection that keeps dying right after LISTEN (an idle
+			// killer, a pooler) does not reset the backoff: only one that
+			// stayed up a minute does.
+			if time.Since(up) > time.Minute {
+				backoff = time.Second
 			}
 			logger.Warn("metastore: a LISTEN connection dropped; listening again", "channel", channel, "error", err, "in", backoff)
 			for {
@@ -78,7 +85,7 @@ func KeepListening(ctx context.Context, db *pgxpool.Pool, channel string, f func
 			}
 			resync()
 			logger.Info("metastore: listening again", "channel", channel)
-			backoff = time.Second
+			up = time.Now()
 		}
 	}()
 	return nil

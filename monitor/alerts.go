@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,6 +144,12 @@ func (s *Alerts) Deliver(ctx context.Context, in DeliverInput) error {
 		err = post(ctx, client, hook, b)
 	}
 	if err != nil {
+		// net/http quotes the URL (%q, its password starred), so the
+		// quoted URL is replaced whole before the text is redacted.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = spec.RedactURL(hook)
+		}
 		why := spec.Redact(err.Error(), hook, secrets)
 		_, _ = s.DB.Exec(ctx, `UPDATE sluice.alerts SET attempts = attempts + 1, last_error = $2 WHERE id = $1`, a.ID, why)
 		return fmt.Errorf("monitor: delivering alert %d: %s", a.ID, why)

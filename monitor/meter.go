@@ -187,7 +187,8 @@ func (m *Meter) Performance(ctx context.Context, in PerformanceRequest) (Perform
 	// label are final: no label still to come can reach them. Only the
 	// predictions after that are read, as a stream joined against the
 	// labels that can reach them.
-	cutoff := newest.Add(-window - 24*time.Hour)
+	// (Whole days: a day's report is rebuilt from all of its predictions.)
+	cutoff := newest.Add(-window - 24*time.Hour).UTC().Truncate(24 * time.Hour)
 	labels = slices.DeleteFunc(labels, func(l Labeled) bool { return l.At.Before(cutoff) })
 	j := newJoiner(labels, window)
 	rows, err := m.DB.Query(ctx, fmt.Sprintf(`SELECT %s::text, as_of, score, model_version FROM %s WHERE as_of >= $1 AND as_of < $2`,

@@ -39,7 +39,13 @@ func (m *Meter) ExpireLog(ctx context.Context, retention time.Duration, now time
 		if day.Add(24 * time.Hour).After(cutoff) {
 			continue
 		}
-		if _, err := m.DB.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{"sluice", name}.Sanitize()); err != nil {
+		// Detached concurrently first, so readers and writers of the log
+		// are never locked out; then the detached day is dropped.
+		part := pgx.Identifier{"sluice", name}.Sanitize()
+		if _, err := m.DB.Exec(ctx, `ALTER TABLE sluice.prediction_log DETACH PARTITION `+part+` CONCURRENTLY`); err != nil {
+			return dropped, fmt.Errorf("detaching the prediction log of %s: %w", day.Format(time.DateOnly), err)
+		}
+		if _, err := m.DB.Exec(ctx, `DROP TABLE IF EXISTS `+part); err != nil {
 			return dropped, fmt.Errorf("dropping the prediction log of %s: %w", day.Format(time.DateOnly), err)
 		}
 		dropped = append(dropped, day)

@@ -159,3 +159,45 @@ func TestPredictionLogKeepsTheBatchWhenOneRowIsBad(t *testing.T) {
 		t.Errorf("the log holds %d rows (written %d, dropped %d), want 99 and the bad row dropped", n, log.Written(), log.Dropped())
 	}
 }
+
+// TestPredictionLogRemakesADroppedDay: when a day's partition the log
+// made is dropped behind its back, the next batch makes it again instead
+// of failing (and splitting) until the server restarts.
+func TestPredictionLogRemakesADroppedDay(t *testing.T) {
+	ctx := testenv.Context(t)
+	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	model := fmt.Sprintf("remade_%d", time.Now().UnixNano())
+	at := time.Date(2002, 3, 4, 5, 0, 0, 0, time.UTC)
+	log := serving.NewPredictionLog(db, 100, nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { log.Run(runCtx); close(done) }()
+	add := func(n int) {
+		for i := range n {
+			log.Add(serving.LogEntry{RequestID: fmt.Sprint("r", i), Model: model, Version: 1, Variant: "champion", At: at})
+		}
+	}
+	wait := func(total uint64) {
+		for deadline := time.Now().Add(10 * time.Second); log.Written()+log.Dropped() < total; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("written %d, dropped %d of %d", log.Written(), log.Dropped(), total)
+			}
+		}
+	}
+	add(10)
+	wait(10)
+	if _, err := db.Exec(ctx, `DROP TABLE sluice.prediction_log_20020304`); err != nil {
+		t.Fatal(err)
+	}
+	add(10)
+	wait(20)
+	cancel()
+	<-done
+	if log.Written() != 20 || log.Dropped() != 0 {
+		t.Errorf("written %d, dropped %d; want the second batch written into the day made again", log.Written(), log.Dropped())
+	}
+}

@@ -40,6 +40,9 @@ type PredictionLog struct {
 	// days are the days (UTC) whose partition of the log is known to
 	// exist; only Run's goroutine touches it.
 	days map[time.Time]bool
+	// remaking is set while a write is tried again after making the days
+	// again.
+	remaking bool
 }
 
 // NewPredictionLog makes a log with a queue of capacity entries.
@@ -94,6 +97,15 @@ func (l *PredictionLog) write(ctx context.Context, entries []LogEntry) {
 		return
 	}
 	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" && !l.remaking {
+		// No partition for a day thought made (dropped by hand, say):
+		// forget what was made, make the days again, and write again, once.
+		clear(l.days)
+		l.remaking = true
+		l.write(ctx, entries)
+		l.remaking = false
+		return
+	}
 	if errors.As(err, &pgErr) && len(entries) > 1 {
 		half := len(entries) / 2
 		l.write(ctx, entries[:half])
@@ -105,17 +117,24 @@ func (l *PredictionLog) write(ctx context.Context, entries []LogEntry) {
 }
 
 // ensureDays makes the log's partitions of the entries' days (UTC) that
-// were not made yet.
+// were not made yet, and of each next day, so midnight finds its
+// partition made (making one locks the log; it waits at most 2 s for a
+// reader, and a day not made is tried again with the next batch).
 func (l *PredictionLog) ensureDays(ctx context.Context, entries []LogEntry) error {
 	for _, e := range entries {
-		day := e.At.UTC().Truncate(24 * time.Hour)
-		if l.days[day] {
-			continue
+		today := e.At.UTC().Truncate(24 * time.Hour)
+		for _, day := range []time.Time{today, today.Add(24 * time.Hour)} {
+			if l.days[day] {
+				continue
+			}
+			if _, err := l.db.Exec(ctx, `SELECT sluice.prediction_log_day($1)`, day); err != nil {
+				if day.After(today) {
+					continue // tomorrow's: the next batch tries again
+				}
+				return fmt.Errorf("the partition of %s: %w", day.Format(time.DateOnly), err)
+			}
+			l.days[day] = true
 		}
-		if _, err := l.db.Exec(ctx, `SELECT sluice.prediction_log_day($1)`, day); err != nil {
-			return fmt.Errorf("the partition of %s: %w", day.Format(time.DateOnly), err)
-		}
-		l.days[day] = true
 	}
 	return nil
 }

@@ -83,6 +83,12 @@ func (s *rowScanner) quoted(p partialRow) (row []byte, lines int, ended, ok bool
 			switch {
 			case c == '"' && i+1 < len(s.data) && s.data[i+1] == '"':
 				i++
+			case c == '"' && i+1 == len(s.data):
+				// A doubled quote may be cut here: the data that follows
+				// decides, so the scan resumes at this quote, still quoted.
+				s.partial = partialRow{active: true, start: start, scan: i, lines: lines, inQuotes: true}
+				s.pos, s.quote = len(s.data), -1
+				return s.data[start:], lines, false, true
 			case c == '"':
 				inQuotes = false
 			case c == '\n':

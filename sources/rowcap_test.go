@@ -92,3 +92,25 @@ func readToError(r interface {
 		}
 	}
 }
+
+// TestResumedScanKeepsADoubledQuoteCutByARead: a read that ends between
+// the two quotes of an escaped "" inside a quoted field is resumed as a
+// full rescan would read it: one row, its line break quoted. (The first
+// resuming scan took the first quote as the field's end and cut the row
+// at the quoted line break.)
+func TestResumedScanKeepsADoubledQuoteCutByARead(t *testing.T) {
+	whole := "1,\"a\"\"b\nc\"\n2,x\n"
+	cut := strings.Index(whole, "\"\"") + 1 // just after the first quote of ""
+	sc := rowScanner{data: []byte(whole[:cut]), comma: ',', quote: -1}
+	if _, _, ended, ok := sc.next(); !ok || ended {
+		t.Fatalf("the cut row: ok %v, ended %v; want a row that goes on", ok, ended)
+	}
+	sc.pos, sc.data = 0, []byte(whole) // the splitter reads more and scans on
+	row, lines, ended, ok := sc.next()
+	if !ok || !ended || string(row) != "1,\"a\"\"b\nc\"" || lines != 2 {
+		t.Fatalf("row %q over %d lines (ended %v); want the whole quoted row over 2", row, lines, ended)
+	}
+	if row, _, _, _ := sc.next(); string(row) != "2,x" {
+		t.Errorf("next row %q", row)
+	}
+}

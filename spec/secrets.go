@@ -181,7 +181,8 @@ func ExpandSecrets(raw string) (string, []string, error) {
 	var bad, values []string
 	out := envRef.ReplaceAllStringFunc(raw, func(ref string) string {
 		name := envRef.FindStringSubmatch(ref)[1]
-		v := os.Getenv(name)
+		// (A secret mounted from a file often ends in a line break.)
+		v := strings.TrimSpace(os.Getenv(name))
 		if !secretName.MatchString(name) || v == "" {
 			bad = append(bad, name)
 			return ""
