@@ -180,7 +180,7 @@ func Pipeline(ctx workflow.Context, req Request) (Result, error) {
 				return res, fmt.Errorf("step train, model %s: %w", m.Model, err)
 			}
 			mr.Version, mr.Test = trained.Version.Version, trained.Test
-			record("train", m.Model, fmt.Sprintf("v%d, %d trials, test %s %.4f", mr.Version, len(trained.Trials), trained.Metric, trained.Test[trained.Metric]))
+			record("train", m.Model, fmt.Sprintf("v%d, %d trials, test %s %.4f", mr.Version, max(trained.TrialsRun, len(trained.Trials)), trained.Metric, trained.Test[trained.Metric]))
 		}
 		if plan.Has("promote") {
 			if mr.Version == 0 {

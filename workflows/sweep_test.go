@@ -80,7 +80,7 @@ func TestBigSweepsRunInChunks(t *testing.T) {
 			t.Errorf("trial %d ran %d times", trial, n)
 		}
 	}
-	if len(res.Trials) != 3 || res.Trials[res.Best].Metrics["auc"] != 0.99 || res.Split.Params["a"] != "24" || recorded != 2501 || marked != 1 {
+	if len(res.Trials) != 3 || res.TrialsRun != 2500 || res.Trials[res.Best].Metrics["auc"] != 0.99 || res.Split.Params["a"] != "24" || recorded != 2501 || marked != 1 {
 		t.Errorf("%d chunk bests, best %+v (params %v), %d trials recorded, %d marked best", len(res.Trials), res.Trials[res.Best], res.Split.Params, recorded, marked)
 	}
 

@@ -42,7 +42,11 @@ type TrainRequest struct {
 // TrainResult reports the run.
 type TrainResult struct {
 	TrainingSet activities.TrainingSetResult
-	Trials      []activities.TrialResult
+	// Trials are every trial's result, or for a sweep run in chunks each
+	// chunk's best; TrialsRun counts the trials run (0 in runs recorded
+	// before it was counted).
+	Trials    []activities.TrialResult
+	TrialsRun int
 	// Best indexes Trials; Metric is what chose it, on validation.
 	Best   int
 	Metric string
@@ -126,6 +130,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 			return res, err
 		}
 		res.Trials, res.Best, bestInput = got.results, got.best, got.inputs[got.best]
+		res.TrialsRun = len(got.results)
 	} else {
 		// Each chunk records its trials; the parent keeps each chunk's
 		// best, and marks the best of all.
@@ -141,6 +146,7 @@ func Train(ctx workflow.Context, req TrainRequest) (TrainResult, error) {
 				break // a random search that ran out of new draws
 			}
 			res.Trials, bests = append(res.Trials, got.Best), append(bests, got.BestInput)
+			res.TrialsRun += got.Ran
 		}
 		res.Best = pickBest(res.Trials, metric, larger)
 		bestInput = bests[res.Best]
