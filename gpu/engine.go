@@ -27,6 +27,7 @@ type engine struct {
 
 	bins, labels, score, grad, hess cuda.Ptr
 	rows, tmp, feats, nbins, counts cuda.Ptr
+	roundStart                      cuda.Ptr // multiclass: the margins at the round's start
 	mids, queries, splits, nodes    cuda.Ptr
 	arena                           cuda.Ptr
 	slotBytes                       int
@@ -120,10 +121,27 @@ func (e *engine) Close() error {
 	})
 }
 
+// Gradients reads the margins at the start of the round: with several
+// outputs, a copy taken at output 0's call, as the round's trees change
+// the margins.
 func (e *engine) Gradients(j int) error {
 	return e.do(func() error {
+		margins := e.score
+		if e.k > 1 {
+			if e.roundStart == 0 {
+				if err := e.alloc(&e.roundStart, 8*e.n*e.k); err != nil {
+					return err
+				}
+			}
+			if j == 0 {
+				if err := e.d.ctx.Copy(e.roundStart, e.score, 8*e.n*e.k); err != nil {
+					return err
+				}
+			}
+			margins = e.roundStart
+		}
 		return e.launch("sluice_gradients", cuda.Dim{X: blocksFor(e.n), Y: 1, Z: 1}, threadsPerBlock,
-			e.task, e.n, e.k, j, e.score, e.labels, e.grad, e.hess)
+			e.task, e.n, e.k, j, margins, e.labels, e.grad, e.hess)
 	})
 }
 

@@ -76,7 +76,8 @@ func TestEngineGrowsTheCPUModel(t *testing.T) {
 			m.Reset()
 			train := synth(3000, tc.task, 1)
 			p := gbdt.DefaultParams()
-			p.Task, p.Trees, p.Seed = tc.task, 12, 9
+			// The GPU grows the trees of exact gradients.
+			p.Task, p.Trees, p.Seed, p.QuantizedGradients = tc.task, 12, 9, false
 			if tc.adjust != nil {
 				tc.adjust(&p)
 			}
@@ -145,7 +146,7 @@ func TestDriverCallSequence(t *testing.T) {
 	}
 	m.Reset()
 	p := gbdt.DefaultParams()
-	p.Trees, p.MaxDepth = 1, 1
+	p.Trees, p.MaxDepth = 1, 2
 	if _, err := gbdt.Train(context.Background(), synth(500, ml.Binary, 3), p, gbdt.Options{Engine: dev.Engine()}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +156,14 @@ func TestDriverCallSequence(t *testing.T) {
 			launches = append(launches, c)
 		}
 	}
-	// One depth-1 tree: gradients, every row, the root's histograms and
+	// One depth-2 tree: gradients, every row, the root's histograms and
 	// split, one partition, the smaller child's histograms, the larger's by
-	// subtraction, the children's splits, the margins.
-	wantLaunches := []string{"sluice_gradients", "sluice_iota", "sluice_hist", "sluice_best_split",
-		"sluice_part_count", "sluice_part_scan", "sluice_part_scatter", "sluice_hist", "sluice_subtract",
-		"sluice_best_split", "sluice_add_tree"}
+	// subtraction, the children's splits, their partitions (one per child;
+	// the grandchildren are at the depth limit, so no histograms), the
+	// margins.
+	part := []string{"sluice_part_count", "sluice_part_scan", "sluice_part_scatter"}
+	wantLaunches := slices.Concat([]string{"sluice_gradients", "sluice_iota", "sluice_hist", "sluice_best_split"},
+		part, []string{"sluice_hist", "sluice_subtract", "sluice_best_split"}, part, part, []string{"sluice_add_tree"})
 	if !slices.Equal(launches, wantLaunches) {
 		t.Errorf("launches %v, want %v", launches, wantLaunches)
 	}

@@ -8,6 +8,9 @@
 //
 //	mixed-N-train.csv and mixed-N-test.csv: small tables (a few thousand
 //	rows) of categorical and numeric columns with a 0/1 label "y".
+//
+// With -shapes, it writes the ML benchmark's data shapes instead (see
+// Shapes): <shape>-train.csv and <shape>-test.csv for each.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sluice-ml/sluice/testkit/binaryset"
 )
@@ -27,11 +31,50 @@ const features = binaryset.Features
 func main() {
 	out := flag.String("o", "bench/data", "output folder")
 	rows := flag.Int("rows", 1_000_000, "rows in all; the last 20% are the test set")
+	shapes := flag.String("shapes", "", "write these benchmark shapes instead (comma-separated, or all): "+shapeNames())
+	scale := flag.Float64("scale", 1, "with -shapes: this share of each shape's rows")
 	flag.Parse()
+	if *shapes != "" {
+		if err := runShapes(*out, *shapes, *scale); err != nil {
+			fmt.Fprintln(os.Stderr, "gendata:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "gendata:", err)
 		os.Exit(1)
 	}
+}
+
+func shapeNames() string {
+	var names []string
+	for _, s := range Shapes {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func runShapes(dir, list string, scale float64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	want := strings.Split(list, ",")
+	for _, name := range want {
+		found := name == "all"
+		for _, s := range Shapes {
+			if name == "all" || name == s.Name {
+				found = true
+				if err := writeShape(dir, s, int(float64(s.Rows)*scale)); err != nil {
+					return err
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("no shape %q (have %s)", name, shapeNames())
+		}
+	}
+	return nil
 }
 
 func run(dir string, rows int) error {

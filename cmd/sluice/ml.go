@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
+	"time"
 
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/ml/gbdt"
 	"github.com/sluice-ml/sluice/ml/metrics"
 	"github.com/sluice-ml/sluice/ml/trainer"
 	"github.com/sluice-ml/sluice/ml/xgboost"
@@ -51,53 +50,6 @@ func (p paramFlag) Set(s string) error {
 	return nil
 }
 
-// mlRead is how `sluice ml` reads a CSV: whole numbers as float64, dates
-// as text (a model reads numbers, booleans and categories) and a column
-// with no value in the sampled rows as numbers, in chunks small enough
-// that little beyond the dataset is held at once.
-var mlRead = sources.Options{
-	ChunkRows: 8192,
-	Infer:     []arrow.DataType{arrow.PrimitiveTypes.Float64, arrow.FixedWidthTypes.Boolean},
-	AllNull:   arrow.PrimitiveTypes.Float64,
-}
-
-// readDataset reads a CSV or Parquet file into a dataset, a chunk at a
-// time: each chunk is converted as it is parsed and then let go.
-func readDataset(ctx context.Context, path string, o ml.ArrowOptions) (*ml.Dataset, error) {
-	r, err := sources.OpenFile(ctx, path, mlRead)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	b, err := ml.NewBuilder(r.Schema(), o)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if e, ok := r.(interface{ EstimatedRows() int64 }); ok {
-		// Room for a few percent more than estimated: growing a column
-		// copies it, while capacity never written to costs no memory.
-		n := e.EstimatedRows()
-		b.Grow(int(n + n/32))
-	}
-	// The chunks' buffers are garbage as soon as they are converted, while
-	// the dataset lives on: collect sooner than usual, so that the
-	// garbage stays small beside the dataset.
-	defer debug.SetGCPercent(debug.SetGCPercent(20))
-	for rec, err := range sources.Records(ctx, r) {
-		if err == nil {
-			err = b.Append(rec)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	d, err := b.Dataset()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return d, nil
-}
-
 func runMLTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlagSet("ml train", stderr)
 	var (
@@ -126,24 +78,38 @@ func runMLTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("-task: %w", err)
 	}
-	train, err := readDataset(ctx, data, ml.ArrowOptions{Label: label, Task: t})
+	prog := newProgress(stderr, isTerminal(stderr), nil)
+	defer prog.done()
+	started := time.Now()
+	train, err := sources.ReadDataset(ctx, data, ml.ArrowOptions{Label: label, Task: t}, prog.rows)
 	if err != nil {
 		return err
 	}
+	readTime := time.Since(started)
 	var vd *ml.Dataset
 	switch {
 	case valid != "":
-		vd, err = readDataset(ctx, valid, ml.ArrowOptions{Label: label, Task: t, Columns: trainer.Columns(train), Classes: train.Classes})
+		vd, err = sources.ReadDataset(ctx, valid, ml.ArrowOptions{Label: label, Task: t, Columns: trainer.Columns(train), Classes: train.Classes}, nil)
 	case validFraction != 0:
 		train, vd, err = trainer.Split(train, validFraction, 1)
 	}
 	if err != nil {
 		return err
 	}
-	a, err := trainer.Train(ctx, train, vd, trainer.Spec{Task: t, Algorithm: artifact.Algorithm(algo), Label: label, Params: params})
+	prog.show(true, "training: binning %d features of %d rows", len(train.Features), train.Rows())
+	started = time.Now()
+	var grown time.Time // when the last tree was built
+	onRound := func(cp *gbdt.Checkpoint) error {
+		grown = time.Now()
+		prog.trees(cp.Round, cp.Params.Trees, started)
+		return nil
+	}
+	a, err := trainer.Train(ctx, train, vd, trainer.Spec{Task: t, Algorithm: artifact.Algorithm(algo), Label: label, Params: params, OnRound: onRound})
 	if err != nil {
 		return err
 	}
+	finished := time.Now()
+	prog.done()
 	if err := writeArtifact(out, a); err != nil {
 		return err
 	}
@@ -152,6 +118,11 @@ func runMLTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		on = "validation data"
 	}
 	fmt.Fprintf(stdout, "trained %s %s model on %d rows × %d features → %s\n", t, algo, train.Rows(), len(train.Features), out)
+	if grown.IsZero() { // a linear model
+		grown = finished
+	}
+	fmt.Fprintf(stdout, "read the data in %.2f s, trained in %.2f s, scored the training data and packed the model in %.2f s\n",
+		readTime.Seconds(), grown.Sub(started).Seconds(), finished.Sub(grown).Seconds())
 	printMetrics(stdout, "metrics on "+on, a.Metrics)
 	return nil
 }
@@ -215,7 +186,7 @@ func runMLPredict(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	d, err := readDataset(ctx, data, ml.ArrowOptions{Columns: trainer.ArtifactColumns(a)})
+	d, err := sources.ReadDataset(ctx, data, ml.ArrowOptions{Columns: trainer.ArtifactColumns(a)}, nil)
 	if err != nil {
 		return err
 	}
@@ -300,7 +271,7 @@ func runMLEval(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if label == "" {
 		return errors.New("-label is required: the model does not name its label")
 	}
-	d, err := readDataset(ctx, data, ml.ArrowOptions{Label: label, Task: a.Task, Columns: trainer.ArtifactColumns(a), Classes: a.Classes})
+	d, err := sources.ReadDataset(ctx, data, ml.ArrowOptions{Label: label, Task: a.Task, Columns: trainer.ArtifactColumns(a), Classes: a.Classes}, nil)
 	if err != nil {
 		return err
 	}

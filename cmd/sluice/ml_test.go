@@ -145,7 +145,7 @@ func TestMLReadsMissingValues(t *testing.T) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := readDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+	d, err := sources.ReadDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestMLReadsMissingValues(t *testing.T) {
 		if err := sources.WriteFile(p, cols); err != nil {
 			t.Fatal(err)
 		}
-		d, err := readDataset(context.Background(), p, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+		d, err := sources.ReadDataset(context.Background(), p, ml.ArrowOptions{Label: "y", Task: ml.Binary}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestMLRefusesRowsThatDoNotParse(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := readDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary})
+	_, err := sources.ReadDataset(context.Background(), path, ml.ArrowOptions{Label: "y", Task: ml.Binary}, nil)
 	if err == nil || !strings.Contains(err.Error(), `line 5002 does not parse: column x: not a number`) {
 		t.Errorf("got %v", err)
 	}

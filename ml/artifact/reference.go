@@ -2,7 +2,9 @@ package artifact
 
 import (
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/sluice-ml/sluice/ml"
 )
@@ -31,35 +33,32 @@ func quantileSample(sorted []float64, n int) []float32 {
 	return out
 }
 
+// referenceSortCap caps the values sorted to place a numeric feature's
+// edges and quantile sample: past it, an even stride of the values stands
+// for them all (the counts still cover every value). Sorting every value
+// of a large training set took longer than training some models.
+const referenceSortCap = 1 << 16
+
 // NewReference records the distribution of each feature of d and of the
 // scores (the first output of each row, k outputs per row): decile-like
-// bins for numeric values, one count per category.
+// bins for numeric values, one count per category. Features are done in
+// parallel.
 func NewReference(d *ml.Dataset, scores []float64, k int) *Reference {
-	r := &Reference{}
-	for _, f := range d.Features {
-		vals := make([]float64, 0, len(f.Values))
-		var missing uint64
-		for _, v := range f.Values {
-			if v != v {
-				missing++
-				continue
+	r := &Reference{Features: make([]Histogram, len(d.Features)), Samples: make([][]float32, len(d.Features))}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(d.Features)) {
+		wg.Go(func() {
+			for f := range next {
+				r.Features[f], r.Samples[f] = featureReference(&d.Features[f])
 			}
-			vals = append(vals, float64(v))
-		}
-		if f.Kind == ml.Categorical {
-			h := Histogram{Counts: make([]uint64, len(f.Categories)), Missing: missing}
-			for _, v := range vals {
-				if c := int(v); c >= 0 && c < len(h.Counts) {
-					h.Counts[c]++
-				}
-			}
-			r.Features = append(r.Features, h)
-			r.Samples = append(r.Samples, nil)
-			continue
-		}
-		r.Features = append(r.Features, numericHistogram(vals, missing)) // sorts vals
-		r.Samples = append(r.Samples, quantileSample(vals, ReferenceSample))
+		})
 	}
+	for f := range d.Features {
+		next <- f
+	}
+	close(next)
+	wg.Wait()
 	if k > 0 && len(scores) > 0 {
 		s := make([]float64, 0, len(scores)/k)
 		for i := 0; i < len(scores); i += k {
@@ -67,10 +66,64 @@ func NewReference(d *ml.Dataset, scores []float64, k int) *Reference {
 				s = append(s, scores[i])
 			}
 		}
-		r.Score = numericHistogram(s, 0)
-		r.ScoreSample = quantileSample(s, ReferenceSample)
+		r.Score, r.ScoreSample = numericReference(s, 0)
 	}
 	return r
+}
+
+// featureReference is one feature's histogram and quantile sample (none
+// for a categorical feature).
+func featureReference(f *ml.Feature) (Histogram, []float32) {
+	var missing uint64
+	if f.Kind == ml.Categorical {
+		h := Histogram{Counts: make([]uint64, len(f.Categories))}
+		for _, v := range f.Values {
+			if v != v {
+				h.Missing++
+			} else if c := int(v); c >= 0 && c < len(h.Counts) {
+				h.Counts[c]++
+			}
+		}
+		return h, nil
+	}
+	vals := make([]float64, 0, min(len(f.Values), 2*referenceSortCap))
+	present := 0
+	for _, v := range f.Values {
+		if v != v {
+			missing++
+		} else {
+			present++
+		}
+	}
+	stride := max(1, (present+referenceSortCap-1)/referenceSortCap)
+	i := 0
+	for _, v := range f.Values {
+		if v == v {
+			if i%stride == 0 {
+				vals = append(vals, float64(v))
+			}
+			i++
+		}
+	}
+	if stride == 1 {
+		return numericReference(vals, missing)
+	}
+	h, sample := numericReference(vals, missing)
+	// The edges come from the sample; the counts from every value.
+	clear(h.Counts)
+	for _, v := range f.Values {
+		if v == v {
+			h.Counts[h.Bin(float64(v))]++
+		}
+	}
+	return h, sample
+}
+
+// numericReference is the histogram and quantile sample of vals, which
+// it sorts.
+func numericReference(vals []float64, missing uint64) (Histogram, []float32) {
+	h := numericHistogram(vals, missing) // sorts vals
+	return h, quantileSample(vals, ReferenceSample)
 }
 
 // numericHistogram bins values at their quantiles, so each bin holds about

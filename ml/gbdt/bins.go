@@ -107,6 +107,57 @@ func binOf(cuts []float32, v float32) uint8 {
 	return uint8(lo)
 }
 
+// binner bins values under one feature's cuts with a fixed 8-step search
+// on integer keys: no branch depends on the data, which makes it several
+// times faster than a binary search on random values. It gives binOf's
+// bins.
+type binner struct {
+	// keys are the cuts' order keys, padded with a key above every
+	// number's.
+	keys [256]uint32
+}
+
+func newBinner(cuts []float32) *binner {
+	b := &binner{}
+	for i := range b.keys {
+		b.keys[i] = math.MaxUint32
+	}
+	for i, c := range cuts {
+		b.keys[i] = orderKey(c)
+	}
+	return b
+}
+
+// orderKey maps a float32 (not NaN) to a uint32 of the same order: the
+// sign bit flipped for positive numbers (and zeros), every bit for
+// negative ones.
+func orderKey(v float32) uint32 {
+	u := math.Float32bits(v)
+	if u == 1<<31 { // -0 equals 0
+		u = 0
+	}
+	if u>>31 == 1 {
+		return ^u
+	}
+	return u | 1<<31
+}
+
+func (b *binner) bin(v float32) uint8 {
+	if v != v {
+		return missingBin
+	}
+	k := int64(orderKey(v))
+	// lo counts the cuts <= v: each step adds a power of two when the
+	// cut just below lo+step is still <= v, by a mask rather than a
+	// branch: (k - key) >> 63 is all ones when the key is above k.
+	lo := uint8(0)
+	for step := uint8(128); step > 0; step >>= 1 {
+		key := int64(b.keys[lo+step-1])
+		lo += step &^ uint8((k-key)>>63)
+	}
+	return lo
+}
+
 // sampleRows picks about binSampleRows rows, in order, to place edges: all
 // of them (nil) when there are few.
 func sampleRows(n int, seed uint64) []int32 {

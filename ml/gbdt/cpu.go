@@ -2,6 +2,7 @@ package gbdt
 
 import (
 	"math"
+	"slices"
 
 	"github.com/sluice-ml/sluice/ml"
 )
@@ -9,23 +10,37 @@ import (
 // hist is a node's histograms: 256 bins per feature.
 type hist [][256]HistBin
 
-// cpuEngine is the Engine on the CPU's cores.
+// gradPair is a row's gradient and hessian, side by side so that one load
+// reads both.
+type gradPair struct{ g, h float32 }
+
+// cpuEngine is the Engine on the CPU's cores. Histograms are built a
+// feature at a time, so every histogram bin is summed in row order by one
+// worker and the result does not depend on the thread count. (A row-major
+// matrix, one row's bins together, was tried: gathering a deep node's
+// rows then misses the cache once per row, where one column stays in L2.)
 type cpuEngine struct {
 	d       Data
 	threads int
 	n, nf   int
 	nbins   []int
-	grad    []float32
-	hess    []float32
-	rows    []int32 // row ids, partitioned into the leaves' segments
+	grad    []gradPair // by row
+	gradK   []gradPair // multiclass: every output's, output-major
+	ord     []gradPair // gathered in the leaves' row order
+	rows    []int32    // row ids, partitioned into the leaves' segments
 	tmp     []int32
-	og, oh  []float32 // gradients gathered in a leaf's row order
-	all     bool      // rows is every row in order (no sampling)
+	all     bool // rows is every row in order (no sampling)
 	active  []int
-	slots   []hist // by slot; nil when free
-	free    []int  // free slot numbers
-	spare   []hist // released histograms, for reuse
-	splits  []Split
+	slots   []*histSlot // by slot; nil when free
+	free    []int       // free slot numbers
+	spare   []*histSlot // released histograms, for reuse
+	// With quantized gradients, q holds each row's packed quantized
+	// gradient and hessian (quantize), qord them in the leaves' row
+	// order, and gScale and hScale turn quantized sums back into sums.
+	quantized      bool
+	q, qord        []int64
+	gScale, hScale float64
+	splits         []Split
 }
 
 // NewCPUEngine returns the CPU engine.
@@ -33,58 +48,90 @@ func NewCPUEngine() Engine { return &cpuEngine{} }
 
 func (e *cpuEngine) Load(d Data) error {
 	e.d = d
-	e.threads = d.Threads
+	e.threads = threadsOf(d.Threads)
 	e.nf = len(d.Bins)
 	e.n = len(d.Labels)
 	e.nbins = make([]int, e.nf)
 	for f, c := range d.Cuts {
 		e.nbins[f] = len(c) + 1
 	}
-	e.grad, e.hess = make([]float32, e.n), make([]float32, e.n)
+	e.grad, e.ord = make([]gradPair, e.n), make([]gradPair, e.n)
 	e.rows, e.tmp = make([]int32, e.n), make([]int32, e.n)
-	e.og, e.oh = make([]float32, e.n), make([]float32, e.n)
+	e.quantized = d.Quantize
+	if e.quantized {
+		e.q, e.qord = make([]int64, e.n), make([]int64, e.n)
+	}
 	return nil
 }
 
 func (e *cpuEngine) Close() error { return nil }
 
-// Gradients fills grad and hess for output j from the current margins.
-func (e *cpuEngine) Gradients(j int) error {
-	k, score, labels := e.d.K, e.d.Score, e.d.Labels
-	parallelFor((e.n+8191)/8192, e.threads, func(b int) {
-		lo, hi := b*8192, min((b+1)*8192, e.n)
-		switch e.d.Task {
-		case ml.Binary:
-			for i := lo; i < hi; i++ {
-				pr := ml.Sigmoid(score[i])
-				e.grad[i] = float32(pr - float64(labels[i]))
-				e.hess[i] = float32(math.Max(pr*(1-pr), 1e-16))
-			}
-		case ml.Regression:
-			for i := lo; i < hi; i++ {
-				e.grad[i] = float32(score[i] - float64(labels[i]))
-				e.hess[i] = 1
-			}
-		case ml.Multiclass:
-			var buf [64]float64
-			probs := buf[:0]
-			if k > len(buf) {
-				probs = make([]float64, k)
-			}
-			probs = probs[:k]
-			for i := lo; i < hi; i++ {
-				copy(probs, score[i*k:(i+1)*k])
-				ml.Softmax(probs)
-				pr := probs[j]
+// classGradients fills gradK with every output's multiclass gradients
+// from the current margins.
+func (e *cpuEngine) classGradients() {
+	k, n, score, labels := e.d.K, e.n, e.d.Score, e.d.Labels
+	if e.gradK == nil {
+		e.gradK = make([]gradPair, n*k)
+	}
+	parallelFor((n+8191)/8192, e.threads, func(b int) {
+		var buf [64]float64
+		probs := buf[:0]
+		if k > len(buf) {
+			probs = make([]float64, k)
+		}
+		probs = probs[:k]
+		for i := b * 8192; i < min((b+1)*8192, n); i++ {
+			copy(probs, score[i*k:(i+1)*k])
+			ml.Softmax(probs)
+			for c, pr := range probs {
 				y := 0.0
-				if int(labels[i]) == j {
+				if int(labels[i]) == c {
 					y = 1
 				}
-				e.grad[i] = float32(pr - y)
-				e.hess[i] = float32(math.Max(2*pr*(1-pr), 1e-16))
+				h := 2 * pr * (1 - pr)
+				if h < 1e-16 {
+					h = 1e-16
+				}
+				e.gradK[c*n+i] = gradPair{float32(pr - y), float32(h)}
 			}
 		}
 	})
+}
+
+// Gradients fills grad for output j from the margins at the start of the
+// round. With several outputs (multiclass), output 0's call computes every
+// output's gradients from one softmax per row, and later calls take
+// theirs.
+func (e *cpuEngine) Gradients(j int) error {
+	k, score, labels := e.d.K, e.d.Score, e.d.Labels
+	if k > 1 {
+		if j == 0 {
+			e.classGradients()
+		}
+		e.grad = e.gradK[j*e.n : (j+1)*e.n]
+	}
+	parallelFor((e.n+8191)/8192, e.threads, func(b int) {
+		lo, hi := b*8192, min((b+1)*8192, e.n)
+		grad := e.grad[lo:hi]
+		switch e.d.Task {
+		case ml.Binary:
+			for i := range grad {
+				pr := ml.Sigmoid(score[lo+i])
+				h := pr * (1 - pr)
+				if h < 1e-16 { // not the builtin max: it is slow
+					h = 1e-16
+				}
+				grad[i] = gradPair{float32(pr - float64(labels[lo+i])), float32(h)}
+			}
+		case ml.Regression:
+			for i := range grad {
+				grad[i] = gradPair{float32(score[lo+i] - float64(labels[lo+i])), 1}
+			}
+		}
+	})
+	if e.quantized {
+		e.quantize()
+	}
 	return nil
 }
 
@@ -105,14 +152,23 @@ func (e *cpuEngine) SetFeatures(active []int) error {
 	return nil
 }
 
+// histSlot is a node's histograms: exact sums, or quantized ones.
+type histSlot struct {
+	exact hist
+	quant qhist
+}
+
 func (e *cpuEngine) newSlot() int {
-	var h hist
+	var h *histSlot
 	if n := len(e.spare); n > 0 {
 		h = e.spare[n-1]
 		e.spare = e.spare[:n-1]
-		clear(h)
+		clear(h.exact)
+		clear(h.quant)
+	} else if e.quantized {
+		h = &histSlot{quant: make(qhist, e.nf)}
 	} else {
-		h = make(hist, e.nf)
+		h = &histSlot{exact: make(hist, e.nf)}
 	}
 	if n := len(e.free); n > 0 {
 		s := e.free[n-1]
@@ -146,10 +202,16 @@ func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 	if !identity {
 		parallelFor(len(segs), e.threads, func(i int) {
 			s := segs[i]
-			og, oh := e.og[s.Begin:s.End], e.oh[s.Begin:s.End]
+			if e.quantized {
+				qord := e.qord[s.Begin:s.End]
+				for x, r := range e.rows[s.Begin:s.End] {
+					qord[x] = e.q[r]
+				}
+				return
+			}
+			ord := e.ord[s.Begin:s.End]
 			for x, r := range e.rows[s.Begin:s.End] {
-				og[x] = e.grad[r]
-				oh[x] = e.hess[r]
+				ord[x] = e.grad[r]
 			}
 		})
 	}
@@ -157,22 +219,38 @@ func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 		f := e.active[ai]
 		col := e.d.Bins[f]
 		for i, s := range segs {
-			h := &e.slots[slots[i]][f]
-			if identity {
-				histIdentity(h, col[:s.End], e.grad, e.hess)
-			} else {
-				histGather(h, col, e.rows[s.Begin:s.End], e.og[s.Begin:s.End], e.oh[s.Begin:s.End])
+			sl := e.slots[slots[i]]
+			switch {
+			case e.quantized && identity:
+				qhistIdentity(&sl.quant[f], col[:s.End], e.q)
+			case e.quantized:
+				qhistGather(&sl.quant[f], col, e.rows[s.Begin:s.End], e.qord[s.Begin:s.End])
+			case identity:
+				histIdentity(&sl.exact[f], col[:s.End], e.grad)
+			default:
+				histGather(&sl.exact[f], col, e.rows[s.Begin:s.End], e.ord[s.Begin:s.End])
 			}
 		}
 	})
 	return slots, nil
 }
 
-// Sums adds the segment's gradients row by row.
-func (e *cpuEngine) Sums(_ int, seg Segment) (g, h float64, err error) {
+// Sums adds the segment's gradients row by row; with quantized
+// gradients, it adds the first active feature's bins (every row is in one
+// of them), so that the split search sees sums of the same gradients as
+// the histograms.
+func (e *cpuEngine) Sums(slot int, seg Segment) (g, h float64, err error) {
+	if e.quantized {
+		var sum int64
+		for _, v := range e.slots[slot].quant[e.active[0]] {
+			sum += v
+		}
+		g, h = e.unpack(sum)
+		return g, h, nil
+	}
 	for _, r := range e.rows[seg.Begin:seg.End] {
-		g += float64(e.grad[r])
-		h += float64(e.hess[r])
+		g += float64(e.grad[r].g)
+		h += float64(e.grad[r].h)
 	}
 	return g, h, nil
 }
@@ -181,7 +259,14 @@ func (e *cpuEngine) Subtract(pairs [][2]int) error {
 	parallelFor(len(e.active), e.threads, func(ai int) {
 		f := e.active[ai]
 		for _, p := range pairs {
-			ph, sh := &e.slots[p[0]][f], &e.slots[p[1]][f]
+			if e.quantized {
+				ph, sh := &e.slots[p[0]].quant[f], &e.slots[p[1]].quant[f]
+				for b := range ph {
+					ph[b] -= sh[b]
+				}
+				continue
+			}
+			ph, sh := &e.slots[p[0]].exact[f], &e.slots[p[1]].exact[f]
 			for b := range ph {
 				ph[b].G -= sh[b].G
 				ph[b].H -= sh[b].H
@@ -199,8 +284,17 @@ func (e *cpuEngine) BestSplits(qs []Query) ([]Split, error) {
 	per := e.splits[:len(qs)*na]
 	parallelFor(na, e.threads, func(ai int) {
 		f := e.active[ai]
+		var sums [256]HistBin
 		for i, q := range qs {
-			per[i*na+ai] = ScanSplit(&e.slots[q.Slot][f], f, e.nbins[f], q.G, q.H, e.d.Lambda, e.d.MinChildWeight)
+			h := &sums
+			if e.quantized {
+				for b, v := range &e.slots[q.Slot].quant[f] {
+					sums[b].G, sums[b].H = e.unpack(v)
+				}
+			} else {
+				h = &e.slots[q.Slot].exact[f]
+			}
+			per[i*na+ai] = ScanSplit(h, f, e.nbins[f], q.G, q.H, e.d.Lambda, e.d.MinChildWeight)
 		}
 	})
 	out := make([]Split, len(qs))
@@ -229,17 +323,23 @@ func (e *cpuEngine) Partition(segs []Segment, splits []Split) ([]int, error) {
 // partition reorders rows[begin:end] so the rows going left come first,
 // keeping their order, and returns the first right row's position.
 func (e *cpuEngine) partition(begin, end int, s Split) int {
+	// Which bins go left, as 0 or 1, so the loop has no branch: each row
+	// is written to both sides and only the count of its side moves on.
+	var left [256]int
+	for b := range left {
+		if s.GoesLeft(uint8(b)) {
+			left[b] = 1
+		}
+	}
 	col := e.d.Bins[s.Feature]
 	rows, tmp := e.rows[begin:end], e.tmp[begin:end]
 	nl, nr := 0, 0
 	for _, r := range rows {
-		if s.GoesLeft(col[r]) {
-			rows[nl] = r
-			nl++
-		} else {
-			tmp[nr] = r
-			nr++
-		}
+		l := left[col[r]]
+		rows[nl] = r // nl <= this row's index: rows[nl] was read already
+		tmp[nr] = r
+		nl += l
+		nr += 1 - l
 	}
 	copy(rows[nl:], tmp[:nr])
 	return begin + nl
@@ -326,21 +426,22 @@ func (e *cpuEngine) leafByBins(tree *Tree, r int) float64 {
 // histIdentity and histGather add gradients into a feature's bins. They
 // alternate between two histograms: consecutive rows often share a bin, and
 // one accumulator would make each add wait for the last.
-func histIdentity(h *[256]HistBin, col []uint8, g, hs []float32) {
+func histIdentity(h *[256]HistBin, col []uint8, grad []gradPair) {
 	var h2 [256]HistBin
 	n := len(col)
-	g, hs = g[:n], hs[:n]
+	grad = grad[:n]
 	i := 0
 	for ; i+1 < n; i += 2 {
 		b0, b1 := col[i], col[i+1]
-		h[b0].G += float64(g[i])
-		h[b0].H += float64(hs[i])
-		h2[b1].G += float64(g[i+1])
-		h2[b1].H += float64(hs[i+1])
+		g0, g1 := grad[i], grad[i+1]
+		h[b0].G += float64(g0.g)
+		h[b0].H += float64(g0.h)
+		h2[b1].G += float64(g1.g)
+		h2[b1].H += float64(g1.h)
 	}
 	for ; i < n; i++ {
-		h[col[i]].G += float64(g[i])
-		h[col[i]].H += float64(hs[i])
+		h[col[i]].G += float64(grad[i].g)
+		h[col[i]].H += float64(grad[i].h)
 	}
 	for b := range h {
 		h[b].G += h2[b].G
@@ -348,25 +449,146 @@ func histIdentity(h *[256]HistBin, col []uint8, g, hs []float32) {
 	}
 }
 
-func histGather(h *[256]HistBin, col []uint8, rows []int32, og, oh []float32) {
+func histGather(h *[256]HistBin, col []uint8, rows []int32, ord []gradPair) {
 	var h2 [256]HistBin
 	n := len(rows)
-	og, oh = og[:n], oh[:n]
+	ord = ord[:n]
 	i := 0
 	for ; i+1 < n; i += 2 {
 		b0, b1 := col[rows[i]], col[rows[i+1]]
-		h[b0].G += float64(og[i])
-		h[b0].H += float64(oh[i])
-		h2[b1].G += float64(og[i+1])
-		h2[b1].H += float64(oh[i+1])
+		g0, g1 := ord[i], ord[i+1]
+		h[b0].G += float64(g0.g)
+		h[b0].H += float64(g0.h)
+		h2[b1].G += float64(g1.g)
+		h2[b1].H += float64(g1.h)
 	}
 	for ; i < n; i++ {
 		b := col[rows[i]]
-		h[b].G += float64(og[i])
-		h[b].H += float64(oh[i])
+		h[b].G += float64(ord[i].g)
+		h[b].H += float64(ord[i].h)
 	}
 	for b := range h {
 		h[b].G += h2[b].G
 		h[b].H += h2[b].H
+	}
+}
+
+// qhist is a node's quantized histograms: for each feature and bin, the
+// sum of the rows' packed quantized gradients (see quantize).
+type qhist [][256]int64
+
+// Quantized gradients, as LightGBM 4's use_quantized_grad: each tree's
+// gradients and hessians are scaled to small integers with stochastic
+// rounding (unbiased), packed into one int64 per row (gradient in the
+// high 32 bits, hessian in the low 32), and a histogram bin is one integer
+// add per row instead of two floating-point ones. Integer sums are exact,
+// so they do not depend on the order of the adds.
+const (
+	quantG = 1<<15 - 1 // |quantized gradient| <= quantG
+	quantH = 1<<16 - 1 // 0 <= quantized hessian <= quantH
+)
+
+// quantize fills q from grad, with this tree's scales.
+func (e *cpuEngine) quantize() {
+	// Sums over every row must fit: |Σg| < 2^31 and Σh < 2^32.
+	levelsG := float64(min(quantG, (1<<31-1)/max(e.n, 1)))
+	levelsH := float64(min(quantH, (1<<32-1)/max(e.n, 1)))
+	const block = 8192
+	blocks := (e.n + block - 1) / block
+	maxG, maxH := make([]float64, blocks), make([]float64, blocks)
+	parallelFor(blocks, e.threads, func(b int) {
+		// Plain comparisons: the builtin max's care for NaN and signed
+		// zeros made this loop cost as much as the histograms.
+		var mg, mh float32
+		for _, gp := range e.grad[b*block : min((b+1)*block, e.n)] {
+			if gp.g > mg {
+				mg = gp.g
+			} else if -gp.g > mg {
+				mg = -gp.g
+			}
+			if gp.h > mh {
+				mh = gp.h
+			}
+		}
+		maxG[b], maxH[b] = float64(mg), float64(mh)
+	})
+	mg, mh := slices.Max(maxG), slices.Max(maxH)
+	e.gScale, e.hScale = 1, 1
+	if mg > 0 {
+		e.gScale = mg / levelsG
+	}
+	if mh > 0 {
+		e.hScale = mh / levelsH
+	}
+	ig, ih := 1/e.gScale, 1/e.hScale
+	lg, lh := int64(levelsG), int64(levelsH)
+	parallelFor(blocks, e.threads, func(b int) {
+		for i := b * block; i < min((b+1)*block, e.n); i++ {
+			gp := e.grad[i]
+			// The rounding's randomness comes from the row and its
+			// gradient, so it is the same for any thread count and on a
+			// resumed run, and fresh for every tree.
+			u := splitmix(uint64(i)<<32 ^ uint64(math.Float32bits(gp.g)) ^ uint64(math.Float32bits(gp.h))<<16)
+			// (int64 first: converting a uint64 to a float is slow.)
+			ug := float64(int64(u>>40)) * (1.0 / (1 << 24))
+			uh := float64(int64(u&(1<<24-1))) * (1.0 / (1 << 24))
+			// floor by truncation, of numbers made positive first.
+			qg := int64(float64(gp.g)*ig+ug+256) - 256
+			qh := int64(float64(gp.h)*ih + uh)
+			qg = min(max(qg, -lg), lg)
+			qh = min(qh, lh)
+			e.q[i] = qg<<32 + qh
+		}
+	})
+}
+
+// unpack turns a sum of packed values back into gradient and hessian
+// sums.
+func (e *cpuEngine) unpack(v int64) (g, h float64) {
+	hs := int64(uint32(v))
+	return float64((v-hs)>>32) * e.gScale, float64(hs) * e.hScale
+}
+
+// splitmix is SplitMix64's output function: a well-mixed hash of x.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// qhistIdentity and qhistGather are histIdentity and histGather on packed
+// quantized gradients.
+func qhistIdentity(h *[256]int64, col []uint8, q []int64) {
+	var h2 [256]int64
+	n := len(col)
+	q = q[:n]
+	i := 0
+	for ; i+1 < n; i += 2 {
+		h[col[i]] += q[i]
+		h2[col[i+1]] += q[i+1]
+	}
+	for ; i < n; i++ {
+		h[col[i]] += q[i]
+	}
+	for b := range h {
+		h[b] += h2[b]
+	}
+}
+
+func qhistGather(h *[256]int64, col []uint8, rows []int32, q []int64) {
+	var h2 [256]int64
+	n := len(rows)
+	q = q[:n]
+	i := 0
+	for ; i+1 < n; i += 2 {
+		h[col[rows[i]]] += q[i]
+		h2[col[rows[i+1]]] += q[i+1]
+	}
+	for ; i < n; i++ {
+		h[col[rows[i]]] += q[i]
+	}
+	for b := range h {
+		h[b] += h2[b]
 	}
 }

@@ -17,7 +17,9 @@ type Engine interface {
 	// Load receives the training data, once per Train.
 	Load(d Data) error
 	// Gradients computes the gradients and hessians of output j from the
-	// current margins.
+	// margins at the start of the round, before any of its trees were
+	// added (as XGBoost does for multiclass): it is called for outputs 0,
+	// 1, … in order, every round.
 	Gradients(j int) error
 	// SetRows sets the rows of the next tree, in order: nil is every row.
 	SetRows(rows []int32) error
@@ -63,6 +65,10 @@ type Data struct {
 	// Lambda and MinChildWeight are the split search's regularization.
 	Lambda, MinChildWeight float64
 	Threads                int
+	// Quantize asks for histograms of quantized gradients (see
+	// Params.QuantizedGradients); an engine without them grows the trees
+	// of exact gradients.
+	Quantize bool
 }
 
 // MissingBin is the bin of missing values.

@@ -3,6 +3,7 @@ package gbdt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -25,8 +26,19 @@ func cols(d *ml.Dataset) [][]float32 {
 }
 
 // TestBestSplitMatchesExhaustiveSearch checks the root split on tiny data
-// against every threshold and missing direction of every feature.
+// against every threshold and missing direction of every feature: exactly
+// with exact gradients, within the rounding with quantized ones.
 func TestBestSplitMatchesExhaustiveSearch(t *testing.T) {
+	for _, quantized := range []bool{false, true} {
+		t.Run(fmt.Sprintf("quantized=%v", quantized), func(t *testing.T) { checkBestSplits(t, quantized) })
+	}
+}
+
+func checkBestSplits(t *testing.T, quantized bool) {
+	tol := 1e-9
+	if quantized {
+		tol = 1e-3
+	}
 	for seed := range uint64(30) {
 		rng := rand.New(rand.NewPCG(seed, 9))
 		n := 20 + rng.IntN(30)
@@ -47,6 +59,7 @@ func TestBestSplitMatchesExhaustiveSearch(t *testing.T) {
 		d.Labels[0], d.Labels[1] = 0, 1
 		p := DefaultParams()
 		p.Trees, p.MaxDepth, p.LearningRate, p.MinChildWeight, p.Lambda = 1, 1, 1, 0, 1
+		p.QuantizedGradients = quantized
 		m, err := Train(context.Background(), d, p, Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -89,7 +102,7 @@ func TestBestSplitMatchesExhaustiveSearch(t *testing.T) {
 		if root.Feature < 0 {
 			t.Fatalf("seed %d: no split, exhaustive search gains %v", seed, best)
 		}
-		if math.Abs(root.Gain-best) > 1e-9*math.Max(1, best) {
+		if math.Abs(root.Gain-best) > tol*math.Max(1, best) {
 			t.Fatalf("seed %d: split gain %v, exhaustive best %v", seed, root.Gain, best)
 		}
 	}
@@ -106,7 +119,9 @@ func TestResumedTrainingEqualsUninterrupted(t *testing.T) {
 	sampled.Trees, sampled.LearningRate, sampled.Subsample, sampled.Colsample, sampled.Seed = 25, 0.2, 0.8, 0.7, 11
 	leafWise := DefaultParams()
 	leafWise.Trees, leafWise.LearningRate, leafWise.MaxDepth, leafWise.MaxLeaves = 25, 0.2, 0, 24
-	for name, p := range map[string]Params{"sampled": sampled, "leaf-wise": leafWise} {
+	quantized := sampled
+	quantized.QuantizedGradients = true
+	for name, p := range map[string]Params{"sampled": sampled, "leaf-wise": leafWise, "quantized": quantized} {
 		t.Run(name, func(t *testing.T) {
 			p.EarlyStoppingRounds = 50
 			full, err := Train(context.Background(), train, p, Options{Valid: valid})
@@ -143,19 +158,21 @@ func TestResumedTrainingEqualsUninterrupted(t *testing.T) {
 
 func TestTrainingIsDeterministicAcrossThreadCounts(t *testing.T) {
 	d := synth(4000, ml.Binary, 5)
-	var models []*Model
-	for _, threads := range []int{1, 2, 3} {
-		p := DefaultParams()
-		p.Trees, p.Threads, p.Subsample, p.Seed = 10, threads, 0.9, 4
-		m, err := Train(context.Background(), d, p, Options{})
-		if err != nil {
-			t.Fatal(err)
+	for _, quantized := range []bool{false, true} {
+		var models []*Model
+		for _, threads := range []int{1, 2, 3} {
+			p := DefaultParams()
+			p.Trees, p.Threads, p.Subsample, p.Seed, p.QuantizedGradients = 10, threads, 0.9, 4, quantized
+			m, err := Train(context.Background(), d, p, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			models = append(models, m)
 		}
-		models = append(models, m)
-	}
-	for i := 1; i < len(models); i++ {
-		if !reflect.DeepEqual(models[0].Trees, models[i].Trees) {
-			t.Fatalf("model with thread setting %d differs from the single-threaded one", i)
+		for i := 1; i < len(models); i++ {
+			if !reflect.DeepEqual(models[0].Trees, models[i].Trees) {
+				t.Fatalf("quantized %v: model with thread setting %d differs from the single-threaded one", quantized, i)
+			}
 		}
 	}
 }

@@ -36,20 +36,29 @@ type Params struct {
 	// Threads is the worker count; 0 means GOMAXPROCS. Results do not
 	// depend on it.
 	Threads int
+	// QuantizedGradients builds histograms of gradients rounded to
+	// integers (stochastically, so without bias; up to 2^15 levels, fewer
+	// past 65k rows so that a node's sums fit 32 bits), as LightGBM 4's
+	// use_quantized_grad: a bin is one integer add, about a fifth faster
+	// in all, with splits and leaf values that differ from exact ones by
+	// the rounding. Engines without it (the GPU's) use exact gradients.
+	QuantizedGradients bool
 }
 
-// DefaultParams are XGBoost's defaults with 100 trees.
+// DefaultParams are XGBoost's defaults with 100 trees, and quantized
+// gradients.
 func DefaultParams() Params {
 	return Params{
-		Task:           ml.Binary,
-		Trees:          100,
-		LearningRate:   0.3,
-		MaxDepth:       6,
-		MinChildWeight: 1,
-		Lambda:         1,
-		Subsample:      1,
-		Colsample:      1,
-		MaxBins:        255,
+		QuantizedGradients: true,
+		Task:               ml.Binary,
+		Trees:              100,
+		LearningRate:       0.3,
+		MaxDepth:           6,
+		MinChildWeight:     1,
+		Lambda:             1,
+		Subsample:          1,
+		Colsample:          1,
+		MaxBins:            255,
 	}
 }
 

@@ -114,7 +114,7 @@ func Train(ctx context.Context, d *ml.Dataset, p Params, o Options) (*Model, err
 	cols := columns(d)
 	addTrees(cols, m.Trees, t.k, t.score)
 	if err := eng.Load(Data{Bins: t.bins, Cuts: t.cuts, Labels: d.Labels, Score: t.score, Task: p.Task, K: t.k,
-		Lambda: p.Lambda, MinChildWeight: p.MinChildWeight, Threads: p.Threads}); err != nil {
+		Lambda: p.Lambda, MinChildWeight: p.MinChildWeight, Threads: p.Threads, Quantize: p.QuantizedGradients}); err != nil {
 		return nil, fmt.Errorf("gbdt: loading the training data: %w", err)
 	}
 
@@ -250,9 +250,10 @@ func newTrainer(d *ml.Dataset, p Params) *trainer {
 			}
 		}
 		cuts := cutsFor(s, p.MaxBins)
+		bn := newBinner(cuts)
 		b := make([]uint8, n)
 		for r, v := range vals {
-			b[r] = binOf(cuts, v)
+			b[r] = bn.bin(v)
 		}
 		t.cuts[f], t.bins[f] = cuts, b
 	})
@@ -365,10 +366,13 @@ func (t *trainer) grow(round, j int) (Tree, error) {
 	segs := make([]Segment, len(done))
 	values := make([]float64, len(done))
 	for i, l := range done {
+		segs[i] = l.seg
+	}
+	for i, l := range done {
 		w := -l.g / (l.h + t.p.Lambda) * eta
 		tree.Nodes[l.node].Value = w
 		tree.Nodes[l.node].Cover = l.h
-		segs[i], values[i] = l.seg, w
+		values[i] = w
 		eng.Release(l.slot)
 	}
 	if err := eng.AddTree(&tree, j, segs, values); err != nil {
@@ -418,6 +422,14 @@ func (t *trainer) split(tree *Tree, batch []*leaf) ([]*leaf, error) {
 		p.large.seg = Segment{mids[i], l.seg.End}
 		p.small.g, p.small.h = l.best.GL, l.best.HL
 		p.large.g, p.large.h = l.g-l.best.GL, l.h-l.best.HL
+	}
+	// Children at the depth limit are leaves: they need no histograms.
+	if t.p.MaxDepth > 0 && batch[0].depth+1 >= t.p.MaxDepth {
+		for _, p := range pairs {
+			t.eng.Release(p.parent.slot)
+			p.parent.slot = -1
+		}
+		return children, nil
 	}
 	// Build the smaller child's histograms; the larger's are the parent's
 	// minus the smaller's.

@@ -29,7 +29,7 @@ type Spec struct {
 	// Params are algorithm parameters by name (gbdt: trees, learning_rate,
 	// max_depth, max_leaves, min_child_weight, lambda, min_split_gain,
 	// subsample, colsample, max_bins, early_stopping_rounds, seed,
-	// threads; linear: l2, max_iter, tol, threads).
+	// threads, quantized_gradients; linear: l2, max_iter, tol, threads).
 	Params map[string]string
 	// Now stamps the artifact; nil means time.Now.
 	Now func() time.Time
@@ -77,6 +77,8 @@ func GBDTParams(task ml.Task, numClass int, kv map[string]string) (gbdt.Params, 
 			p.Seed, err = strconv.ParseUint(v, 10, 64)
 		case "threads", "nthread":
 			p.Threads, err = strconv.Atoi(v)
+		case "quantized_gradients", "use_quantized_grad":
+			p.QuantizedGradients, err = strconv.ParseBool(v)
 		default:
 			return p, fmt.Errorf("unknown gbdt parameter %q", k)
 		}

@@ -1,0 +1,234 @@
+// Command mlshapes runs the ML benchmark's data shapes (written by
+// `bench/gendata -shapes all`): for each, `sluice ml train` and XGBoost 1.7
+// (bench/xgb_shapes.py, pandas read_csv then xgb.train) train on the same
+// CSV file in turn, each in its own process, timed whole and measured for
+// peak RSS, and each reporting how long its training alone took. Then each
+// model predicts the shape's test file (median of 3 runs) and is scored on
+// it. It prints a Markdown table.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluice-ml/sluice/ml"
+	"github.com/sluice-ml/sluice/ml/artifact"
+	"github.com/sluice-ml/sluice/ml/metrics"
+	"github.com/sluice-ml/sluice/ml/trainer"
+	"github.com/sluice-ml/sluice/sources"
+)
+
+// shape is a benchmark shape as bench/gendata writes it.
+type shape struct {
+	name, task string
+	classes    int
+}
+
+var shapes = []shape{
+	{"dense", "binary", 0}, {"sparse", "binary", 0}, {"wide", "binary", 0}, {"categorical", "binary", 0},
+	{"tall", "binary", 0}, {"regression", "regression", 0}, {"multiclass", "multiclass", 5},
+}
+
+func main() {
+	dir := flag.String("data", "bench/data/shapes", "folder of the shapes' CSV files")
+	only := flag.String("shapes", "all", "shapes to run, comma-separated")
+	sluice := flag.String("sluice", "sluice", "the sluice binary")
+	python := flag.String("python", "/usr/bin/python3", "Python with xgboost, pandas and scikit-learn")
+	script := flag.String("script", "bench/xgb_shapes.py", "XGBoost's side")
+	threads := flag.Int("threads", 2, "threads on each side")
+	flag.Parse()
+	b := &bench{dir: *dir, sluice: *sluice, python: *python, script: *script, threads: *threads}
+	var err error
+	if b.work, err = os.MkdirTemp("", "mlshapes"); err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(b.work)
+	fmt.Println("| shape | rows × features | side | train s | end-to-end s | peak RSS MiB | test metric | predict rows/s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, s := range shapes {
+		if *only != "all" && !slices.Contains(strings.Split(*only, ","), s.name) {
+			continue
+		}
+		if err := b.run(s); err != nil {
+			fail(fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "mlshapes:", err)
+	os.Exit(1)
+}
+
+type bench struct {
+	dir, sluice, python, script, work string
+	threads                           int
+}
+
+// side is one library's figures on one shape.
+type side struct {
+	trainS, e2eS, rssMiB float64
+	metric               string
+	metricVal            float64
+	predictRowsPerS      float64
+}
+
+func (b *bench) run(s shape) error {
+	train := filepath.Join(b.dir, s.name+"-train.csv")
+	if _, err := os.Stat(train); err != nil {
+		return fmt.Errorf("no data (run go run ./bench/gendata -shapes %s -o %s): %w", s.name, b.dir, err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: Sluice...\n", s.name)
+	sl, rows, feats, err := b.sluiceSide(s, train)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%s: XGBoost...\n", s.name)
+	xg, err := b.xgboostSide(s)
+	if err != nil {
+		return err
+	}
+	dims := fmt.Sprintf("%d × %d", rows, feats)
+	for _, r := range []struct {
+		name string
+		v    side
+	}{{"Sluice", sl}, {"XGBoost 1.7", xg}} {
+		fmt.Printf("| %s | %s | %s | %.2f | %.2f | %.0f | %s %.4f | %.2fM |\n", s.name, dims, r.name,
+			r.v.trainS, r.v.e2eS, r.v.rssMiB, r.v.metric, r.v.metricVal, r.v.predictRowsPerS/1e6)
+	}
+	better := "higher"
+	if s.task != "binary" {
+		better = "lower"
+	}
+	fmt.Printf("| %s | | Sluice ÷ XGBoost | **%.2f** | %.2f | **%.2f** | %+.4f (%s is better) | %.2f |\n", s.name,
+		sl.trainS/xg.trainS, sl.e2eS/xg.e2eS, sl.rssMiB/xg.rssMiB, sl.metricVal-xg.metricVal, better,
+		sl.predictRowsPerS/xg.predictRowsPerS)
+	return nil
+}
+
+// runTimed runs a command to completion and returns its output, its wall
+// time and its peak RSS in MiB.
+func (b *bench) runTimed(name string, args ...string) ([]byte, float64, float64, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", b.threads), fmt.Sprintf("OMP_NUM_THREADS=%d", b.threads))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return nil, 0, 0, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	wall := time.Since(start).Seconds()
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return out.Bytes(), wall, float64(ru.Maxrss) / 1024, nil
+}
+
+var trainedIn = regexp.MustCompile(`trained in ([0-9.]+) s`)
+
+func (b *bench) sluiceSide(s shape, train string) (side, int, int, error) {
+	model := filepath.Join(b.work, s.name+".sluice")
+	out, wall, rss, err := b.runTimed(b.sluice, "ml", "train", "-data", train, "-label", "y", "-task", s.task,
+		"-param", "trees=100", "-param", "max_depth=6", "-param", "learning_rate=0.1", "-param", "max_bins=255",
+		"-param", fmt.Sprintf("threads=%d", b.threads), "-o", model)
+	if err != nil {
+		return side{}, 0, 0, err
+	}
+	m := trainedIn.FindSubmatch(out)
+	if m == nil {
+		return side{}, 0, 0, fmt.Errorf("no training time in %q", out)
+	}
+	v := side{e2eS: wall, rssMiB: rss}
+	v.trainS, _ = strconv.ParseFloat(string(m[1]), 64)
+
+	f, err := os.Open(model)
+	if err != nil {
+		return side{}, 0, 0, err
+	}
+	a, err := artifact.Decode(bufio.NewReader(f))
+	f.Close()
+	if err != nil {
+		return side{}, 0, 0, err
+	}
+	test, err := sources.ReadDataset(context.Background(), filepath.Join(b.dir, s.name+"-test.csv"),
+		ml.ArrowOptions{Label: "y", Task: a.Task, Columns: trainer.ArtifactColumns(a), Classes: a.Classes}, nil)
+	if err != nil {
+		return side{}, 0, 0, err
+	}
+	cols := trainer.Columns2D(test)
+	var preds []float64
+	var rates []float64
+	for range 4 { // a warm-up, then 3 timed
+		start := time.Now()
+		if preds, err = a.Predict(cols, b.threads); err != nil {
+			return side{}, 0, 0, err
+		}
+		rates = append(rates, float64(test.Rows())/time.Since(start).Seconds())
+	}
+	slices.Sort(rates[1:])
+	v.predictRowsPerS = rates[2]
+	ms, err := metrics.Evaluate(s.task, test.Labels, preds, a.Outputs())
+	if err != nil {
+		return side{}, 0, 0, err
+	}
+	v.metric, v.metricVal = metricOf(s.task, ms)
+	// The training file has 4× the test file's rows.
+	return v, 4 * test.Rows(), len(test.Features), nil
+}
+
+// metricOf picks the table's metric: AUC, RMSE or multiclass log loss.
+func metricOf(task string, ms map[string]float64) (string, float64) {
+	switch task {
+	case "binary":
+		return "AUC", ms["auc"]
+	case "regression":
+		return "RMSE", ms["rmse"]
+	}
+	return "log loss", ms["logloss"]
+}
+
+func (b *bench) xgboostSide(s shape) (side, error) {
+	model := filepath.Join(b.work, s.name+".xgb.json")
+	args := []string{b.script, "train", b.dir, s.name, s.task, strconv.Itoa(s.classes), model}
+	out, wall, rss, err := b.runTimed(b.python, args...)
+	if err != nil {
+		return side{}, err
+	}
+	var tr struct {
+		TrainS float64 `json:"train_s"`
+	}
+	if err := json.Unmarshal(out, &tr); err != nil {
+		return side{}, fmt.Errorf("reading %q: %w", out, err)
+	}
+	args[1] = "eval"
+	out, _, _, err = b.runTimed(b.python, args...)
+	if err != nil {
+		return side{}, err
+	}
+	var ev map[string]float64
+	if err := json.Unmarshal(out, &ev); err != nil {
+		return side{}, fmt.Errorf("reading %q: %w", out, err)
+	}
+	v := side{trainS: tr.TrainS, e2eS: wall, rssMiB: rss, predictRowsPerS: ev["predict_rows_per_s"]}
+	switch s.task {
+	case "binary":
+		v.metric, v.metricVal = "AUC", ev["auc"]
+	case "regression":
+		v.metric, v.metricVal = "RMSE", ev["rmse"]
+	default:
+		v.metric, v.metricVal = "log loss", ev["mlogloss"]
+	}
+	return v, nil
+}
