@@ -1,7 +1,9 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/sluice-ml/sluice/gpu/cuda"
@@ -9,6 +11,10 @@ import (
 	"github.com/sluice-ml/sluice/ml"
 	"github.com/sluice-ml/sluice/ml/gbdt"
 )
+
+// ErrCategorical is Load's answer to data with categorical features: the
+// kernels split numeric bins only, and such models train on the CPU.
+var ErrCategorical = errors.New("gpu: categorical splits train on the CPU")
 
 // engine is a gbdt.Engine on one GPU. Everything per row lives on the
 // device: the binned columns, labels, margins, gradients, the row order and
@@ -75,6 +81,9 @@ func (e *engine) Load(d gbdt.Data) error {
 	}
 	if e.n == 0 || e.nf == 0 {
 		return fmt.Errorf("gpu: %d rows × %d features", e.n, e.nf)
+	}
+	if slices.Contains(d.Categorical, true) {
+		return ErrCategorical
 	}
 	e.slotBytes = e.nf * 512 * 8
 	return e.do(func() error {

@@ -121,7 +121,9 @@ func Sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 func Softmax(m []float64) {
 	mx := math.Inf(-1)
 	for _, v := range m {
-		mx = math.Max(mx, v)
+		if v > mx { // not math.Max: its care for NaN and -0 is slow here
+			mx = v
+		}
 	}
 	var sum float64
 	for i, v := range m {

@@ -9,6 +9,7 @@ package training
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/gob"
 	"encoding/json"
@@ -199,15 +200,30 @@ func (t *Trainer) train(ctx context.Context, req TrialRequest, train, valid *ml.
 		return err
 	}
 	var err error
-	if device >= 0 && t.GPU != nil && alg == artifact.GBDT {
+	switch why := cpuReason(alg, train); {
+	case device >= 0 && t.GPU != nil && why == "":
 		res.Device, err = t.GPU.Run(device, run)
-	} else {
+	default:
 		if device >= 0 {
-			res.Device = fmt.Sprintf("cpu (gpu:%d held; %s trains on the CPU)", device, alg)
+			res.Device = fmt.Sprintf("cpu (gpu:%d held; %s)", device, cmp.Or(why, "this worker has no GPU pool"))
 		}
 		err = run(nil)
 	}
 	return art, err
+}
+
+// cpuReason says why a trial must train on the CPU even with a GPU held:
+// "" when it can use the GPU.
+func cpuReason(alg artifact.Algorithm, train *ml.Dataset) string {
+	if alg != artifact.GBDT {
+		return fmt.Sprintf("%s trains on the CPU", alg)
+	}
+	for _, f := range train.Features {
+		if f.Kind == ml.Categorical {
+			return fmt.Sprintf("categorical splits (feature %q) train on the CPU", f.Name)
+		}
+	}
+	return ""
 }
 
 // checkpointer writes every CheckpointEvery'th round's checkpoint to the

@@ -5,7 +5,11 @@
 //
 // The file is: the magic "SLUICEML", a little-endian uint16 format version,
 // a uint32 header length and a JSON header, the binary body (GBDT trees),
-// and a CRC-32 (IEEE) of everything before it.
+// and a CRC-32 (IEEE) of everything before it. Version 2 added categorical
+// splits: after each node's version 1 fields, a flag byte, and for a
+// categorical split the 32-byte set of bins that go left; the header
+// holds each categorical feature's category-to-bin map. Version 1 files
+// still decode.
 package artifact
 
 import (
@@ -28,7 +32,7 @@ import (
 const Magic = "SLUICEML"
 
 // Version is the format this package writes.
-const Version = 1
+const Version = 2
 
 // MaxSize bounds the files Decode accepts.
 const MaxSize = 1 << 30
@@ -106,6 +110,9 @@ type modelHeader struct {
 	NumFeatures int       `json:"num_features"`
 	BestRound   int       `json:"best_round"`
 	Trees       int       `json:"trees"`
+	// CategoryBins maps each categorical feature's category codes to
+	// bins (gbdt.Model.CategoryBins), base64 in JSON.
+	CategoryBins [][]byte `json:"category_bins,omitempty"`
 }
 
 // Validate checks the artifact's parts agree.
@@ -181,7 +188,7 @@ func Encode(w io.Writer, a *Artifact) error {
 	h := header{Artifact: *a}
 	if m := a.GBDT; m != nil {
 		h.Model = &modelHeader{Task: m.Task, NumClass: m.NumClass, BaseScore: m.BaseScore,
-			NumFeatures: m.NumFeatures, BestRound: m.BestRound, Trees: len(m.Trees)}
+			NumFeatures: m.NumFeatures, BestRound: m.BestRound, Trees: len(m.Trees), CategoryBins: m.CategoryBins}
 	}
 	h.LinearM = a.Linear
 	js, err := json.Marshal(h)
@@ -210,6 +217,14 @@ func Encode(w io.Writer, a *Artifact) error {
 				b = le.AppendUint64(b, math.Float64bits(n.Value))
 				b = le.AppendUint64(b, math.Float64bits(n.Gain))
 				b = le.AppendUint64(b, math.Float64bits(n.Cover))
+				if n.Categorical {
+					b = append(b, 1)
+					for _, w := range n.LeftBins {
+						b = le.AppendUint64(b, w)
+					}
+				} else {
+					b = append(b, 0)
+				}
 				buf.Write(b)
 			}
 		}
@@ -221,7 +236,12 @@ func Encode(w io.Writer, a *Artifact) error {
 	return nil
 }
 
-const nodeSize = 4*4 + 1 + 3*8
+// nodeSize is a version 1 node's size, and a version 2 numeric node's
+// less its flag byte; a categorical one adds binSetSize.
+const (
+	nodeSize   = 4*4 + 1 + 3*8
+	binSetSize = 32
+)
 
 // Decode reads a binary file. Any corruption is an error wrapping
 // ErrFormat; decoding never panics and the model it returns is validated.
@@ -245,8 +265,13 @@ func Decode(r io.Reader) (*Artifact, error) {
 		return nil, bad("checksum mismatch (truncated or corrupted file)")
 	}
 	p := body[len(Magic):]
-	if v := le.Uint16(p); v != Version {
-		return nil, bad("format version %d; this build reads version %d", v, Version)
+	version := le.Uint16(p)
+	if version != 1 && version != Version {
+		return nil, bad("format version %d; this build reads versions 1 to %d", version, Version)
+	}
+	minNode := nodeSize
+	if version >= 2 {
+		minNode++ // the flag byte
 	}
 	hlen := int(le.Uint32(p[2:]))
 	p = p[6:]
@@ -261,7 +286,8 @@ func Decode(r io.Reader) (*Artifact, error) {
 	a := h.Artifact
 	a.Linear = h.LinearM
 	if mh := h.Model; mh != nil {
-		m := &gbdt.Model{Task: mh.Task, NumClass: mh.NumClass, BaseScore: mh.BaseScore, NumFeatures: mh.NumFeatures, BestRound: mh.BestRound}
+		m := &gbdt.Model{Task: mh.Task, NumClass: mh.NumClass, BaseScore: mh.BaseScore, NumFeatures: mh.NumFeatures, BestRound: mh.BestRound,
+			CategoryBins: mh.CategoryBins}
 		if mh.Trees < 0 || mh.Trees > len(p)/4 {
 			return nil, bad("%d trees in %d bytes", mh.Trees, len(p))
 		}
@@ -272,12 +298,15 @@ func Decode(r io.Reader) (*Artifact, error) {
 			}
 			nn := int(le.Uint32(p))
 			p = p[4:]
-			if nn < 1 || nn > len(p)/nodeSize {
+			if nn < 1 || nn > len(p)/minNode {
 				return nil, bad("tree %d has %d nodes in %d bytes", ti, nn, len(p))
 			}
 			nodes := make([]gbdt.Node, nn)
 			for i := range nodes {
-				b := p[i*nodeSize : (i+1)*nodeSize]
+				if len(p) < minNode {
+					return nil, bad("tree %d node %d truncated", ti, i)
+				}
+				b := p[:nodeSize]
 				nodes[i] = gbdt.Node{
 					Feature:     int32(le.Uint32(b)),
 					Left:        int32(le.Uint32(b[4:])),
@@ -288,8 +317,27 @@ func Decode(r io.Reader) (*Artifact, error) {
 					Gain:        math.Float64frombits(le.Uint64(b[25:])),
 					Cover:       math.Float64frombits(le.Uint64(b[33:])),
 				}
+				if version < 2 {
+					p = p[nodeSize:]
+					continue
+				}
+				flag := p[nodeSize]
+				p = p[nodeSize+1:]
+				switch flag {
+				case 0:
+				case 1:
+					if len(p) < binSetSize {
+						return nil, bad("tree %d node %d: category set truncated", ti, i)
+					}
+					nodes[i].Categorical = true
+					for w := range nodes[i].LeftBins {
+						nodes[i].LeftBins[w] = le.Uint64(p[8*w:])
+					}
+					p = p[binSetSize:]
+				default:
+					return nil, bad("tree %d node %d has flags %#x", ti, i, flag)
+				}
 			}
-			p = p[nn*nodeSize:]
 			m.Trees[ti] = gbdt.Tree{Nodes: nodes}
 		}
 		a.GBDT = m
@@ -306,16 +354,19 @@ func Decode(r io.Reader) (*Artifact, error) {
 // Dump is the readable JSON form: the header, and for GBDT every tree.
 func Dump(a *Artifact) ([]byte, error) {
 	type dumpNode struct {
-		ID          int     `json:"id"`
-		Feature     string  `json:"feature,omitempty"`
-		Threshold   any     `json:"threshold,omitempty"`
-		DefaultLeft bool    `json:"default_left,omitempty"`
-		Left        int32   `json:"left,omitempty"`
-		Right       int32   `json:"right,omitempty"`
-		Leaf        bool    `json:"leaf,omitempty"`
-		Value       float64 `json:"value"`
-		Gain        float64 `json:"gain,omitempty"`
-		Cover       float64 `json:"cover"`
+		ID          int    `json:"id"`
+		Feature     string `json:"feature,omitempty"`
+		Threshold   any    `json:"threshold,omitempty"`
+		DefaultLeft bool   `json:"default_left,omitempty"`
+		Left        int32  `json:"left,omitempty"`
+		Right       int32  `json:"right,omitempty"`
+		// LeftCategories are the categories a categorical split sends
+		// left.
+		LeftCategories []string `json:"left_categories,omitempty"`
+		Leaf           bool     `json:"leaf,omitempty"`
+		Value          float64  `json:"value"`
+		Gain           float64  `json:"gain,omitempty"`
+		Cover          float64  `json:"cover"`
 	}
 	out := struct {
 		Format    int `json:"format_version"`
@@ -336,7 +387,9 @@ func Dump(a *Artifact) ([]byte, error) {
 						d.Feature = a.Features[n.Feature].Name
 					}
 					d.Threshold, d.DefaultLeft, d.Left, d.Right, d.Gain = n.Threshold, n.DefaultLeft, n.Left, n.Right, n.Gain
-					if math.IsInf(float64(n.Threshold), 1) {
+					if n.Categorical {
+						d.Threshold, d.LeftCategories = nil, leftCategories(a, n)
+					} else if math.IsInf(float64(n.Threshold), 1) {
 						d.Threshold = "inf" // every value left, missing right
 					}
 				}
@@ -346,4 +399,19 @@ func Dump(a *Artifact) ([]byte, error) {
 		out.GBDT = map[string]any{"base_score": m.BaseScore, "num_class": m.NumClass, "best_round": m.BestRound, "trees": trees}
 	}
 	return json.MarshalIndent(out, "", "  ")
+}
+
+// leftCategories names the categories a categorical node sends left.
+func leftCategories(a *Artifact, n gbdt.Node) []string {
+	f := int(n.Feature)
+	out := []string{}
+	if f >= len(a.GBDT.CategoryBins) || f >= len(a.Features) {
+		return out
+	}
+	for code, b := range a.GBDT.CategoryBins[f] {
+		if n.LeftBins.Has(b) && code < len(a.Features[f].Categories) {
+			out = append(out, a.Features[f].Categories[code])
+		}
+	}
+	return out
 }

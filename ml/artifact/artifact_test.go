@@ -6,9 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -210,4 +214,113 @@ func FuzzDecodeValidChecksum(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestVersion1ArtifactsPredictAsBefore: an artifact written by the format
+// before categorical splits (testdata/v1-gbdt.sluice, with the predictions
+// it made when it was written) decodes and predicts bit for bit the same.
+func TestVersion1ArtifactsPredictAsBefore(t *testing.T) {
+	raw, err := os.ReadFile("testdata/v1-gbdt.sluice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint16(raw[len(Magic):]); v != 1 {
+		t.Fatalf("the golden file is format %d, want 1", v)
+	}
+	a, err := Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float64
+	js, err := os.ReadFile("testdata/v1-gbdt.predictions.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Predict(cols(data(300, 78)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d predictions, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("row %d: %v, and %v when the file was written", i, got[i], want[i])
+		}
+	}
+	// Written again, it is a version 2 file that predicts the same.
+	b := roundTrip(t, a)
+	again, _ := b.Predict(cols(data(300, 78)), 1)
+	if !slices.Equal(again, want) {
+		t.Fatal("the re-encoded artifact predicts differently")
+	}
+}
+
+// TestCategoricalSplitsRoundTrip: a model with partition splits on a
+// feature of many levels (rare ones sharing a bin) predicts the same
+// after saving, row by row and in batches, and its dump names the
+// categories each split sends left.
+func TestCategoricalSplitsRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n, levels = 4000, 300
+	cats := make([]string, levels)
+	for i := range cats {
+		cats[i] = fmt.Sprintf("city-%03d", i)
+	}
+	d := &ml.Dataset{Labels: make([]float32, n), Features: []ml.Feature{
+		{Name: "city", Kind: ml.Categorical, Categories: cats, Values: make([]float32, n)},
+		{Name: "x", Values: make([]float32, n)},
+	}}
+	for r := range n {
+		c := rng.IntN(levels)
+		d.Features[0].Values[r] = float32(c)
+		d.Features[1].Values[r] = float32(rng.NormFloat64())
+		if (c%7 == 0) != (rng.Float64() < 0.1) {
+			d.Labels[r] = 1
+		}
+	}
+	p := gbdt.DefaultParams()
+	p.Trees = 10
+	g, err := gbdt.Train(context.Background(), d, p, gbdt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Artifact{Task: ml.Binary, Algorithm: GBDT, Features: features(d), GBDT: g, CreatedAt: time.Unix(0, 0).UTC()}
+	b := roundTrip(t, a)
+	want, _ := a.Predict(cols(d), 2)
+	got, _ := b.Predict(cols(d), 2)
+	if !slices.Equal(got, want) {
+		t.Fatal("predictions changed across saving")
+	}
+	row := make([]float64, 1)
+	for r := range 50 {
+		b.PredictRow([]float32{d.Features[0].Values[r], d.Features[1].Values[r]}, row)
+		if row[0] != want[r] {
+			t.Fatalf("row %d: %v one at a time, %v in a batch", r, row[0], want[r])
+		}
+	}
+	js, err := Dump(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"left_categories": \[\s+"city-\d+"`).Match(js) {
+		t.Error("the dump does not name the categories of the splits")
+	}
+}
+
+// roundTrip encodes and decodes an artifact.
+func roundTrip(t *testing.T, a *Artifact) *Artifact {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Encode(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

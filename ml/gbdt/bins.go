@@ -158,6 +158,44 @@ func (b *binner) bin(v float32) uint8 {
 	return lo
 }
 
+// categoryBins gives a categorical feature's codes (0 to ncat-1) their
+// bins: one per category present, most frequent first; past maxBins
+// categories, the rarest share the last bin. Codes with no rows map to
+// the missing bin, as do codes never seen.
+func categoryBins(vals []float32, ncat, maxBins int) (codeBin []uint8, nb int) {
+	counts := make([]int, ncat)
+	for _, v := range vals {
+		if c := int(v); v == v && c >= 0 && c < ncat {
+			counts[c]++
+		}
+	}
+	var present []int
+	for c, n := range counts {
+		if n > 0 {
+			present = append(present, c)
+		}
+	}
+	slices.SortStableFunc(present, func(a, b int) int { return counts[b] - counts[a] })
+	codeBin = make([]uint8, ncat)
+	for c := range codeBin {
+		codeBin[c] = missingBin
+	}
+	for i, c := range present {
+		codeBin[c] = uint8(min(i, maxBins-1))
+	}
+	return codeBin, min(len(present), maxBins)
+}
+
+// catBin is the bin of category code v: missing for NaN and codes the map
+// does not know.
+func catBin(codeBin []uint8, v float32) uint8 {
+	c := int(v)
+	if v != v || c < 0 || c >= len(codeBin) || float32(c) != v {
+		return missingBin
+	}
+	return codeBin[c]
+}
+
 // sampleRows picks about binSampleRows rows, in order, to place edges: all
 // of them (nil) when there are few.
 func sampleRows(n int, seed uint64) []int32 {

@@ -26,6 +26,7 @@ type cpuEngine struct {
 	nbins   []int
 	grad    []gradPair // by row
 	gradK   []gradPair // multiclass: every output's, output-major
+	leafOf  []uint16   // AddTree's scratch: each row's leaf
 	ord     []gradPair // gathered in the leaves' row order
 	rows    []int32    // row ids, partitioned into the leaves' segments
 	tmp     []int32
@@ -54,6 +55,9 @@ func (e *cpuEngine) Load(d Data) error {
 	e.nbins = make([]int, e.nf)
 	for f, c := range d.Cuts {
 		e.nbins[f] = len(c) + 1
+		if d.Categorical != nil && d.Categorical[f] {
+			e.nbins[f] = d.CatBins[f]
+		}
 	}
 	e.grad, e.ord = make([]gradPair, e.n), make([]gradPair, e.n)
 	e.rows, e.tmp = make([]int32, e.n), make([]int32, e.n)
@@ -215,6 +219,25 @@ func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 			}
 		})
 	}
+	if e.quantized && !identity {
+		// Two features per task: each row index read serves both. (Four
+		// were no faster: fewer tasks balance worse over the workers.)
+		pairs := (len(e.active) + 1) / 2
+		parallelFor(pairs, e.threads, func(pi int) {
+			f0 := e.active[2*pi]
+			for i, s := range segs {
+				sl := e.slots[slots[i]]
+				rows, q := e.rows[s.Begin:s.End], e.qord[s.Begin:s.End]
+				if 2*pi+1 == len(e.active) {
+					qhistGather(&sl.quant[f0], e.d.Bins[f0], rows, q)
+					continue
+				}
+				f1 := e.active[2*pi+1]
+				qhistGather2(&sl.quant[f0], &sl.quant[f1], e.d.Bins[f0], e.d.Bins[f1], rows, q)
+			}
+		})
+		return slots, nil
+	}
 	parallelFor(len(e.active), e.threads, func(ai int) {
 		f := e.active[ai]
 		col := e.d.Bins[f]
@@ -294,7 +317,11 @@ func (e *cpuEngine) BestSplits(qs []Query) ([]Split, error) {
 			} else {
 				h = &e.slots[q.Slot].exact[f]
 			}
-			per[i*na+ai] = ScanSplit(h, f, e.nbins[f], q.G, q.H, e.d.Lambda, e.d.MinChildWeight)
+			if e.d.Categorical != nil && e.d.Categorical[f] {
+				per[i*na+ai] = ScanCategorical(h, f, e.nbins[f], q.G, q.H, e.d.Lambda, e.d.MinChildWeight, e.d.Cat)
+			} else {
+				per[i*na+ai] = ScanSplit(h, f, e.nbins[f], q.G, q.H, e.d.Lambda, e.d.MinChildWeight)
+			}
 		}
 	})
 	out := make([]Split, len(qs))
@@ -379,12 +406,24 @@ func (e *cpuEngine) partitionChunked(begin, end int, s Split) int {
 // its bins.
 func (e *cpuEngine) AddTree(tree *Tree, j int, leaves []Segment, values []float64) error {
 	k, score := e.d.K, e.d.Score
-	if e.all {
-		for i, s := range leaves {
-			for _, r := range e.rows[s.Begin:s.End] {
-				score[int(r)*k+j] += values[i]
-			}
+	if e.all && len(leaves) <= 1<<16 {
+		// Mark each row's leaf (small writes that stay in cache), then add
+		// to the margins in row order: adding leaf by leaf scattered the
+		// writes over margins far larger than the cache.
+		if cap(e.leafOf) < e.n {
+			e.leafOf = make([]uint16, e.n)
 		}
+		leafOf := e.leafOf[:e.n]
+		parallelFor(len(leaves), e.threads, func(i int) {
+			for _, r := range e.rows[leaves[i].Begin:leaves[i].End] {
+				leafOf[r] = uint16(i)
+			}
+		})
+		parallelFor((e.n+8191)/8192, e.threads, func(b int) {
+			for r := b * 8192; r < min((b+1)*8192, e.n); r++ {
+				score[r*k+j] += values[leafOf[r]]
+			}
+		})
 		return nil
 	}
 	parallelFor((e.n+8191)/8192, e.threads, func(b int) {
@@ -408,6 +447,8 @@ func (e *cpuEngine) leafByBins(tree *Tree, r int) float64 {
 		c := e.d.Cuts[n.Feature]
 		var left bool
 		switch {
+		case n.Categorical:
+			left = n.LeftBins.Has(b)
 		case b == missingBin:
 			left = n.DefaultLeft
 		case int(b) < len(c):
@@ -590,5 +631,15 @@ func qhistGather(h *[256]int64, col []uint8, rows []int32, q []int64) {
 	}
 	for b := range h {
 		h[b] += h2[b]
+	}
+}
+
+// qhistGather2 is qhistGather on two features at once.
+func qhistGather2(h0, h1 *[256]int64, c0, c1 []uint8, rows []int32, q []int64) {
+	q = q[:len(rows)]
+	for i, r := range rows {
+		v := q[i]
+		h0[c0[r]] += v
+		h1[c1[r]] += v
 	}
 }

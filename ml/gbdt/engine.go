@@ -1,7 +1,9 @@
 package gbdt
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/sluice-ml/sluice/ml"
@@ -54,9 +56,16 @@ type Engine interface {
 type Data struct {
 	// Bins are the binned columns: Bins[f][row]; MissingBin holds NaN.
 	Bins [][]uint8
-	// Cuts are each feature's bin edges: bin b holds [Cuts[b-1], Cuts[b]).
-	Cuts   [][]float32
-	Labels []float32
+	// Cuts are each numeric feature's bin edges: bin b holds
+	// [Cuts[b-1], Cuts[b]).
+	Cuts [][]float32
+	// Categorical says which features are categorical, and CatBins is
+	// the number of bins each of those uses: its bins are categories (or
+	// groups of rare ones), split by partition (see ScanCategorical).
+	Categorical []bool
+	CatBins     []int
+	Cat         CatParams
+	Labels      []float32
 	// Score holds the starting margins, row-major n×K; the engine owns
 	// their updates from here on.
 	Score []float64
@@ -88,22 +97,131 @@ type Query struct {
 }
 
 // Split is a node's best split: a row goes left when its bin is at most
-// Bin, a missing one when DefaultLeft. Feature -1 is no split. GL and HL
-// are the left rows' gradient and hessian sums.
+// Bin, a missing one when DefaultLeft; on a categorical feature, when its
+// bin is in Left (bit 255, the missing bin, is DefaultLeft). Feature -1 is
+// no split. GL and HL are the left rows' gradient and hessian sums.
 type Split struct {
 	Gain        float64
 	Feature     int
 	Bin         int
 	DefaultLeft bool
 	GL, HL      float64
+	Categorical bool
+	Left        BinSet
 }
 
 // GoesLeft reports whether a row with bin b goes left.
 func (s Split) GoesLeft(b uint8) bool {
+	if s.Categorical {
+		return s.Left.Has(b)
+	}
 	if b == missingBin {
 		return s.DefaultLeft
 	}
 	return int(b) <= s.Bin
+}
+
+// BinSet is a set of bins, one bit each.
+type BinSet [4]uint64
+
+// Has reports whether b is in the set.
+func (s *BinSet) Has(b uint8) bool { return s[b>>6]>>(b&63)&1 != 0 }
+
+// Add puts b in the set.
+func (s *BinSet) Add(b uint8) { s[b>>6] |= 1 << (b & 63) }
+
+// CatParams regularize categorical splits, as LightGBM's parameters of
+// the same names do.
+type CatParams struct {
+	// MaxCatToOnehot: a feature with at most this many non-empty
+	// categories in a node splits one category against the rest.
+	MaxCatToOnehot int
+	// MaxCatThreshold caps the categories on the smaller side of a
+	// partition split.
+	MaxCatThreshold int
+	// CatSmooth is added to each category's hessian when categories are
+	// ordered by gradient ratio, so rare ones sort near zero.
+	CatSmooth float64
+	// CatL2 is added to lambda in a partition split's gain.
+	CatL2 float64
+}
+
+// ScanCategorical finds the best split of a categorical feature from its
+// histogram (nb bins in use, the last of 256 missing values). With few
+// categories it tries each against the rest; otherwise it orders the
+// categories by G/(H+CatSmooth) and tries every prefix of that order (up
+// to MaxCatThreshold categories) from either end, the way LightGBM and
+// XGBoost's enable_categorical do: for a gain of this form the best
+// partition is contiguous in that order (Fisher 1958). Missing values try
+// both sides.
+func ScanCategorical(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float64, cp CatParams) Split {
+	miss := h[missingBin]
+	best := Split{Feature: feature, Categorical: true}
+	var cats []uint8
+	for b := range min(nb, missingBin) {
+		if h[b].H > 0 {
+			cats = append(cats, uint8(b))
+		}
+	}
+	hasMissing := miss.H > 0
+	try := func(gl, hl, lam float64, set BinSet, missLeft bool) {
+		gr, hr := g-gl, hs-hl
+		if hl < mcw || hr < mcw || hl <= 0 || hr <= 0 {
+			return
+		}
+		gain := gl*gl/(hl+lam) + gr*gr/(hr+lam) - g*g/(hs+lam)
+		if gain > best.Gain {
+			if missLeft {
+				set.Add(missingBin)
+			}
+			best.Gain, best.Left, best.DefaultLeft, best.GL, best.HL = gain, set, missLeft, gl, hl
+		}
+	}
+	// trySet tries a set of categories left, with the missing values on
+	// either side (with none, the heavier side).
+	trySet := func(gl, hl, lam float64, set BinSet) {
+		if hasMissing {
+			try(gl, hl, lam, set, false)
+			try(gl+miss.G, hl+miss.H, lam, set, true)
+		} else {
+			try(gl, hl, lam, set, hl >= hs-hl)
+		}
+	}
+	if len(cats) <= cp.MaxCatToOnehot {
+		for _, c := range cats {
+			var set BinSet
+			set.Add(c)
+			trySet(h[c].G, h[c].H, lambda, set)
+		}
+		return best
+	}
+	ratio := func(c uint8) float64 { return h[c].G / (h[c].H + cp.CatSmooth) }
+	slices.SortStableFunc(cats, func(a, b uint8) int { return cmp.Compare(ratio(a), ratio(b)) })
+	lam := lambda + cp.CatL2
+	// Every category but one may go left; all of them, when the missing
+	// values can go right alone.
+	limit := len(cats) - 1
+	if hasMissing {
+		limit++
+	}
+	limit = min(limit, max(cp.MaxCatThreshold, 1))
+	for _, order := range [][]uint8{cats, reversed(cats)} {
+		var set BinSet
+		var gl, hl float64
+		for _, c := range order[:limit] {
+			set.Add(c)
+			gl += h[c].G
+			hl += h[c].H
+			trySet(gl, hl, lam, set)
+		}
+	}
+	return best
+}
+
+func reversed(s []uint8) []uint8 {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }
 
 // HistBin sums the gradients and hessians of a bin's rows.

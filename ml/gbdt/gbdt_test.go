@@ -205,7 +205,7 @@ func TestPredictionPathsAgree(t *testing.T) {
 				m.PredictRow(row, out)
 				copy(naive, m.BaseScore)
 				for ti := range m.Trees {
-					naive[ti%k] += m.Trees[ti].leaf(row)
+					naive[ti%k] += m.Trees[ti].leaf(row, m.CategoryBins)
 				}
 				m.transform(naive)
 				for j := range k {

@@ -17,13 +17,17 @@ import (
 
 // Node is one tree node. A leaf has Feature -1 and its output in Value.
 // Rows with x[Feature] < Threshold go Left; missing values go Left when
-// DefaultLeft is set.
+// DefaultLeft is set. A Categorical node sends a row Left when its
+// category's bin (Model.CategoryBins) is in LeftBins; the missing bin's
+// bit agrees with DefaultLeft.
 type Node struct {
 	Feature     int32
 	Left        int32
 	Right       int32
 	Threshold   float32
 	DefaultLeft bool
+	Categorical bool
+	LeftBins    BinSet
 	// Value is the leaf's output (learning rate applied) or, for an inner
 	// node, the output it would have had as a leaf.
 	Value float64
@@ -48,9 +52,16 @@ type Model struct {
 	NumFeatures int
 	// BestRound is the last round kept by early stopping (all when none).
 	BestRound int
+	// CategoryBins maps each categorical feature's category codes to the
+	// bins its splits name (nil for numeric features, and all nil for a
+	// model with no categorical features).
+	CategoryBins [][]uint8
 
 	once     sync.Once
 	compiled []flatTree
+	// categorical is set when a node splits by category: prediction then
+	// walks the trees node by node.
+	categorical bool
 }
 
 // Compiled trees read features from a scratch layout that holds each value
@@ -86,6 +97,14 @@ type flatTree struct {
 // change afterwards.
 func (m *Model) compile() []flatTree {
 	m.once.Do(func() {
+		for _, t := range m.Trees {
+			for _, n := range t.Nodes {
+				m.categorical = m.categorical || (n.Feature >= 0 && n.Categorical)
+			}
+		}
+		if m.categorical {
+			return
+		}
 		k := m.Outputs()
 		m.compiled = make([]flatTree, len(m.Trees))
 		for ti, t := range m.Trees {
@@ -225,6 +244,9 @@ func (m *Model) Validate() error {
 	if m.NumFeatures < 0 {
 		return errors.New("gbdt: negative feature count")
 	}
+	if len(m.CategoryBins) > m.NumFeatures {
+		return fmt.Errorf("gbdt: category bins for %d features of %d", len(m.CategoryBins), m.NumFeatures)
+	}
 	for ti, t := range m.Trees {
 		if len(t.Nodes) == 0 {
 			return fmt.Errorf("gbdt: tree %d is empty", ti)
@@ -249,11 +271,15 @@ func (m *Model) Validate() error {
 				}
 				continue
 			}
-			if t := float64(n.Threshold); math.IsNaN(t) || math.IsInf(t, -1) {
-				return fmt.Errorf("gbdt: tree %d node %d has threshold %v", ti, ni, n.Threshold)
-			}
 			if int(n.Feature) >= m.NumFeatures {
 				return fmt.Errorf("gbdt: tree %d node %d splits on feature %d of %d", ti, ni, n.Feature, m.NumFeatures)
+			}
+			if n.Categorical {
+				if int(n.Feature) >= len(m.CategoryBins) || m.CategoryBins[n.Feature] == nil {
+					return fmt.Errorf("gbdt: tree %d node %d splits feature %d by category, but it has no category bins", ti, ni, n.Feature)
+				}
+			} else if t := float64(n.Threshold); math.IsNaN(t) || math.IsInf(t, -1) {
+				return fmt.Errorf("gbdt: tree %d node %d has threshold %v", ti, ni, n.Threshold)
 			}
 			// Children after their parent: no cycles, traversal ends.
 			if int(n.Left) <= ni || int(n.Right) <= ni || int(n.Left) >= len(t.Nodes) || int(n.Right) >= len(t.Nodes) {
@@ -264,8 +290,9 @@ func (m *Model) Validate() error {
 	return nil
 }
 
-// leaf returns the value of the leaf that row x reaches.
-func (t *Tree) leaf(x []float32) float64 {
+// leaf returns the value of the leaf that row x reaches; catBins are the
+// model's CategoryBins.
+func (t *Tree) leaf(x []float32, catBins [][]uint8) float64 {
 	nodes := t.Nodes
 	i := int32(0)
 	for {
@@ -274,6 +301,14 @@ func (t *Tree) leaf(x []float32) float64 {
 			return n.Value
 		}
 		v := x[n.Feature]
+		if n.Categorical {
+			if n.LeftBins.Has(catBin(catBins[n.Feature], v)) {
+				i = n.Left
+			} else {
+				i = n.Right
+			}
+			continue
+		}
 		switch {
 		case v < n.Threshold:
 			i = n.Left
@@ -297,6 +332,13 @@ func (m *Model) PredictMargin(x []float32, out []float64) {
 	nf := m.NumFeatures
 	if len(x) < nf {
 		panic(fmt.Sprintf("gbdt: row has %d features, model needs %d", len(x), nf))
+	}
+	if m.categorical {
+		k := len(m.BaseScore)
+		for ti := range m.Trees {
+			out[ti%k] += m.Trees[ti].leaf(x, m.CategoryBins)
+		}
+		return
 	}
 	var stack [256]float32
 	var buf []float32
@@ -402,6 +444,10 @@ func (m *Model) Predict(cols [][]float32, threads int) ([]float64, error) {
 func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64, buf []float32) {
 	k := len(m.BaseScore)
 	nf := m.NumFeatures
+	if m.compile(); m.categorical {
+		m.predictRangeByNodes(cols, lo, hi, out, buf)
+		return
+	}
 	nr := hi - lo
 	full := nr / 8 * 8
 	// Groups of eight rows for walk8, then the rest one row each; every
@@ -444,6 +490,25 @@ func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64, buf []
 	}
 	for r := lo; r < hi; r++ {
 		m.transform(out[r*k : (r+1)*k])
+	}
+}
+
+// predictRangeByNodes is predictRange for models with categorical splits:
+// each row walks each tree node by node.
+func (m *Model) predictRangeByNodes(cols [][]float32, lo, hi int, out []float64, buf []float32) {
+	k := len(m.BaseScore)
+	nf := m.NumFeatures
+	row := buf[:nf]
+	for r := lo; r < hi; r++ {
+		for f := range nf {
+			row[f] = cols[f][r]
+		}
+		o := out[r*k : (r+1)*k]
+		copy(o, m.BaseScore)
+		for ti := range m.Trees {
+			o[ti%k] += m.Trees[ti].leaf(row, m.CategoryBins)
+		}
+		m.transform(o)
 	}
 }
 

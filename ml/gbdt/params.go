@@ -43,13 +43,23 @@ type Params struct {
 	// in all, with splits and leaf values that differ from exact ones by
 	// the rounding. Engines without it (the GPU's) use exact gradients.
 	QuantizedGradients bool
+	// MaxCatToOnehot, MaxCatThreshold, CatSmooth and CatL2 shape the
+	// splits of categorical features (see CatParams).
+	MaxCatToOnehot  int
+	MaxCatThreshold int
+	CatSmooth       float64
+	CatL2           float64
 }
 
-// DefaultParams are XGBoost's defaults with 100 trees, and quantized
-// gradients.
+// DefaultParams are XGBoost's defaults with 100 trees, quantized
+// gradients, and LightGBM's regularization of categorical splits.
 func DefaultParams() Params {
 	return Params{
 		QuantizedGradients: true,
+		MaxCatToOnehot:     4,
+		MaxCatThreshold:    32,
+		CatSmooth:          10,
+		CatL2:              10,
 		Task:               ml.Binary,
 		Trees:              100,
 		LearningRate:       0.3,
@@ -98,6 +108,14 @@ func (p Params) Validate() error {
 		return bad("early_stopping_rounds", p.EarlyStoppingRounds, "zero or more")
 	case p.Threads < 0:
 		return bad("threads", p.Threads, "zero or more")
+	case p.MaxCatToOnehot < 0:
+		return bad("max_cat_to_onehot", p.MaxCatToOnehot, "zero or more")
+	case p.MaxCatThreshold < 0:
+		return bad("max_cat_threshold", p.MaxCatThreshold, "zero or more")
+	case p.CatSmooth < 0 || math.IsNaN(p.CatSmooth):
+		return bad("cat_smooth", p.CatSmooth, "zero or more")
+	case p.CatL2 < 0 || math.IsNaN(p.CatL2):
+		return bad("cat_l2", p.CatL2, "zero or more")
 	}
 	return nil
 }
@@ -107,4 +125,8 @@ func (p Params) outputs() int {
 		return p.NumClass
 	}
 	return 1
+}
+
+func (p Params) catParams() CatParams {
+	return CatParams{MaxCatToOnehot: p.MaxCatToOnehot, MaxCatThreshold: p.MaxCatThreshold, CatSmooth: p.CatSmooth, CatL2: p.CatL2}
 }

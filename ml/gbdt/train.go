@@ -51,14 +51,18 @@ type leaf struct {
 }
 
 type trainer struct {
-	p      Params
-	n, nf  int
-	k      int
-	cuts   [][]float32
-	bins   [][]uint8 // column-major: bins[f][row]
-	score  []float64 // the starting margins, row-major: n*k
-	active []int     // features this tree may split on
-	eng    Engine
+	p     Params
+	n, nf int
+	k     int
+	cuts  [][]float32
+	bins  [][]uint8 // column-major: bins[f][row]
+	// catBins maps each categorical feature's codes to bins (nil for a
+	// numeric feature); catNB is the bins it uses.
+	catBins [][]uint8
+	catNB   []int
+	score   []float64 // the starting margins, row-major: n*k
+	active  []int     // features this tree may split on
+	eng     Engine
 }
 
 // Train grows a model on d.
@@ -88,6 +92,9 @@ func Train(ctx context.Context, d *ml.Dataset, p Params, o Options) (*Model, err
 	t := newTrainer(d, p)
 	t.eng = eng
 	m := &Model{Task: p.Task, NumClass: p.NumClass, NumFeatures: t.nf}
+	if slices.ContainsFunc(t.catBins, func(b []uint8) bool { return b != nil }) {
+		m.CategoryBins = t.catBins
+	}
 	if p.Task != ml.Multiclass {
 		m.NumClass = 0
 	}
@@ -112,9 +119,14 @@ func Train(ctx context.Context, d *ml.Dataset, p Params, o Options) (*Model, err
 		copy(t.score[i*t.k:(i+1)*t.k], m.BaseScore)
 	}
 	cols := columns(d)
-	addTrees(cols, m.Trees, t.k, t.score)
+	addTrees(cols, m.CategoryBins, m.Trees, t.k, t.score)
+	categorical := make([]bool, t.nf)
+	for f := range categorical {
+		categorical[f] = t.catBins[f] != nil
+	}
 	if err := eng.Load(Data{Bins: t.bins, Cuts: t.cuts, Labels: d.Labels, Score: t.score, Task: p.Task, K: t.k,
-		Lambda: p.Lambda, MinChildWeight: p.MinChildWeight, Threads: p.Threads, Quantize: p.QuantizedGradients}); err != nil {
+		Lambda: p.Lambda, MinChildWeight: p.MinChildWeight, Threads: p.Threads, Quantize: p.QuantizedGradients,
+		Categorical: categorical, CatBins: t.catNB, Cat: p.catParams()}); err != nil {
 		return nil, fmt.Errorf("gbdt: loading the training data: %w", err)
 	}
 
@@ -202,7 +214,7 @@ func baseScore(labels []float32, p Params) []float64 {
 
 // addTrees adds the trees' outputs to the margins, tree by tree in order,
 // as training does, so a resumed run holds bit-identical margins.
-func addTrees(cols [][]float32, trees []Tree, k int, score []float64) {
+func addTrees(cols [][]float32, catBins [][]uint8, trees []Tree, k int, score []float64) {
 	if len(trees) == 0 || len(cols) == 0 {
 		return
 	}
@@ -219,7 +231,7 @@ func addTrees(cols [][]float32, trees []Tree, k int, score []float64) {
 		for ti := range trees {
 			j := ti % k
 			for r := 0; r < hi-lo; r++ {
-				score[(lo+r)*k+j] += trees[ti].leaf(rows[r*nf : (r+1)*nf])
+				score[(lo+r)*k+j] += trees[ti].leaf(rows[r*nf:(r+1)*nf], catBins)
 			}
 		}
 	})
@@ -230,6 +242,7 @@ func newTrainer(d *ml.Dataset, p Params) *trainer {
 	t := &trainer{
 		p: p, n: n, nf: nf, k: k,
 		cuts: make([][]float32, nf), bins: make([][]uint8, nf),
+		catBins: make([][]uint8, nf), catNB: make([]int, nf),
 		score: make([]float64, n*k),
 	}
 	sample := sampleRows(n, p.Seed)
@@ -240,6 +253,15 @@ func newTrainer(d *ml.Dataset, p Params) *trainer {
 	}
 	parallelFor(nf, p.Threads, func(f int) {
 		vals := d.Features[f].Values
+		if d.Features[f].Kind == ml.Categorical {
+			codeBin, nb := categoryBins(vals, len(d.Features[f].Categories), p.MaxBins)
+			b := make([]uint8, n)
+			for r, v := range vals {
+				b[r] = catBin(codeBin, v)
+			}
+			t.catBins[f], t.catNB[f], t.bins[f] = codeBin, nb, b
+			return
+		}
 		s := (<-scratch)[:0]
 		defer func() { scratch <- s }()
 		if sample == nil {
@@ -400,11 +422,14 @@ func (t *trainer) split(tree *Tree, batch []*leaf) ([]*leaf, error) {
 		s := l.best
 		li, ri := int32(len(tree.Nodes)), int32(len(tree.Nodes)+1)
 		thr := float32(math.Inf(1))
-		if s.Bin < len(t.cuts[s.Feature]) {
+		if s.Categorical {
+			thr = 0
+		} else if s.Bin < len(t.cuts[s.Feature]) {
 			thr = t.cuts[s.Feature][s.Bin]
 		}
 		tree.Nodes[l.node] = Node{Feature: int32(s.Feature), Left: li, Right: ri, Threshold: thr,
-			DefaultLeft: s.DefaultLeft, Gain: s.Gain, Cover: l.h, Value: -l.g / (l.h + t.p.Lambda) * t.p.LearningRate}
+			DefaultLeft: s.DefaultLeft, Gain: s.Gain, Cover: l.h, Value: -l.g / (l.h + t.p.Lambda) * t.p.LearningRate,
+			Categorical: s.Categorical, LeftBins: s.Left}
 		tree.Nodes = append(tree.Nodes, Node{Feature: -1}, Node{Feature: -1})
 		left := &leaf{node: li, depth: l.depth + 1, slot: -1}
 		right := &leaf{node: ri, depth: l.depth + 1, slot: -1}
@@ -505,25 +530,26 @@ func (h *leafHeap) Pop() any {
 
 // validation keeps the margins of the validation set for early stopping.
 type validation struct {
-	cols   [][]float32
-	labels []float32
-	score  []float64
-	k      int
+	cols    [][]float32
+	catBins [][]uint8
+	labels  []float32
+	score   []float64
+	k       int
 }
 
 func newValidation(d *ml.Dataset, m *Model, k int) *validation {
-	v := &validation{cols: columns(d), labels: d.Labels, k: k, score: make([]float64, d.Rows()*k)}
+	v := &validation{cols: columns(d), catBins: m.CategoryBins, labels: d.Labels, k: k, score: make([]float64, d.Rows()*k)}
 	for i := range d.Rows() {
 		copy(v.score[i*k:(i+1)*k], m.BaseScore)
 	}
-	addTrees(v.cols, m.Trees, k, v.score)
+	addTrees(v.cols, v.catBins, m.Trees, k, v.score)
 	return v
 }
 
 // add adds one round's trees and returns the validation loss: log loss,
 // squared error or multiclass log loss.
 func (v *validation) add(trees []Tree, p Params) float64 {
-	addTrees(v.cols, trees, v.k, v.score)
+	addTrees(v.cols, v.catBins, trees, v.k, v.score)
 	var loss float64
 	k := v.k
 	probs := make([]float64, k)

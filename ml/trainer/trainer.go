@@ -29,7 +29,8 @@ type Spec struct {
 	// Params are algorithm parameters by name (gbdt: trees, learning_rate,
 	// max_depth, max_leaves, min_child_weight, lambda, min_split_gain,
 	// subsample, colsample, max_bins, early_stopping_rounds, seed,
-	// threads, quantized_gradients; linear: l2, max_iter, tol, threads).
+	// threads, quantized_gradients, max_cat_to_onehot, max_cat_threshold,
+	// cat_smooth, cat_l2; linear: l2, max_iter, tol, threads).
 	Params map[string]string
 	// Now stamps the artifact; nil means time.Now.
 	Now func() time.Time
@@ -79,6 +80,14 @@ func GBDTParams(task ml.Task, numClass int, kv map[string]string) (gbdt.Params, 
 			p.Threads, err = strconv.Atoi(v)
 		case "quantized_gradients", "use_quantized_grad":
 			p.QuantizedGradients, err = strconv.ParseBool(v)
+		case "max_cat_to_onehot":
+			p.MaxCatToOnehot, err = strconv.Atoi(v)
+		case "max_cat_threshold":
+			p.MaxCatThreshold, err = strconv.Atoi(v)
+		case "cat_smooth":
+			p.CatSmooth, err = strconv.ParseFloat(v, 64)
+		case "cat_l2":
+			p.CatL2, err = strconv.ParseFloat(v, 64)
 		default:
 			return p, fmt.Errorf("unknown gbdt parameter %q", k)
 		}
