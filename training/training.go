@@ -197,6 +197,12 @@ func (t *Trainer) train(ctx context.Context, req TrialRequest, train, valid *ml.
 		}
 		spec.Engine = eng
 		art, err = trainer.Train(ctx, train, valid, spec)
+		if errors.Is(err, gbdt.ErrCheckpointMismatch) {
+			// A checkpoint of other parameters (an earlier release's
+			// defaults) cannot resume: start over.
+			spec.Resume, res.ResumedFrom = nil, 0
+			art, err = trainer.Train(ctx, train, valid, spec)
+		}
 		return err
 	}
 	var err error

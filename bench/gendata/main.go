@@ -10,7 +10,9 @@
 //	rows) of categorical and numeric columns with a 0/1 label "y".
 //
 // With -shapes, it writes the ML benchmark's data shapes instead (see
-// Shapes): <shape>-train.csv and <shape>-test.csv for each.
+// Shapes): <shape>-train.csv and <shape>-test.csv for each. With -small,
+// the small public-style tables of the defaults benchmark (see
+// smallTables), one CSV file each.
 package main
 
 import (
@@ -33,7 +35,15 @@ func main() {
 	rows := flag.Int("rows", 1_000_000, "rows in all; the last 20% are the test set")
 	shapes := flag.String("shapes", "", "write these benchmark shapes instead (comma-separated, or all): "+shapeNames())
 	scale := flag.Float64("scale", 1, "with -shapes: this share of each shape's rows")
+	small := flag.Bool("small", false, "write the small public-style tables instead (churn, credit, hr, mixed-N)")
 	flag.Parse()
+	if *small {
+		if err := writeSmall(*out); err != nil {
+			fmt.Fprintln(os.Stderr, "gendata:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *shapes != "" {
 		if err := runShapes(*out, *shapes, *scale); err != nil {
 			fmt.Fprintln(os.Stderr, "gendata:", err)

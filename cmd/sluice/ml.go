@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,7 +102,11 @@ func runMLTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var grown time.Time // when the last tree was built
 	onRound := func(cp *gbdt.Checkpoint) error {
 		grown = time.Now()
-		prog.trees(cp.Round, cp.Params.Trees, started)
+		best := 0
+		if cp.Params.EarlyStoppingRounds > 0 {
+			best = cp.BestRound
+		}
+		prog.trees(cp.Round, cp.Params.Trees, best, started)
 		return nil
 	}
 	a, err := trainer.Train(ctx, train, vd, trainer.Spec{Task: t, Algorithm: artifact.Algorithm(algo), Label: label, Params: params, OnRound: onRound})
@@ -113,10 +118,7 @@ func runMLTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := writeArtifact(out, a); err != nil {
 		return err
 	}
-	on := "training data"
-	if vd != nil {
-		on = "validation data"
-	}
+	on := cmp.Or(a.EvaluatedOn, "training data")
 	fmt.Fprintf(stdout, "trained %s %s model on %d rows × %d features → %s\n", t, algo, train.Rows(), len(train.Features), out)
 	if grown.IsZero() { // a linear model
 		grown = finished

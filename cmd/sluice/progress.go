@@ -71,12 +71,17 @@ func (p *progress) rows(read, estimated int64) {
 }
 
 // trees reports rounds built of total since start, with the time left at
-// the rate so far.
-func (p *progress) trees(built, total int, start time.Time) {
+// the rate so far; with early stopping (best > 0, the best round so far),
+// total is a cap and the time left a bound.
+func (p *progress) trees(built, total, best int, start time.Time) {
 	if p == nil || !p.on {
 		return
 	}
 	el := p.now().Sub(start)
-	left := time.Duration(float64(el) / float64(built) * float64(total-built))
-	p.show(built == total, "training: %d of %d trees, %s left", built, total, left.Round(time.Second))
+	left := time.Duration(float64(el) / float64(built) * float64(total-built)).Round(time.Second)
+	if best > 0 {
+		p.show(built == total, "training: %d trees of up to %d (best so far %d), at most %s left", built, total, best, left)
+		return
+	}
+	p.show(built == total, "training: %d of %d trees, %s left", built, total, left)
 }

@@ -17,12 +17,15 @@ func TestProgressOnATerminal(t *testing.T) {
 	p.rows(12000, 10000) // past the estimate: no percentage
 	start := now
 	now = now.Add(10 * time.Second)
-	p.trees(50, 100, start)
+	p.trees(50, 100, 0, start)
 	now = now.Add(10 * time.Second)
-	p.trees(100, 100, start) // the last tree always shows
+	p.trees(100, 100, 0, start) // the last tree always shows
+	now = now.Add(10 * time.Second)
+	p.trees(300, 1000, 240, start)
 	p.done()
 	want := []string{"\rreading: 8192 of about 10000 rows (81%)", "\rreading: 12000 rows",
-		"\rtraining: 50 of 100 trees, 10s left", "\rtraining: 100 of 100 trees, 0s left"}
+		"\rtraining: 50 of 100 trees, 10s left", "\rtraining: 100 of 100 trees, 0s left",
+		"\rtraining: 300 trees of up to 1000 (best so far 240), at most 1m10s left"}
 	out := buf.String()
 	for _, w := range want {
 		if !strings.Contains(out, w) {
@@ -41,7 +44,7 @@ func TestProgressOffIsSilent(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgress(&buf, false, nil)
 	p.rows(1, 2)
-	p.trees(1, 2, time.Now())
+	p.trees(1, 2, 0, time.Now())
 	p.show(true, "x")
 	p.done()
 	if buf.Len() != 0 {

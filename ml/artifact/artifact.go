@@ -21,6 +21,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sluice-ml/sluice/ml"
@@ -31,7 +32,8 @@ import (
 // Magic starts every artifact file.
 const Magic = "SLUICEML"
 
-// Version is the format this package writes.
+// Version is the newest format this package writes: models with
+// categorical splits are written in it, others in version 1.
 const Version = 2
 
 // MaxSize bounds the files Decode accepts.
@@ -86,8 +88,10 @@ type Artifact struct {
 	Classes   []string           `json:"classes,omitempty"`
 	Params    map[string]string  `json:"params,omitempty"`
 	Metrics   map[string]float64 `json:"metrics,omitempty"`
-	Reference *Reference         `json:"reference,omitempty"`
-	CreatedAt time.Time          `json:"created_at"`
+	// EvaluatedOn says what rows the metrics were measured on.
+	EvaluatedOn string     `json:"evaluated_on,omitempty"`
+	Reference   *Reference `json:"reference,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
 	// Source says where the model came from: "sluice" or "xgboost".
 	Source string `json:"source,omitempty"`
 
@@ -195,10 +199,16 @@ func Encode(w io.Writer, a *Artifact) error {
 	if err != nil {
 		return fmt.Errorf("encoding artifact header: %w", err)
 	}
+	// A model with no categorical split is written as version 1, which
+	// readers of before version 2 still read.
+	version := uint16(1)
+	if m := a.GBDT; m != nil && categorical(m) {
+		version = Version
+	}
 	var buf bytes.Buffer
 	buf.WriteString(Magic)
 	le := binary.LittleEndian
-	buf.Write(le.AppendUint16(nil, Version))
+	buf.Write(le.AppendUint16(nil, version))
 	buf.Write(le.AppendUint32(nil, uint32(len(js))))
 	buf.Write(js)
 	if m := a.GBDT; m != nil {
@@ -217,12 +227,14 @@ func Encode(w io.Writer, a *Artifact) error {
 				b = le.AppendUint64(b, math.Float64bits(n.Value))
 				b = le.AppendUint64(b, math.Float64bits(n.Gain))
 				b = le.AppendUint64(b, math.Float64bits(n.Cover))
-				if n.Categorical {
+				switch {
+				case version < 2:
+				case n.Categorical:
 					b = append(b, 1)
 					for _, w := range n.LeftBins {
 						b = le.AppendUint64(b, w)
 					}
-				} else {
+				default:
 					b = append(b, 0)
 				}
 				buf.Write(b)
@@ -373,7 +385,10 @@ func Dump(a *Artifact) ([]byte, error) {
 		*Artifact `json:"artifact"`
 		GBDT      any           `json:"gbdt,omitempty"`
 		Linear    *linear.Model `json:"linear,omitempty"`
-	}{Format: Version, Artifact: a, Linear: a.Linear}
+	}{Format: 1, Artifact: a, Linear: a.Linear}
+	if a.GBDT != nil && categorical(a.GBDT) {
+		out.Format = Version
+	}
 	if m := a.GBDT; m != nil {
 		trees := make([][]dumpNode, len(m.Trees))
 		for ti, t := range m.Trees {
@@ -414,4 +429,20 @@ func leftCategories(a *Artifact, n gbdt.Node) []string {
 		}
 	}
 	return out
+}
+
+// categorical says whether a model needs format 2: a categorical split or
+// category maps.
+func categorical(m *gbdt.Model) bool {
+	if slices.ContainsFunc(m.CategoryBins, func(b []uint8) bool { return b != nil }) {
+		return true
+	}
+	for _, t := range m.Trees {
+		for _, n := range t.Nodes {
+			if n.Feature >= 0 && n.Categorical {
+				return true
+			}
+		}
+	}
+	return false
 }

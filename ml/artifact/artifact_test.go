@@ -251,7 +251,15 @@ func TestVersion1ArtifactsPredictAsBefore(t *testing.T) {
 			t.Fatalf("row %d: %v, and %v when the file was written", i, got[i], want[i])
 		}
 	}
-	// Written again, it is a version 2 file that predicts the same.
+	// Written again, it is still a version 1 file (it has no categorical
+	// split), and predicts the same.
+	var buf bytes.Buffer
+	if err := Encode(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint16(buf.Bytes()[len(Magic):]); v != 1 {
+		t.Errorf("a model without categorical splits was written as format %d, want 1", v)
+	}
 	b := roundTrip(t, a)
 	again, _ := b.Predict(cols(data(300, 78)), 1)
 	if !slices.Equal(again, want) {
@@ -289,6 +297,13 @@ func TestCategoricalSplitsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &Artifact{Task: ml.Binary, Algorithm: GBDT, Features: features(d), GBDT: g, CreatedAt: time.Unix(0, 0).UTC()}
+	var buf bytes.Buffer
+	if err := Encode(&buf, a); err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint16(buf.Bytes()[len(Magic):]); v != 2 {
+		t.Errorf("a model with categorical splits was written as format %d, want 2", v)
+	}
 	b := roundTrip(t, a)
 	want, _ := a.Predict(cols(d), 2)
 	got, _ := b.Predict(cols(d), 2)

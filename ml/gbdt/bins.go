@@ -165,7 +165,7 @@ func (b *binner) bin(v float32) uint8 {
 func categoryBins(vals []float32, ncat, maxBins int) (codeBin []uint8, nb int) {
 	counts := make([]int, ncat)
 	for _, v := range vals {
-		if c := int(v); v == v && c >= 0 && c < ncat {
+		if c := int(v); v == v && c >= 0 && c < ncat && float32(c) == v {
 			counts[c]++
 		}
 	}

@@ -48,6 +48,7 @@ type cpuEngine struct {
 func NewCPUEngine() Engine { return &cpuEngine{} }
 
 func (e *cpuEngine) Load(d Data) error {
+	*e = cpuEngine{} // nothing of an earlier Load carries over
 	e.d = d
 	e.threads = threadsOf(d.Threads)
 	e.nf = len(d.Bins)
@@ -202,10 +203,18 @@ func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 	}
 	identity := e.all && len(segs) == 1 && segs[0] == Segment{0, e.n}
 	// Gather each segment's gradients in its row order: the histogram loop
-	// then reads them sequentially.
+	// then reads them sequentially. Chunks of rows, not segments, are the
+	// tasks: a level's segments are few and uneven at the top of a tree.
 	if !identity {
-		parallelFor(len(segs), e.threads, func(i int) {
-			s := segs[i]
+		var chunks []Segment
+		const chunk = 16384
+		for _, s := range segs {
+			for b := s.Begin; b < s.End; b += chunk {
+				chunks = append(chunks, Segment{b, min(b+chunk, s.End)})
+			}
+		}
+		parallelFor(len(chunks), e.threads, func(i int) {
+			s := chunks[i]
 			if e.quantized {
 				qord := e.qord[s.Begin:s.End]
 				for x, r := range e.rows[s.Begin:s.End] {
@@ -218,6 +227,22 @@ func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 				ord[x] = e.grad[r]
 			}
 		})
+	}
+	if e.quantized && identity {
+		// Two features per task, as below.
+		pairs := (len(e.active) + 1) / 2
+		n := segs[0].End
+		parallelFor(pairs, e.threads, func(pi int) {
+			sl := e.slots[slots[0]]
+			f0 := e.active[2*pi]
+			if 2*pi+1 == len(e.active) {
+				qhistIdentity(&sl.quant[f0], e.d.Bins[f0][:n], e.q)
+				return
+			}
+			f1 := e.active[2*pi+1]
+			qhistIdentity2(&sl.quant[f0], &sl.quant[f1], e.d.Bins[f0][:n], e.d.Bins[f1][:n], e.q)
+		})
+		return slots, nil
 	}
 	if e.quantized && !identity {
 		// Two features per task: each row index read serves both. (Four
@@ -532,8 +557,9 @@ const (
 // quantize fills q from grad, with this tree's scales.
 func (e *cpuEngine) quantize() {
 	// Sums over every row must fit: |Σg| < 2^31 and Σh < 2^32.
-	levelsG := float64(min(quantG, (1<<31-1)/max(e.n, 1)))
-	levelsH := float64(min(quantH, (1<<32-1)/max(e.n, 1)))
+	n := int64(max(e.n, 1))
+	levelsG := float64(min(quantG, (1<<31-1)/n))
+	levelsH := float64(min(quantH, (1<<32-1)/n))
 	const block = 8192
 	blocks := (e.n + block - 1) / block
 	maxG, maxH := make([]float64, blocks), make([]float64, blocks)
@@ -573,8 +599,9 @@ func (e *cpuEngine) quantize() {
 			// (int64 first: converting a uint64 to a float is slow.)
 			ug := float64(int64(u>>40)) * (1.0 / (1 << 24))
 			uh := float64(int64(u&(1<<24-1))) * (1.0 / (1 << 24))
-			// floor by truncation, of numbers made positive first.
-			qg := int64(float64(gp.g)*ig+ug+256) - 256
+			// floor by truncation, of numbers made positive first: the
+			// scaled gradient is at least -lg.
+			qg := int64(float64(gp.g)*ig+ug+float64(lg+1)) - (lg + 1)
 			qh := int64(float64(gp.h)*ih + uh)
 			qg = min(max(qg, -lg), lg)
 			qh = min(qh, lh)
@@ -641,5 +668,15 @@ func qhistGather2(h0, h1 *[256]int64, c0, c1 []uint8, rows []int32, q []int64) {
 		v := q[i]
 		h0[c0[r]] += v
 		h1[c1[r]] += v
+	}
+}
+
+// qhistIdentity2 is qhistIdentity on two features at once.
+func qhistIdentity2(h0, h1 *[256]int64, c0, c1 []uint8, q []int64) {
+	n := len(c0)
+	c1, q = c1[:n], q[:n]
+	for i, v := range q {
+		h0[c0[i]] += v
+		h1[c1[i]] += v
 	}
 }

@@ -159,11 +159,13 @@ func ScanCategorical(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float6
 	best := Split{Feature: feature, Categorical: true}
 	var cats []uint8
 	for b := range min(nb, missingBin) {
-		if h[b].H > 0 {
+		if h[b] != (HistBin{}) {
 			cats = append(cats, uint8(b))
 		}
 	}
-	hasMissing := miss.H > 0
+	// A bin has rows when either sum is non-zero: a quantized hessian sum
+	// can be 0 where the gradient's is not.
+	hasMissing := miss != HistBin{}
 	try := func(gl, hl, lam float64, set BinSet, missLeft bool) {
 		gr, hr := g-gl, hs-hl
 		if hl < mcw || hr < mcw || hl <= 0 || hr <= 0 {
@@ -247,7 +249,7 @@ func ScanSplit(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float64) Spl
 			best.Gain, best.Bin, best.DefaultLeft, best.GL, best.HL = gain, b, dl, gl, hl
 		}
 	}
-	hasMissing := miss.H > 0
+	hasMissing := miss != HistBin{} // see ScanCategorical
 	for b := 0; b < nb; b++ {
 		gl += h[b].G
 		hl += h[b].H

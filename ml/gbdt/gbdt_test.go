@@ -149,8 +149,8 @@ func TestResumedTrainingEqualsUninterrupted(t *testing.T) {
 			}
 			p2 := p
 			p2.Trees++
-			if _, err := Train(context.Background(), train, p2, Options{Resume: saved}); err == nil {
-				t.Error("resuming with other parameters was accepted")
+			if _, err := Train(context.Background(), train, p2, Options{Resume: saved}); !errors.Is(err, ErrCheckpointMismatch) {
+				t.Errorf("resuming with other parameters: %v, want ErrCheckpointMismatch", err)
 			}
 		})
 	}

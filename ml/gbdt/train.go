@@ -25,6 +25,10 @@ type Checkpoint struct {
 	SinceBest int
 }
 
+// ErrCheckpointMismatch is Train's answer to a checkpoint taken with other
+// parameters (by a release with other defaults, say): it cannot resume.
+var ErrCheckpointMismatch = errors.New("gbdt: checkpoint was taken with other parameters")
+
 // Options are the optional inputs of Train.
 type Options struct {
 	// Valid is the validation set for early stopping and its loss.
@@ -106,7 +110,7 @@ func Train(ctx context.Context, d *ml.Dataset, p Params, o Options) (*Model, err
 	start := 0
 	if cp := o.Resume; cp != nil {
 		if cp.Params != p {
-			return nil, errors.New("gbdt: checkpoint was taken with other parameters")
+			return nil, ErrCheckpointMismatch
 		}
 		m.BaseScore = slices.Clone(cp.BaseScore)
 		m.Trees = slices.Clone(cp.Trees)

@@ -36,7 +36,8 @@ type Spec struct {
 	Now func() time.Time
 	// Resume continues gbdt training from a checkpoint of the same data
 	// and parameters; OnRound sees every round's checkpoint (an error
-	// stops training).
+	// stops training), those of the refit on every row too when defaults
+	// held rows out (see AutoStopping; never when resuming).
 	Resume  *gbdt.Checkpoint
 	OnRound func(*gbdt.Checkpoint) error
 	// Engine grows gbdt trees (package gpu's on a GPU); nil is the CPU.
@@ -165,26 +166,30 @@ func Split(d *ml.Dataset, fraction float64, seed uint64) (train, valid *ml.Datas
 	if nv < 1 || nv >= n {
 		return nil, nil, fmt.Errorf("validation fraction %v of %d rows leaves an empty side", fraction, n)
 	}
-	pick := func(rows []int) *ml.Dataset {
-		slices.Sort(rows)
-		out := &ml.Dataset{Classes: d.Classes}
-		for _, f := range d.Features {
-			g := f
-			g.Values = make([]float32, len(rows))
-			for i, r := range rows {
-				g.Values[i] = f.Values[r]
-			}
-			out.Features = append(out.Features, g)
+	train, valid = Take(d, perm[nv:]), Take(d, perm[:nv])
+	return train, valid, nil
+}
+
+// Take returns the given rows of d, in ascending order (it sorts rows), as
+// a new dataset.
+func Take(d *ml.Dataset, rows []int) *ml.Dataset {
+	slices.Sort(rows)
+	out := &ml.Dataset{Classes: d.Classes}
+	for _, f := range d.Features {
+		g := f
+		g.Values = make([]float32, len(rows))
+		for i, r := range rows {
+			g.Values[i] = f.Values[r]
 		}
-		if d.Labels != nil {
-			out.Labels = make([]float32, len(rows))
-			for i, r := range rows {
-				out.Labels[i] = d.Labels[r]
-			}
-		}
-		return out
+		out.Features = append(out.Features, g)
 	}
-	return pick(perm[nv:]), pick(perm[:nv]), nil
+	if d.Labels != nil {
+		out.Labels = make([]float32, len(rows))
+		for i, r := range rows {
+			out.Labels[i] = d.Labels[r]
+		}
+	}
+	return out
 }
 
 // Columns is the dataset's schema, for reading later data the same way.
@@ -230,8 +235,38 @@ func Columns2D(d *ml.Dataset) [][]float32 {
 	return c
 }
 
-// Train fits the model, measures it on valid (or on train when valid is
-// nil) and packs the artifact.
+// Early stopping by default: when a gbdt spec names neither trees nor
+// early_stopping_rounds, training grows up to AutoTrees rounds and stops
+// when the validation loss has not improved for AutoPatience rounds, on
+// the validation set given or, with none, on AutoValidFraction of the
+// training rows held out (seeded). Below autoMinRows rows there is too
+// little to hold out, and it grows autoSmallTrees rounds; up to
+// autoRefitRows, the held-out rows are then trained on too.
+const (
+	AutoTrees         = 1000
+	AutoPatience      = 50
+	AutoValidFraction = 0.2
+	autoMinRows       = 50
+	autoSmallTrees    = 100
+	// autoRefitRows: up to this many rows, the model is then grown again
+	// on every row, for as many rounds per row as early stopping chose.
+	autoRefitRows = 100_000
+)
+
+// AutoStopping says whether gbdt parameters leave the number of trees to
+// early stopping.
+func AutoStopping(params map[string]string) bool {
+	for _, k := range []string{"trees", "n_estimators", "num_boost_round", "early_stopping_rounds"} {
+		if _, ok := params[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Train fits the model, measures it on valid (on the held-out rows, when
+// it held some out for early stopping; else on train) and packs the
+// artifact.
 func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Artifact, error) {
 	numClass := 0
 	if s.Task == ml.Multiclass {
@@ -246,15 +281,58 @@ func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Art
 	}
 	a := &artifact.Artifact{Task: s.Task, Algorithm: s.Algorithm, Features: features(train), Label: s.Label,
 		Classes: train.Classes, Params: s.Params, CreatedAt: now().UTC(), Source: "sluice"}
+	// held are rows of train held out for early stopping, when no
+	// validation set was given; refit is set when the model was then grown
+	// again on every row, and a.Metrics are already the held-out rows'.
+	var held *ml.Dataset
+	var refit bool
 	switch s.Algorithm {
 	case artifact.GBDT:
 		p, err := GBDTParams(s.Task, numClass, s.Params)
 		if err != nil {
 			return nil, err
 		}
-		m, err := gbdt.Train(ctx, train, p, gbdt.Options{Valid: valid, Resume: s.Resume, OnRound: s.OnRound, Engine: s.Engine})
+		fit := train
+		if AutoStopping(s.Params) {
+			p.Trees, p.EarlyStoppingRounds = AutoTrees, AutoPatience
+			if _, ok := s.Params["learning_rate"]; !ok {
+				if _, ok := s.Params["eta"]; !ok {
+					p.LearningRate = 0.05
+				}
+			}
+			switch {
+			case valid != nil:
+			case train.Rows() >= autoMinRows:
+				if fit, held, err = Split(train, AutoValidFraction, p.Seed); err != nil {
+					return nil, err
+				}
+			default: // too few rows to hold any out
+				p.Trees, p.EarlyStoppingRounds = autoSmallTrees, 0
+			}
+		}
+		stopOn := valid
+		if held != nil {
+			stopOn = held
+		}
+		m, err := gbdt.Train(ctx, fit, p, gbdt.Options{Valid: stopOn, Resume: s.Resume, OnRound: s.OnRound, Engine: s.Engine})
 		if err != nil {
 			return nil, err
+		}
+		if held != nil && train.Rows() <= autoRefitRows && s.Resume == nil {
+			// Small data: the held-out rows are worth training on. Measure
+			// the early-stopped model on them, then grow the same number
+			// of rounds per row on every row.
+			a.GBDT = m
+			if a.Metrics, err = evaluate(a, held); err != nil {
+				return nil, err
+			}
+			p.Trees = max(1, int(math.Round(float64(m.BestRound)*float64(train.Rows())/float64(fit.Rows()))))
+			p.EarlyStoppingRounds = 0
+			// A new CPU engine: Train closed the first.
+			if m, err = gbdt.Train(ctx, train, p, gbdt.Options{OnRound: s.OnRound}); err != nil {
+				return nil, err
+			}
+			refit = true
 		}
 		a.GBDT = m
 	case artifact.Linear:
@@ -275,15 +353,31 @@ func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Art
 		return nil, err
 	}
 	a.Reference = artifact.NewReference(train, trainPreds, a.Outputs())
-	eval, preds := train, trainPreds
-	if valid != nil {
-		eval = valid
-		if preds, err = a.Predict(Columns2D(valid), 0); err != nil {
-			return nil, err
-		}
+	switch {
+	case refit:
+		a.EvaluatedOn = fmt.Sprintf("%d training rows held out for early stopping, by the model before it was grown again on every row", held.Rows())
+		return a, nil
+	case valid != nil:
+		a.Metrics, err = evaluate(a, valid)
+		a.EvaluatedOn = "validation data"
+	case held != nil:
+		a.Metrics, err = evaluate(a, held)
+		a.EvaluatedOn = fmt.Sprintf("%d training rows held out for early stopping", held.Rows())
+	default:
+		a.Metrics, err = metrics.Evaluate(string(s.Task), train.Labels, trainPreds, a.Outputs())
+		a.EvaluatedOn = "training data"
 	}
-	if a.Metrics, err = metrics.Evaluate(string(s.Task), eval.Labels, preds, a.Outputs()); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// evaluate is the artifact's metrics on d.
+func evaluate(a *artifact.Artifact, d *ml.Dataset) (map[string]float64, error) {
+	preds, err := a.Predict(Columns2D(d), 0)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Evaluate(string(a.Task), d.Labels, preds, a.Outputs())
 }

@@ -68,13 +68,7 @@ func TestSplitIsDeterministicAndDisjoint(t *testing.T) {
 
 func TestTrainPacksMetricsAndReference(t *testing.T) {
 	n := 400
-	d := &ml.Dataset{Labels: make([]float32, n), Features: []ml.Feature{{Name: "x", Values: make([]float32, n)}}}
-	for i := range n {
-		d.Features[0].Values[i] = float32(i % 40)
-		if i%40 > 20 {
-			d.Labels[i] = 1
-		}
-	}
+	d := steps(n)
 	a, err := Train(context.Background(), d, nil, Spec{Task: ml.Binary, Algorithm: artifact.GBDT, Label: "y", Params: map[string]string{"trees": "5"}})
 	if err != nil {
 		t.Fatal(err)
@@ -88,4 +82,68 @@ func TestTrainPacksMetricsAndReference(t *testing.T) {
 	if _, err := Train(context.Background(), d, nil, Spec{Task: ml.Binary, Algorithm: "forest"}); err == nil {
 		t.Error("unknown algorithm accepted")
 	}
+}
+
+// TestDefaultsStopEarly: with neither trees nor early_stopping_rounds
+// named, training stops early on held-out rows (without a validation set;
+// small data is then grown again on every row) or on the validation set,
+// and says where its metrics come from; naming trees turns it off.
+func TestDefaultsStopEarly(t *testing.T) {
+	n := 2000
+	d := steps(n)
+	spec := Spec{Task: ml.Binary, Algorithm: artifact.GBDT, Label: "y", Params: map[string]string{}}
+	a, err := Train(context.Background(), d, nil, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A step function is learned in a few rounds; patience ends it soon
+	// after, far short of the cap.
+	if got := len(a.GBDT.Trees); got >= AutoTrees || got < AutoPatience {
+		t.Errorf("%d trees; want early stopping between %d and %d", got, AutoPatience, AutoTrees)
+	}
+	if want := "400 training rows held out for early stopping, by the model before it was grown again on every row"; a.EvaluatedOn != want {
+		t.Errorf("evaluated on %q, want %q", a.EvaluatedOn, want)
+	}
+	if a.Reference.Score.Counts == nil || sum(a.Reference.Score.Counts) != uint64(n) {
+		t.Error("the reference histograms should cover every training row")
+	}
+	b, err := Train(context.Background(), d, d, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.EvaluatedOn != "validation data" || len(b.GBDT.Trees) >= AutoTrees {
+		t.Errorf("with a validation set: evaluated on %q, %d trees", b.EvaluatedOn, len(b.GBDT.Trees))
+	}
+	spec.Params = map[string]string{"trees": "7"}
+	c, err := Train(context.Background(), d, nil, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.GBDT.Trees) != 7 || c.EvaluatedOn != "training data" {
+		t.Errorf("trees=7: %d trees, evaluated on %q", len(c.GBDT.Trees), c.EvaluatedOn)
+	}
+	if AutoStopping(map[string]string{"early_stopping_rounds": "0"}) || !AutoStopping(map[string]string{"max_depth": "3"}) {
+		t.Error("AutoStopping misreads the parameters")
+	}
+}
+
+func sum(xs []uint64) uint64 {
+	var s uint64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// steps is n rows of one feature cycling through 0..39, labelled 1 above
+// 20: a step a tree learns in one split.
+func steps(n int) *ml.Dataset {
+	d := &ml.Dataset{Labels: make([]float32, n), Features: []ml.Feature{{Name: "x", Values: make([]float32, n)}}}
+	for i := range n {
+		d.Features[0].Values[i] = float32(i % 40)
+		if i%40 > 20 {
+			d.Labels[i] = 1
+		}
+	}
+	return d
 }
