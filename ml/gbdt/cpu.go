@@ -40,7 +40,10 @@ type cpuEngine struct {
 	// order, and gScale and hScale turn quantized sums back into sums.
 	quantized      bool
 	q, qord        []int64
+	qK             []int64 // multiclass: every output's q, output-major
 	gScale, hScale float64
+	invG, invH     float64
+	lg, lh         int64 // the quantized gradient's and hessian's largest sizes
 	splits         []Split
 }
 
@@ -64,7 +67,10 @@ func (e *cpuEngine) Load(d Data) error {
 	e.rows, e.tmp = make([]int32, e.n), make([]int32, e.n)
 	e.quantized = d.Quantize
 	if e.quantized {
-		e.q, e.qord = make([]int64, e.n), make([]int64, e.n)
+		e.qord = make([]int64, e.n)
+		if d.K == 1 { // with several outputs, q is a part of qK
+			e.q = make([]int64, e.n)
+		}
 	}
 	return nil
 }
@@ -77,6 +83,10 @@ func (e *cpuEngine) classGradients() {
 	k, n, score, labels := e.d.K, e.n, e.d.Score, e.d.Labels
 	if e.gradK == nil {
 		e.gradK = make([]gradPair, n*k)
+	}
+	if e.quantized && e.qK == nil {
+		e.qK = make([]int64, n*k)
+		e.boundScales()
 	}
 	parallelFor((n+8191)/8192, e.threads, func(b int) {
 		var buf [64]float64
@@ -100,6 +110,12 @@ func (e *cpuEngine) classGradients() {
 				e.gradK[c*n+i] = gradPair{float32(pr - y), float32(h)}
 			}
 		}
+		if e.quantized {
+			lo, hi := b*8192, min((b+1)*8192, n)
+			for c := range k {
+				e.quantizeRange(e.qK[c*n+lo:c*n+hi], e.gradK[c*n+lo:c*n+hi], lo)
+			}
+		}
 	})
 }
 
@@ -114,7 +130,12 @@ func (e *cpuEngine) Gradients(j int) error {
 			e.classGradients()
 		}
 		e.grad = e.gradK[j*e.n : (j+1)*e.n]
+		if e.quantized {
+			e.q = e.qK[j*e.n : (j+1)*e.n]
+		}
+		return nil
 	}
+	bound := e.quantized && e.boundScales()
 	parallelFor((e.n+8191)/8192, e.threads, func(b int) {
 		lo, hi := b*8192, min((b+1)*8192, e.n)
 		grad := e.grad[lo:hi]
@@ -128,13 +149,16 @@ func (e *cpuEngine) Gradients(j int) error {
 				}
 				grad[i] = gradPair{float32(pr - float64(labels[lo+i])), float32(h)}
 			}
+			if bound {
+				e.quantizeRange(e.q[lo:hi], grad, lo)
+			}
 		case ml.Regression:
 			for i := range grad {
 				grad[i] = gradPair{float32(score[lo+i] - float64(labels[lo+i])), 1}
 			}
 		}
 	})
-	if e.quantized {
+	if e.quantized && !bound {
 		e.quantize()
 	}
 	return nil
@@ -554,12 +578,46 @@ const (
 	quantH = 1<<16 - 1 // 0 <= quantized hessian <= quantH
 )
 
-// quantize fills q from grad, with this tree's scales.
-func (e *cpuEngine) quantize() {
-	// Sums over every row must fit: |Σg| < 2^31 and Σh < 2^32.
+// levels are the quantization's levels: sums over every row must fit,
+// |Σg| < 2^31 and Σh < 2^32.
+func (e *cpuEngine) levels() (g, h int64) {
 	n := int64(max(e.n, 1))
-	levelsG := float64(min(quantG, (1<<31-1)/n))
-	levelsH := float64(min(quantH, (1<<32-1)/n))
+	return min(quantG, (1<<31-1)/n), min(quantH, (1<<32-1)/n)
+}
+
+// setScales sets the scales for gradients up to maxG in size and
+// hessians up to maxH.
+func (e *cpuEngine) setScales(maxG, maxH float64) {
+	lg, lh := e.levels()
+	e.gScale, e.hScale = 1, 1
+	if maxG > 0 {
+		e.gScale = maxG / float64(lg)
+	}
+	if maxH > 0 {
+		e.hScale = maxH / float64(lh)
+	}
+	e.invG, e.invH, e.lg, e.lh = 1/e.gScale, 1/e.hScale, lg, lh
+}
+
+// boundScales sets the scales from the objective's bounds, where it has
+// them: the logistic loss's |g| <= 1 and h <= 1/4, softmax's |g| <= 1 and
+// h = 2p(1-p) <= 1/2. Rows then quantize as their gradients are computed,
+// with no pass to find the largest.
+func (e *cpuEngine) boundScales() bool {
+	switch e.d.Task {
+	case ml.Binary:
+		e.setScales(1, 0.25)
+	case ml.Multiclass:
+		e.setScales(1, 0.5)
+	default:
+		return false
+	}
+	return true
+}
+
+// quantize fills q from grad with scales from the largest values (squared
+// error's gradients have no bound).
+func (e *cpuEngine) quantize() {
 	const block = 8192
 	blocks := (e.n + block - 1) / block
 	maxG, maxH := make([]float64, blocks), make([]float64, blocks)
@@ -579,35 +637,35 @@ func (e *cpuEngine) quantize() {
 		}
 		maxG[b], maxH[b] = float64(mg), float64(mh)
 	})
-	mg, mh := slices.Max(maxG), slices.Max(maxH)
-	e.gScale, e.hScale = 1, 1
-	if mg > 0 {
-		e.gScale = mg / levelsG
-	}
-	if mh > 0 {
-		e.hScale = mh / levelsH
-	}
-	ig, ih := 1/e.gScale, 1/e.hScale
-	lg, lh := int64(levelsG), int64(levelsH)
+	e.setScales(slices.Max(maxG), slices.Max(maxH))
 	parallelFor(blocks, e.threads, func(b int) {
-		for i := b * block; i < min((b+1)*block, e.n); i++ {
-			gp := e.grad[i]
-			// The rounding's randomness comes from the row and its
-			// gradient, so it is the same for any thread count and on a
-			// resumed run, and fresh for every tree.
-			u := splitmix(uint64(i)<<32 ^ uint64(math.Float32bits(gp.g)) ^ uint64(math.Float32bits(gp.h))<<16)
-			// (int64 first: converting a uint64 to a float is slow.)
-			ug := float64(int64(u>>40)) * (1.0 / (1 << 24))
-			uh := float64(int64(u&(1<<24-1))) * (1.0 / (1 << 24))
-			// floor by truncation, of numbers made positive first: the
-			// scaled gradient is at least -lg.
-			qg := int64(float64(gp.g)*ig+ug+float64(lg+1)) - (lg + 1)
-			qh := int64(float64(gp.h)*ih + uh)
-			qg = min(max(qg, -lg), lg)
-			qh = min(qh, lh)
-			e.q[i] = qg<<32 + qh
-		}
+		lo, hi := b*block, min((b+1)*block, e.n)
+		e.quantizeRange(e.q[lo:hi], e.grad[lo:hi], lo)
 	})
+}
+
+// quantizeRange fills q[i] with row base+i's packed quantized gradient
+// and hessian: the scaled values rounded down or up at random, in
+// proportion to their fractions (so without bias). The randomness comes
+// from the row and its gradient, so it is the same for any thread count
+// and on a resumed run, and fresh for every tree. (One call per block, so
+// that the loop is compiled inline.)
+func (e *cpuEngine) quantizeRange(q []int64, grad []gradPair, base int) {
+	invG, invH, lg, lh := e.invG, e.invH, e.lg, e.lh
+	q = q[:len(grad)]
+	for i, gp := range grad {
+		u := splitmix(uint64(base+i)<<32 ^ uint64(math.Float32bits(gp.g)) ^ uint64(math.Float32bits(gp.h))<<16)
+		// (int64 first: converting a uint64 to a float is slow.)
+		ug := float64(int64(u>>40)) * (1.0 / (1 << 24))
+		uh := float64(int64(u&(1<<24-1))) * (1.0 / (1 << 24))
+		// floor by truncation, of numbers made positive first: the scaled
+		// gradient is at least -lg.
+		qg := int64(float64(gp.g)*invG+ug+float64(lg+1)) - (lg + 1)
+		qh := int64(float64(gp.h)*invH + uh)
+		qg = min(max(qg, -lg), lg)
+		qh = min(qh, lh)
+		q[i] = qg<<32 + qh
+	}
 }
 
 // unpack turns a sum of packed values back into gradient and hessian
