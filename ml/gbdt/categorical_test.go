@@ -154,3 +154,49 @@ func TestCategoricalTrainingIsDeterministic(t *testing.T) {
 		t.Errorf("%d levels share the last bin; want the %d rarest", shared, 400-254)
 	}
 }
+
+// TestCategoricalPredictionPathsAgree: the compiled trees (in batches and
+// row by row) route every row as the node-by-node walk does, missing
+// values and the shared bin of rare levels included.
+func TestCategoricalPredictionPathsAgree(t *testing.T) {
+	d := catData(3000, 400, 9)
+	for _, task := range []ml.Task{ml.Binary, ml.Multiclass} {
+		p := DefaultParams()
+		p.Task, p.Trees, p.MaxDepth = task, 12, 5
+		if task == ml.Multiclass {
+			p.NumClass = 3
+			for r := range d.Labels {
+				d.Labels[r] = float32(int(d.Features[0].Values[r]+0.5) % 3)
+				if d.Features[0].Values[r] != d.Features[0].Values[r] {
+					d.Labels[r] = 0
+				}
+			}
+		}
+		m, err := Train(context.Background(), d, p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := [][]float32{d.Features[0].Values, d.Features[1].Values}
+		batch, err := m.Predict(cols, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := m.Outputs()
+		row := make([]float64, k)
+		naive := make([]float64, k)
+		for r := range d.Rows() {
+			x := []float32{cols[0][r], cols[1][r]}
+			m.PredictRow(x, row)
+			copy(naive, m.BaseScore)
+			for ti := range m.Trees {
+				naive[ti%k] += m.Trees[ti].leaf(x, m.CategoryBins)
+			}
+			m.transform(naive)
+			for j := range k {
+				if row[j] != naive[j] || batch[r*k+j] != naive[j] {
+					t.Fatalf("%s row %d output %d: row %v, batch %v, node by node %v", task, r, j, row[j], batch[r*k+j], naive[j])
+				}
+			}
+		}
+	}
+}

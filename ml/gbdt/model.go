@@ -60,8 +60,9 @@ type Model struct {
 	once     sync.Once
 	compiled []flatTree
 	// categorical is set when a node splits by category: prediction then
-	// walks the trees node by node.
+	// walks catTrees, which test a bin set at such nodes.
 	categorical bool
+	catTrees    []catTree
 }
 
 // Compiled trees read features from a scratch layout that holds each value
@@ -103,6 +104,7 @@ func (m *Model) compile() []flatTree {
 			}
 		}
 		if m.categorical {
+			m.catTrees = compileCategorical(m.Trees, m.Outputs())
 			return
 		}
 		k := m.Outputs()
@@ -334,9 +336,17 @@ func (m *Model) PredictMargin(x []float32, out []float64) {
 		panic(fmt.Sprintf("gbdt: row has %d features, model needs %d", len(x), nf))
 	}
 	if m.categorical {
-		k := len(m.BaseScore)
-		for ti := range m.Trees {
-			out[ti%k] += m.Trees[ti].leaf(x, m.CategoryBins)
+		var stack [256]float32
+		buf := stack[:0]
+		if 2*nf > len(stack) {
+			buf = make([]float32, 2*nf)
+		}
+		buf = buf[:2*nf]
+		m.putRowCategorical(buf, func(f int) float32 { return x[f] })
+		row := unsafe.Pointer(unsafe.SliceData(buf))
+		for ti := range m.catTrees {
+			t := &m.catTrees[ti]
+			out[t.output] += t.leaf(row)
 		}
 		return
 	}
@@ -494,22 +504,122 @@ func (m *Model) predictRange(cols [][]float32, lo, hi int, out []float64, buf []
 }
 
 // predictRangeByNodes is predictRange for models with categorical splits:
-// each row walks each tree node by node.
+// the block's rows in the single-row layout (categories as bins), then
+// each tree for every row.
 func (m *Model) predictRangeByNodes(cols [][]float32, lo, hi int, out []float64, buf []float32) {
 	k := len(m.BaseScore)
 	nf := m.NumFeatures
-	row := buf[:nf]
-	for r := lo; r < hi; r++ {
-		for f := range nf {
-			row[f] = cols[f][r]
-		}
-		o := out[r*k : (r+1)*k]
-		copy(o, m.BaseScore)
-		for ti := range m.Trees {
-			o[ti%k] += m.Trees[ti].leaf(row, m.CategoryBins)
-		}
-		m.transform(o)
+	nr := hi - lo
+	buf = buf[:2*nr*nf]
+	for r := range nr {
+		m.putRowCategorical(buf[2*r*nf:2*(r+1)*nf], func(f int) float32 { return cols[f][lo+r] })
+		copy(out[(lo+r)*k:(lo+r+1)*k], m.BaseScore)
 	}
+	base := unsafe.Pointer(unsafe.SliceData(buf))
+	for ti := range m.catTrees {
+		t := &m.catTrees[ti]
+		for r := range nr {
+			out[(lo+r)*k+t.output] += t.leaf(unsafe.Add(base, uintptr(2*r*nf)*4))
+		}
+	}
+	for r := lo; r < hi; r++ {
+		m.transform(out[r*k : (r+1)*k])
+	}
+}
+
+// putRowCategorical writes a row in the single-row layout, with each
+// categorical feature's bin (missing: the missing bin) in both copies.
+func (m *Model) putRowCategorical(dst []float32, x func(f int) float32) {
+	inf, ninf := float32(math.Inf(1)), float32(math.Inf(-1))
+	for f := range len(dst) / 2 {
+		v := x(f)
+		switch {
+		case f < len(m.CategoryBins) && m.CategoryBins[f] != nil:
+			b := float32(catBin(m.CategoryBins[f], v))
+			dst[2*f], dst[2*f+1] = b, b
+		case v != v:
+			dst[2*f], dst[2*f+1] = inf, ninf
+		default:
+			dst[2*f], dst[2*f+1] = v, v
+		}
+	}
+}
+
+// catNode is a node of a model with categorical splits, laid out for
+// prediction: a numeric node steps as a flatNode does; a categorical one
+// (set >= 0) reads the row's bin and goes left when it is in sets[set].
+type catNode struct {
+	off       int32 // byte offset of the value in a single row
+	left      int32
+	threshold float32
+	set       int32
+}
+
+// catTree is a tree of a model with categorical splits, compiled.
+type catTree struct {
+	nodes  []catNode
+	sets   []BinSet
+	values []float64
+	depth  int
+	output int
+}
+
+// compileCategorical lays trees out as catTrees: children side by side, a
+// leaf pointing at itself.
+func compileCategorical(trees []Tree, k int) []catTree {
+	out := make([]catTree, len(trees))
+	for ti, t := range trees {
+		ct := catTree{nodes: make([]catNode, 1, len(t.Nodes)), values: make([]float64, 1, len(t.Nodes)), output: ti % k}
+		order := []int32{0}
+		newIdx := make([]int32, len(t.Nodes))
+		depthOf := make([]int, len(t.Nodes))
+		for q := 0; q < len(order); q++ {
+			old := order[q]
+			n := t.Nodes[old]
+			me := newIdx[old]
+			if n.Feature < 0 {
+				ct.nodes[me] = catNode{left: me, threshold: float32(math.NaN()), set: -1}
+				ct.values[me] = n.Value
+				continue
+			}
+			l := int32(len(ct.nodes))
+			ct.nodes = append(ct.nodes, catNode{}, catNode{})
+			ct.values = append(ct.values, 0, 0)
+			newIdx[n.Left], newIdx[n.Right] = l, l+1
+			depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
+			ct.depth = max(ct.depth, depthOf[old]+1)
+			if n.Categorical {
+				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: int32(len(ct.sets))}
+				ct.sets = append(ct.sets, n.LeftBins)
+			} else {
+				c := int32(0)
+				if n.DefaultLeft {
+					c = 1
+				}
+				ct.nodes[me] = catNode{off: n.Feature*8 + c*4, left: l, threshold: n.Threshold, set: -1}
+			}
+			order = append(order, n.Left, n.Right)
+		}
+		out[ti] = ct
+	}
+	return out
+}
+
+// leaf walks a row in the single-row layout (putRowCategorical's).
+func (t *catTree) leaf(row unsafe.Pointer) float64 {
+	nodes := unsafe.Pointer(unsafe.SliceData(t.nodes))
+	i := int32(0)
+	for range t.depth {
+		n := (*catNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(catNode{})))
+		v := *(*float32)(unsafe.Add(row, uintptr(n.off)))
+		if n.set < 0 {
+			i = n.left + b2i(v >= n.threshold)
+			continue
+		}
+		b := uint32(v) // a bin, 0 to 255
+		i = n.left + 1 - int32(t.sets[n.set][b>>6]>>(b&63)&1)
+	}
+	return t.values[i]
 }
 
 // parallelFor runs f(0..n-1) on up to threads goroutines, handing out
