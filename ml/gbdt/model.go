@@ -110,39 +110,49 @@ func (m *Model) compile() []flatTree {
 		k := m.Outputs()
 		m.compiled = make([]flatTree, len(m.Trees))
 		for ti, t := range m.Trees {
-			ft := flatTree{nodes: make([]flatNode, 0, len(t.Nodes)), values: make([]float64, 0, len(t.Nodes)), output: ti % k}
-			// Renumber so that each node's children sit side by side.
-			order := []int32{0}
-			newIdx := make([]int32, len(t.Nodes))
-			ft.nodes = append(ft.nodes, flatNode{})
-			ft.values = append(ft.values, 0)
-			depthOf := make([]int, len(t.Nodes))
-			for q := 0; q < len(order); q++ {
-				old := order[q]
-				n := t.Nodes[old]
-				me := newIdx[old]
+			ft := flatTree{nodes: make([]flatNode, len(t.Nodes)), values: make([]float64, len(t.Nodes)), output: ti % k}
+			ft.depth = layout(t, func(me int32, n *Node, l int32) {
 				if n.Feature < 0 {
 					ft.nodes[me] = flatNode{left: me, threshold: float32(math.NaN())}
 					ft.values[me] = n.Value
-					continue
+					return
 				}
-				l := int32(len(ft.nodes))
-				ft.nodes = append(ft.nodes, flatNode{}, flatNode{})
-				ft.values = append(ft.values, 0, 0)
-				newIdx[n.Left], newIdx[n.Right] = l, l+1
-				depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
-				ft.depth = max(ft.depth, depthOf[old]+1)
 				c := int32(0)
 				if n.DefaultLeft {
 					c = 1
 				}
 				ft.nodes[me] = flatNode{groupOff: n.Feature*64 + c*32, left: l, threshold: n.Threshold, rowOff: n.Feature*8 + c*4}
-				order = append(order, n.Left, n.Right)
-			}
+			})
 			m.compiled[ti] = ft
 		}
 	})
 	return m.compiled
+}
+
+// layout renumbers a tree's nodes breadth first, so that each node's
+// children sit side by side, and calls place with each node's new index,
+// the node and its left child's new index (the right one is next). It
+// returns the tree's depth.
+func layout(t Tree, place func(me int32, n *Node, left int32)) int {
+	order := []int32{0}
+	newIdx := make([]int32, len(t.Nodes))
+	depthOf := make([]int, len(t.Nodes))
+	next, depth := int32(1), 0
+	for q := 0; q < len(order); q++ {
+		old := order[q]
+		n := &t.Nodes[old]
+		if n.Feature < 0 {
+			place(newIdx[old], n, -1)
+			continue
+		}
+		newIdx[n.Left], newIdx[n.Right] = next, next+1
+		depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
+		depth = max(depth, depthOf[old]+1)
+		place(newIdx[old], n, next)
+		next += 2
+		order = append(order, n.Left, n.Right)
+	}
+	return depth
 }
 
 // b2i is 1 for true; the compiler turns it into a flag read, not a branch.
@@ -569,37 +579,23 @@ type catTree struct {
 func compileCategorical(trees []Tree, k int) []catTree {
 	out := make([]catTree, len(trees))
 	for ti, t := range trees {
-		ct := catTree{nodes: make([]catNode, 1, len(t.Nodes)), values: make([]float64, 1, len(t.Nodes)), output: ti % k}
-		order := []int32{0}
-		newIdx := make([]int32, len(t.Nodes))
-		depthOf := make([]int, len(t.Nodes))
-		for q := 0; q < len(order); q++ {
-			old := order[q]
-			n := t.Nodes[old]
-			me := newIdx[old]
-			if n.Feature < 0 {
+		ct := catTree{nodes: make([]catNode, len(t.Nodes)), values: make([]float64, len(t.Nodes)), output: ti % k}
+		ct.depth = layout(t, func(me int32, n *Node, l int32) {
+			switch {
+			case n.Feature < 0:
 				ct.nodes[me] = catNode{left: me, threshold: float32(math.NaN()), set: -1}
 				ct.values[me] = n.Value
-				continue
-			}
-			l := int32(len(ct.nodes))
-			ct.nodes = append(ct.nodes, catNode{}, catNode{})
-			ct.values = append(ct.values, 0, 0)
-			newIdx[n.Left], newIdx[n.Right] = l, l+1
-			depthOf[n.Left], depthOf[n.Right] = depthOf[old]+1, depthOf[old]+1
-			ct.depth = max(ct.depth, depthOf[old]+1)
-			if n.Categorical {
+			case n.Categorical:
 				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: int32(len(ct.sets))}
 				ct.sets = append(ct.sets, n.LeftBins)
-			} else {
+			default:
 				c := int32(0)
 				if n.DefaultLeft {
 					c = 1
 				}
 				ct.nodes[me] = catNode{off: n.Feature*8 + c*4, left: l, threshold: n.Threshold, set: -1}
 			}
-			order = append(order, n.Left, n.Right)
-		}
+		})
 		out[ti] = ct
 	}
 	return out
