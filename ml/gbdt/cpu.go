@@ -2,7 +2,6 @@ package gbdt
 
 import (
 	"math"
-	"slices"
 
 	"github.com/sluice-ml/sluice/ml"
 )
@@ -42,7 +41,9 @@ type cpuEngine struct {
 	q, qord        []int64
 	gScale, hScale float64
 	invG, invH     float64
-	lg, lh         int64 // the quantized gradient's and hessian's largest sizes
+	blockMaxes     [][2]float32   // this tree's largest |g| and h, per block
+	classMax       [][][2]float32 // multiclass: the same, per class
+	lg, lh         int64          // the quantized gradient's and hessian's largest sizes
 	splits         []Split
 }
 
@@ -79,6 +80,12 @@ func (e *cpuEngine) classGradients() {
 	k, n, score, labels := e.d.K, e.n, e.d.Score, e.d.Labels
 	if e.gradK == nil {
 		e.gradK = make([]gradPair, n*k)
+		if e.quantized {
+			e.classMax = make([][][2]float32, k)
+			for c := range k {
+				e.classMax[c] = make([][2]float32, (n+8191)/8192)
+			}
+		}
 	}
 	parallelFor((n+8191)/8192, e.threads, func(b int) {
 		var buf [64]float64
@@ -89,7 +96,11 @@ func (e *cpuEngine) classGradients() {
 		probs = probs[:k]
 		for i := b * 8192; i < min((b+1)*8192, n); i++ {
 			copy(probs, score[i*k:(i+1)*k])
-			ml.Softmax(probs)
+			if e.quantized {
+				softmaxTrain(probs) // its error is far below the rounding's
+			} else {
+				ml.Softmax(probs)
+			}
 			for c, pr := range probs {
 				y := 0.0
 				if int(labels[i]) == c {
@@ -100,6 +111,12 @@ func (e *cpuEngine) classGradients() {
 					h = 1e-16
 				}
 				e.gradK[c*n+i] = gradPair{float32(pr - y), float32(h)}
+			}
+		}
+		if e.quantized {
+			lo, hi := b*8192, min((b+1)*8192, n)
+			for c := range k {
+				e.classMax[c][b] = blockMax(e.gradK[c*n+lo : c*n+hi])
 			}
 		}
 	})
@@ -117,9 +134,12 @@ func (e *cpuEngine) Gradients(j int) error {
 		}
 		e.grad = e.gradK[j*e.n : (j+1)*e.n]
 		if e.quantized {
-			e.quantize()
+			e.quantize(e.classMax[j])
 		}
 		return nil
+	}
+	if e.quantized && e.blockMaxes == nil {
+		e.blockMaxes = make([][2]float32, (e.n+8191)/8192)
 	}
 	parallelFor((e.n+8191)/8192, e.threads, func(b int) {
 		lo, hi := b*8192, min((b+1)*8192, e.n)
@@ -127,7 +147,12 @@ func (e *cpuEngine) Gradients(j int) error {
 		switch e.d.Task {
 		case ml.Binary:
 			for i := range grad {
-				pr := ml.Sigmoid(score[lo+i])
+				var pr float64
+				if e.quantized {
+					pr = sigmoidTrain(score[lo+i]) // its error is far below the rounding's
+				} else {
+					pr = ml.Sigmoid(score[lo+i])
+				}
 				h := pr * (1 - pr)
 				if h < 1e-16 { // not the builtin max: it is slow
 					h = 1e-16
@@ -139,9 +164,12 @@ func (e *cpuEngine) Gradients(j int) error {
 				grad[i] = gradPair{float32(score[lo+i] - float64(labels[lo+i])), 1}
 			}
 		}
+		if e.quantized {
+			e.blockMaxes[b] = blockMax(grad)
+		}
 	})
 	if e.quantized {
-		e.quantize()
+		e.quantize(e.blockMaxes)
 	}
 	return nil
 }
@@ -581,35 +609,45 @@ func (e *cpuEngine) setScales(maxG, maxH float64) {
 	e.invG, e.invH, e.lg, e.lh = 1/e.gScale, 1/e.hScale, lg, lh
 }
 
-// quantize fills q from grad with scales from this tree's largest values.
-// (Scales from the objectives' bounds, |g| <= 1 and h <= 1/4 for the
-// logistic loss, saved this pass but lost AUC: 0.7845 against 0.7864 on
-// the wide benchmark shape.)
-func (e *cpuEngine) quantize() {
-	const block = 8192
-	blocks := (e.n + block - 1) / block
-	maxG, maxH := make([]float64, blocks), make([]float64, blocks)
-	parallelFor(blocks, e.threads, func(b int) {
-		// Plain comparisons: the builtin max's care for NaN and signed
-		// zeros made this loop cost as much as the histograms.
-		var mg, mh float32
-		for _, gp := range e.grad[b*block : min((b+1)*block, e.n)] {
-			if gp.g > mg {
-				mg = gp.g
-			} else if -gp.g > mg {
-				mg = -gp.g
-			}
-			if gp.h > mh {
-				mh = gp.h
-			}
+// quantize fills q from grad with scales from this tree's largest values,
+// given per block of 8,192 rows (blockMax). (Scales from the objectives'
+// bounds, |g| <= 1 and h <= 1/4 for the logistic loss, would need no
+// maxima but lost AUC: 0.7845 against 0.7864 on the wide benchmark
+// shape.)
+func (e *cpuEngine) quantize(maxes [][2]float32) {
+	var mg, mh float32
+	for _, m := range maxes {
+		if m[0] > mg {
+			mg = m[0]
 		}
-		maxG[b], maxH[b] = float64(mg), float64(mh)
-	})
-	e.setScales(slices.Max(maxG), slices.Max(maxH))
-	parallelFor(blocks, e.threads, func(b int) {
+		if m[1] > mh {
+			mh = m[1]
+		}
+	}
+	e.setScales(float64(mg), float64(mh))
+	const block = 8192
+	parallelFor((e.n+block-1)/block, e.threads, func(b int) {
 		lo, hi := b*block, min((b+1)*block, e.n)
 		e.quantizeRange(e.q[lo:hi], e.grad[lo:hi], lo)
 	})
+}
+
+// blockMax is the largest |g| and h of a block of rows, found while the
+// block is in cache. Plain comparisons: the builtin max's care for NaN
+// and signed zeros made such a loop cost as much as the histograms.
+func blockMax(grad []gradPair) [2]float32 {
+	var mg, mh float32
+	for _, gp := range grad {
+		if gp.g > mg {
+			mg = gp.g
+		} else if -gp.g > mg {
+			mg = -gp.g
+		}
+		if gp.h > mh {
+			mh = gp.h
+		}
+	}
+	return [2]float32{mg, mh}
 }
 
 // quantizeRange fills q[i] with row base+i's packed quantized gradient

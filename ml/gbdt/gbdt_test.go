@@ -66,6 +66,9 @@ func checkBestSplits(t *testing.T, quantized bool) {
 		}
 		// Gradients at the base score, as the trainer saw them.
 		q := ml.Sigmoid(m.BaseScore[0])
+		if quantized {
+			q = sigmoidTrain(m.BaseScore[0])
+		}
 		g := make([]float64, n)
 		h := make([]float64, n)
 		var G, H float64

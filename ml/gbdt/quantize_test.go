@@ -17,7 +17,7 @@ func TestQuantizedGradientsAreUnbiased(t *testing.T) {
 	for i := range e.grad {
 		e.grad[i] = gradPair{float32(rng.Float64()*2 - 1), float32(rng.Float64() * 0.25)}
 	}
-	e.quantize()
+	e.quantize([][2]float32{blockMax(e.grad)})
 	var errG, errH float64
 	var sum int64
 	var sumG, sumH int64
