@@ -40,26 +40,8 @@ func runTrial(a *activities.Training, in activities.TrialInput) (activities.Tria
 func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	cat := newIngest(t).Loader.Catalog
 	ctx := context.Background()
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "customer_id", Type: arrow.BinaryTypes.String},
-		{Name: "label_at", Type: tsType},
-		{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
-		{Name: "f__spend", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: "f__plan", Type: arrow.BinaryTypes.String, Nullable: true},
-	}, nil)
-	lakeTable(t, cat, "training.churn", schema, "label_at", func(b *array.RecordBuilder) {
-		r := rand.New(rand.NewPCG(1, 2))
-		for i := range 3000 {
-			spend := r.Float64() * 100
-			plan := []string{"basic", "pro", "max"}[r.IntN(3)]
-			churn := spend < 30 || (plan == "basic" && r.IntN(3) == 0)
-			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("C%d", i))
-			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour).UnixMicro()))
-			b.Field(2).(*array.BooleanBuilder).Append(churn)
-			b.Field(3).(*array.Float64Builder).Append(spend)
-			b.Field(4).(*array.StringBuilder).Append(plan)
-		}
-	})
+	churnTable(t, cat, "training.churn", true)
+	churnTable(t, cat, "training.churn_numeric", false)
 	lake, err := lakehouse.Open(ctx, lakehouse.Options{URL: "file://" + t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -99,16 +81,33 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 		}
 	}
 
+	// The GPU grows exact-gradient trees on numeric features: the CPU's
+	// model of the same, to compare with.
+	numeric := in
+	numeric.RunID, numeric.Table = "numeric", "training.churn_numeric"
+	numeric.Params = map[string]string{"trees": "40", "max_depth": "3", "threads": "1", "quantized_gradients": "false"}
+	cpuNumeric, err := runTrial(a, numeric)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// On a gpu worker each trial holds a device, trains on it and says
 	// which: here the mock driver, whose kernels are the Go references.
 	mock := mockcuda.Load(t)
 	a.Trainer.GPUs = training.NewDevices(1)
 	a.Trainer.GPU = gpu.OpenPool(1, nil)
 	defer a.Trainer.GPU.Close()
+	// A trial with a categorical feature keeps to the CPU, and says why.
+	in.RunID = "gpu-categorical"
+	c, err := runTrial(a, in)
+	if err != nil || c.Device != `cpu (gpu:0 held; categorical splits (feature "f__plan") train on the CPU)` || c.Metrics["auc"] != whole.Metrics["auc"] {
+		t.Errorf("a categorical trial on the gpu queue: %+v, %v (CPU AUC %v)", c, err, whole.Metrics["auc"])
+	}
+	in = numeric
 	in.RunID = "gpu"
 	g, err := runTrial(a, in)
-	if err != nil || g.Device != "gpu:0 (Mock GPU 0)" || math.Abs(g.Metrics["auc"]-whole.Metrics["auc"]) > 1e-9 {
-		t.Errorf("a trial on the gpu queue: %+v, %v (CPU AUC %v)", g, err, whole.Metrics["auc"])
+	if err != nil || g.Device != "gpu:0 (Mock GPU 0)" || math.Abs(g.Metrics["auc"]-cpuNumeric.Metrics["auc"]) > 1e-9 {
+		t.Errorf("a trial on the gpu queue: %+v, %v (CPU AUC %v)", g, err, cpuNumeric.Metrics["auc"])
 	}
 	// A CUDA error part-way: the trial goes on on the CPU, from its last
 	// checkpoint, to the CPU's model.
@@ -117,7 +116,37 @@ func TestTrialResumesFromItsCheckpoint(t *testing.T) {
 	in.RunID = "gpu-fails"
 	g, err = runTrial(a, in)
 	if err != nil || !strings.HasPrefix(g.Device, "cpu (gpu:0 (Mock GPU 0) failed: cuLaunchKernel(") ||
-		math.Abs(g.Metrics["auc"]-whole.Metrics["auc"]) > 1e-9 {
+		math.Abs(g.Metrics["auc"]-cpuNumeric.Metrics["auc"]) > 1e-9 {
 		t.Errorf("a trial whose GPU fails: %+v, %v", g, err)
 	}
+}
+
+// churnTable writes a training table of spend (and, with plan, a
+// categorical plan) against churn.
+func churnTable(t *testing.T, cat *lakehouse.Catalog, name string, plan bool) {
+	t.Helper()
+	fields := []arrow.Field{
+		{Name: "customer_id", Type: arrow.BinaryTypes.String},
+		{Name: "label_at", Type: tsType},
+		{Name: "churned", Type: arrow.FixedWidthTypes.Boolean},
+		{Name: "f__spend", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}
+	if plan {
+		fields = append(fields, arrow.Field{Name: "f__plan", Type: arrow.BinaryTypes.String, Nullable: true})
+	}
+	lakeTable(t, cat, name, arrow.NewSchema(fields, nil), "label_at", func(b *array.RecordBuilder) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := range 3000 {
+			spend := r.Float64() * 100
+			p := []string{"basic", "pro", "max"}[r.IntN(3)]
+			churn := spend < 30 || (p == "basic" && r.IntN(3) == 0)
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("C%d", i))
+			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour).UnixMicro()))
+			b.Field(2).(*array.BooleanBuilder).Append(churn)
+			b.Field(3).(*array.Float64Builder).Append(spend)
+			if plan {
+				b.Field(4).(*array.StringBuilder).Append(p)
+			}
+		}
+	})
 }
