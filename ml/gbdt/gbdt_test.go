@@ -159,23 +159,34 @@ func TestResumedTrainingEqualsUninterrupted(t *testing.T) {
 	}
 }
 
+// TestTrainingIsDeterministicAcrossThreadCounts: the same model for 1, 2
+// and 3 threads, with exact and quantized gradients, on small data and on
+// enough rows (past 65,536 after sampling) that partitions and gathers
+// are split into chunks among the workers.
 func TestTrainingIsDeterministicAcrossThreadCounts(t *testing.T) {
-	d := synth(4000, ml.Binary, 5)
-	for _, quantized := range []bool{false, true} {
-		var models []*Model
-		for _, threads := range []int{1, 2, 3} {
-			p := DefaultParams()
-			p.Trees, p.Threads, p.Subsample, p.Seed, p.QuantizedGradients = 10, threads, 0.9, 4, quantized
-			m, err := Train(context.Background(), d, p, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			models = append(models, m)
+	for _, c := range []struct{ rows, trees int }{{4000, 10}, {80_000, 3}} {
+		d := synth(c.rows, ml.Binary, 5)
+		for _, quantized := range []bool{false, true} {
+			checkThreadCounts(t, d, c.trees, quantized)
 		}
-		for i := 1; i < len(models); i++ {
-			if !reflect.DeepEqual(models[0].Trees, models[i].Trees) {
-				t.Fatalf("quantized %v: model with thread setting %d differs from the single-threaded one", quantized, i)
-			}
+	}
+}
+
+func checkThreadCounts(t *testing.T, d *ml.Dataset, trees int, quantized bool) {
+	t.Helper()
+	var models []*Model
+	for _, threads := range []int{1, 2, 3} {
+		p := DefaultParams()
+		p.Trees, p.Threads, p.Subsample, p.Seed, p.QuantizedGradients = trees, threads, 0.9, 4, quantized
+		m, err := Train(context.Background(), d, p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	for i := 1; i < len(models); i++ {
+		if !reflect.DeepEqual(models[0].Trees, models[i].Trees) {
+			t.Fatalf("%d rows, quantized %v: model with thread setting %d differs from the single-threaded one", d.Rows(), quantized, i)
 		}
 	}
 }
