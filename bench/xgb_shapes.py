@@ -85,6 +85,6 @@ else:
     elif task == "regression":
         out["rmse"] = mean_squared_error(y, p) ** 0.5
     else:
-        out["mlogloss"] = log_loss(y, p, labels=list(range(classes)))
+        out["logloss"] = log_loss(y, p, labels=list(range(classes)))
         out["accuracy"] = accuracy_score(y, p.argmax(axis=1))
     print(json.dumps(out))

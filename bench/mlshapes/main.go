@@ -188,7 +188,8 @@ func (b *bench) sluiceSide(s shape, train string) (side, int, int, error) {
 	return v, 4 * test.Rows(), len(test.Features), nil
 }
 
-// metricOf picks the table's metric: AUC, RMSE or multiclass log loss.
+// metricOf picks the table's metric from either side's metrics (named as
+// ml/metrics names them): AUC, RMSE or multiclass log loss.
 func metricOf(task string, ms map[string]float64) (string, float64) {
 	switch task {
 	case "binary":
@@ -222,13 +223,6 @@ func (b *bench) xgboostSide(s shape) (side, error) {
 		return side{}, fmt.Errorf("reading %q: %w", out, err)
 	}
 	v := side{trainS: tr.TrainS, e2eS: wall, rssMiB: rss, predictRowsPerS: ev["predict_rows_per_s"]}
-	switch s.task {
-	case "binary":
-		v.metric, v.metricVal = "AUC", ev["auc"]
-	case "regression":
-		v.metric, v.metricVal = "RMSE", ev["rmse"]
-	default:
-		v.metric, v.metricVal = "log loss", ev["mlogloss"]
-	}
+	v.metric, v.metricVal = metricOf(s.task, ev)
 	return v, nil
 }

@@ -315,39 +315,9 @@ func Decode(r io.Reader) (*Artifact, error) {
 			}
 			nodes := make([]gbdt.Node, nn)
 			for i := range nodes {
-				if len(p) < minNode {
-					return nil, bad("tree %d node %d truncated", ti, i)
-				}
-				b := p[:nodeSize]
-				nodes[i] = gbdt.Node{
-					Feature:     int32(le.Uint32(b)),
-					Left:        int32(le.Uint32(b[4:])),
-					Right:       int32(le.Uint32(b[8:])),
-					Threshold:   math.Float32frombits(le.Uint32(b[12:])),
-					DefaultLeft: b[16] == 1,
-					Value:       math.Float64frombits(le.Uint64(b[17:])),
-					Gain:        math.Float64frombits(le.Uint64(b[25:])),
-					Cover:       math.Float64frombits(le.Uint64(b[33:])),
-				}
-				if version < 2 {
-					p = p[nodeSize:]
-					continue
-				}
-				flag := p[nodeSize]
-				p = p[nodeSize+1:]
-				switch flag {
-				case 0:
-				case 1:
-					if len(p) < binSetSize {
-						return nil, bad("tree %d node %d: category set truncated", ti, i)
-					}
-					nodes[i].Categorical = true
-					for w := range nodes[i].LeftBins {
-						nodes[i].LeftBins[w] = le.Uint64(p[8*w:])
-					}
-					p = p[binSetSize:]
-				default:
-					return nil, bad("tree %d node %d has flags %#x", ti, i, flag)
+				var err error
+				if nodes[i], p, err = decodeNode(p, version); err != nil {
+					return nil, bad("tree %d node %d: %v", ti, i, err)
 				}
 			}
 			m.Trees[ti] = gbdt.Tree{Nodes: nodes}
@@ -361,6 +331,50 @@ func Decode(r io.Reader) (*Artifact, error) {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	return &a, nil
+}
+
+// decodeNode reads one node of a file of the given version from p and
+// returns the rest of p.
+func decodeNode(p []byte, version uint16) (gbdt.Node, []byte, error) {
+	le := binary.LittleEndian
+	size := nodeSize
+	if version >= 2 {
+		size++ // the flag byte
+	}
+	if len(p) < size {
+		return gbdt.Node{}, nil, errors.New("truncated")
+	}
+	b := p[:nodeSize]
+	n := gbdt.Node{
+		Feature:     int32(le.Uint32(b)),
+		Left:        int32(le.Uint32(b[4:])),
+		Right:       int32(le.Uint32(b[8:])),
+		Threshold:   math.Float32frombits(le.Uint32(b[12:])),
+		DefaultLeft: b[16] == 1,
+		Value:       math.Float64frombits(le.Uint64(b[17:])),
+		Gain:        math.Float64frombits(le.Uint64(b[25:])),
+		Cover:       math.Float64frombits(le.Uint64(b[33:])),
+	}
+	if version < 2 {
+		return n, p[size:], nil
+	}
+	flag := p[nodeSize]
+	p = p[size:]
+	switch flag {
+	case 0:
+	case 1:
+		if len(p) < binSetSize {
+			return gbdt.Node{}, nil, errors.New("category set truncated")
+		}
+		n.Categorical = true
+		for w := range n.LeftBins {
+			n.LeftBins[w] = le.Uint64(p[8*w:])
+		}
+		p = p[binSetSize:]
+	default:
+		return gbdt.Node{}, nil, fmt.Errorf("flags %#x", flag)
+	}
+	return n, p, nil
 }
 
 // Dump is the readable JSON form: the header, and for GBDT every tree.

@@ -187,11 +187,7 @@ func TestCategoricalPredictionPathsAgree(t *testing.T) {
 		for r := range d.Rows() {
 			x := []float32{cols[0][r], cols[1][r]}
 			m.PredictRow(x, row)
-			copy(naive, m.BaseScore)
-			for ti := range m.Trees {
-				naive[ti%k] += m.Trees[ti].leaf(x, m.CategoryBins)
-			}
-			m.transform(naive)
+			predictNodeByNode(m, x, naive)
 			for j := range k {
 				if row[j] != naive[j] || batch[r*k+j] != naive[j] {
 					t.Fatalf("%s row %d output %d: row %v, batch %v, node by node %v", task, r, j, row[j], batch[r*k+j], naive[j])

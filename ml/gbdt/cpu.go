@@ -228,93 +228,91 @@ func (e *cpuEngine) Release(slot int) {
 	e.free = append(e.free, slot)
 }
 
-// Histograms fills the segments' histograms of the active features, one
-// feature per task so that no two workers write one histogram.
+// Histograms fills the segments' histograms of the active features; no
+// two workers write one histogram.
 func (e *cpuEngine) Histograms(segs []Segment) ([]int, error) {
 	slots := make([]int, len(segs))
 	for i := range segs {
 		slots[i] = e.newSlot()
 	}
 	identity := e.all && len(segs) == 1 && segs[0] == Segment{0, e.n}
-	// Gather each segment's gradients in its row order: the histogram loop
-	// then reads them sequentially. Chunks of rows, not segments, are the
-	// tasks: a level's segments are few and uneven at the top of a tree.
 	if !identity {
-		var chunks []Segment
-		const chunk = 16384
-		for _, s := range segs {
-			for b := s.Begin; b < s.End; b += chunk {
-				chunks = append(chunks, Segment{b, min(b+chunk, s.End)})
-			}
-		}
-		parallelFor(len(chunks), e.threads, func(i int) {
-			s := chunks[i]
-			if e.quantized {
-				qord := e.qord[s.Begin:s.End]
-				for x, r := range e.rows[s.Begin:s.End] {
-					qord[x] = e.q[r]
-				}
-				return
-			}
-			ord := e.ord[s.Begin:s.End]
-			for x, r := range e.rows[s.Begin:s.End] {
-				ord[x] = e.grad[r]
-			}
-		})
+		e.gatherOrdered(segs)
 	}
-	if e.quantized && identity {
-		// Two features per task, as below.
-		pairs := (len(e.active) + 1) / 2
-		n := segs[0].End
-		parallelFor(pairs, e.threads, func(pi int) {
-			sl := e.slots[slots[0]]
-			f0 := e.active[2*pi]
-			if 2*pi+1 == len(e.active) {
-				qhistIdentity(&sl.quant[f0], e.d.Bins[f0][:n], e.q)
-				return
-			}
-			f1 := e.active[2*pi+1]
-			qhistIdentity2(&sl.quant[f0], &sl.quant[f1], e.d.Bins[f0][:n], e.d.Bins[f1][:n], e.q)
-		})
-		return slots, nil
-	}
-	if e.quantized && !identity {
-		// Two features per task: each row index read serves both. (Four
-		// were no faster: fewer tasks balance worse over the workers.)
-		pairs := (len(e.active) + 1) / 2
-		parallelFor(pairs, e.threads, func(pi int) {
-			f0 := e.active[2*pi]
-			for i, s := range segs {
-				sl := e.slots[slots[i]]
-				rows, q := e.rows[s.Begin:s.End], e.qord[s.Begin:s.End]
-				if 2*pi+1 == len(e.active) {
-					qhistGather(&sl.quant[f0], e.d.Bins[f0], rows, q)
-					continue
-				}
-				f1 := e.active[2*pi+1]
-				qhistGather2(&sl.quant[f0], &sl.quant[f1], e.d.Bins[f0], e.d.Bins[f1], rows, q)
-			}
-		})
+	if e.quantized {
+		e.quantHistograms(segs, slots, identity)
 		return slots, nil
 	}
 	parallelFor(len(e.active), e.threads, func(ai int) {
 		f := e.active[ai]
 		col := e.d.Bins[f]
 		for i, s := range segs {
-			sl := e.slots[slots[i]]
-			switch {
-			case e.quantized && identity:
-				qhistIdentity(&sl.quant[f], col[:s.End], e.q)
-			case e.quantized:
-				qhistGather(&sl.quant[f], col, e.rows[s.Begin:s.End], e.qord[s.Begin:s.End])
-			case identity:
-				histIdentity(&sl.exact[f], col[:s.End], e.grad)
-			default:
-				histGather(&sl.exact[f], col, e.rows[s.Begin:s.End], e.ord[s.Begin:s.End])
+			h := &e.slots[slots[i]].exact[f]
+			if identity {
+				histIdentity(h, col[:s.End], e.grad)
+			} else {
+				histGather(h, col, e.rows[s.Begin:s.End], e.ord[s.Begin:s.End])
 			}
 		}
 	})
 	return slots, nil
+}
+
+// gatherOrdered gathers each segment's gradients (or quantized ones) in
+// its row order, so that the histogram loops read them sequentially.
+// Chunks of rows, not segments, are the tasks: a level's segments are few
+// and uneven at the top of a tree.
+func (e *cpuEngine) gatherOrdered(segs []Segment) {
+	var chunks []Segment
+	const chunk = 16384
+	for _, s := range segs {
+		for b := s.Begin; b < s.End; b += chunk {
+			chunks = append(chunks, Segment{b, min(b+chunk, s.End)})
+		}
+	}
+	parallelFor(len(chunks), e.threads, func(i int) {
+		s := chunks[i]
+		if e.quantized {
+			qord := e.qord[s.Begin:s.End]
+			for x, r := range e.rows[s.Begin:s.End] {
+				qord[x] = e.q[r]
+			}
+			return
+		}
+		ord := e.ord[s.Begin:s.End]
+		for x, r := range e.rows[s.Begin:s.End] {
+			ord[x] = e.grad[r]
+		}
+	})
+}
+
+// quantHistograms fills quantized histograms two features per task: each
+// row (and row index) read serves both. (Four were no faster: fewer tasks
+// balance worse over the workers.)
+func (e *cpuEngine) quantHistograms(segs []Segment, slots []int, identity bool) {
+	pairs := (len(e.active) + 1) / 2
+	parallelFor(pairs, e.threads, func(pi int) {
+		f0 := e.active[2*pi]
+		single := 2*pi+1 == len(e.active)
+		f1 := f0
+		if !single {
+			f1 = e.active[2*pi+1]
+		}
+		for i, s := range segs {
+			sl := e.slots[slots[i]]
+			c0, c1 := e.d.Bins[f0], e.d.Bins[f1]
+			switch {
+			case identity && single:
+				qhistIdentity(&sl.quant[f0], c0[:s.End], e.q)
+			case identity:
+				qhistIdentity2(&sl.quant[f0], &sl.quant[f1], c0[:s.End], c1[:s.End], e.q)
+			case single:
+				qhistGather(&sl.quant[f0], c0, e.rows[s.Begin:s.End], e.qord[s.Begin:s.End])
+			default:
+				qhistGather2(&sl.quant[f0], &sl.quant[f1], c0, c1, e.rows[s.Begin:s.End], e.qord[s.Begin:s.End])
+			}
+		}
+	})
 }
 
 // Sums adds the segment's gradients row by row; with quantized

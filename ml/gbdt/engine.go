@@ -207,10 +207,15 @@ func ScanCategorical(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float6
 		limit++
 	}
 	limit = min(limit, max(cp.MaxCatThreshold, 1))
-	for _, order := range [][]uint8{cats, reversed(cats)} {
+	// Prefixes from the low end of the order, then from the high end.
+	for _, fromHigh := range []bool{false, true} {
 		var set BinSet
 		var gl, hl float64
-		for _, c := range order[:limit] {
+		for i := range limit {
+			c := cats[i]
+			if fromHigh {
+				c = cats[len(cats)-1-i]
+			}
 			set.Add(c)
 			gl += h[c].G
 			hl += h[c].H
@@ -218,12 +223,6 @@ func ScanCategorical(h *[256]HistBin, feature, nb int, g, hs, lambda, mcw float6
 		}
 	}
 	return best
-}
-
-func reversed(s []uint8) []uint8 {
-	r := slices.Clone(s)
-	slices.Reverse(r)
-	return r
 }
 
 // HistBin sums the gradients and hessians of a bin's rows.

@@ -217,11 +217,7 @@ func TestPredictionPathsAgree(t *testing.T) {
 					row[f] = d.Features[f].Values[r]
 				}
 				m.PredictRow(row, out)
-				copy(naive, m.BaseScore)
-				for ti := range m.Trees {
-					naive[ti%k] += m.Trees[ti].leaf(row, m.CategoryBins)
-				}
-				m.transform(naive)
+				predictNodeByNode(m, row, naive)
 				for j := range k {
 					if out[j] != batch[r*k+j] || math.Abs(out[j]-naive[j]) > 1e-12 {
 						t.Fatalf("row %d output %d: row %v, batch %v, naive %v", r, j, out[j], batch[r*k+j], naive[j])
@@ -372,4 +368,15 @@ func TestValidateRejectsSharedChildren(t *testing.T) {
 	if err := m.Validate(); err == nil {
 		t.Fatal("shared children accepted")
 	}
+}
+
+// predictNodeByNode predicts a row by walking each tree node by node, the
+// reference the compiled layouts must agree with.
+func predictNodeByNode(m *Model, x []float32, out []float64) {
+	copy(out, m.BaseScore)
+	k := m.Outputs()
+	for ti := range m.Trees {
+		out[ti%k] += m.Trees[ti].leaf(x, m.CategoryBins)
+	}
+	m.transform(out)
 }

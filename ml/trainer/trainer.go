@@ -288,53 +288,10 @@ func Train(ctx context.Context, train, valid *ml.Dataset, s Spec) (*artifact.Art
 	var refit bool
 	switch s.Algorithm {
 	case artifact.GBDT:
-		p, err := GBDTParams(s.Task, numClass, s.Params)
-		if err != nil {
+		var err error
+		if held, refit, err = fitGBDT(ctx, a, train, valid, s, numClass); err != nil {
 			return nil, err
 		}
-		fit := train
-		if AutoStopping(s.Params) {
-			p.Trees, p.EarlyStoppingRounds = AutoTrees, AutoPatience
-			if _, ok := s.Params["learning_rate"]; !ok {
-				if _, ok := s.Params["eta"]; !ok {
-					p.LearningRate = 0.05
-				}
-			}
-			switch {
-			case valid != nil:
-			case train.Rows() >= autoMinRows:
-				if fit, held, err = Split(train, AutoValidFraction, p.Seed); err != nil {
-					return nil, err
-				}
-			default: // too few rows to hold any out
-				p.Trees, p.EarlyStoppingRounds = autoSmallTrees, 0
-			}
-		}
-		stopOn := valid
-		if held != nil {
-			stopOn = held
-		}
-		m, err := gbdt.Train(ctx, fit, p, gbdt.Options{Valid: stopOn, Resume: s.Resume, OnRound: s.OnRound, Engine: s.Engine})
-		if err != nil {
-			return nil, err
-		}
-		if held != nil && train.Rows() <= autoRefitRows && s.Resume == nil {
-			// Small data: the held-out rows are worth training on. Measure
-			// the early-stopped model on them, then grow the same number
-			// of rounds per row on every row.
-			a.GBDT = m
-			if a.Metrics, err = evaluate(a, held); err != nil {
-				return nil, err
-			}
-			p.Trees = max(1, int(math.Round(float64(m.BestRound)*float64(train.Rows())/float64(fit.Rows()))))
-			p.EarlyStoppingRounds = 0
-			// A new CPU engine: Train closed the first.
-			if m, err = gbdt.Train(ctx, train, p, gbdt.Options{OnRound: s.OnRound}); err != nil {
-				return nil, err
-			}
-			refit = true
-		}
-		a.GBDT = m
 	case artifact.Linear:
 		p, err := LinearParams(s.Task, numClass, s.Params)
 		if err != nil {
@@ -380,4 +337,59 @@ func evaluate(a *artifact.Artifact, d *ml.Dataset) (map[string]float64, error) {
 		return nil, err
 	}
 	return metrics.Evaluate(string(a.Task), d.Labels, preds, a.Outputs())
+}
+
+// fitGBDT fits a's tree model on train: on the validation set or held-out
+// rows for early stopping when the defaults ask for it (AutoStopping),
+// and again on every row for small data, in which case refit is set and
+// a.Metrics are already the held-out rows'.
+func fitGBDT(ctx context.Context, a *artifact.Artifact, train, valid *ml.Dataset, s Spec, numClass int) (held *ml.Dataset, refit bool, err error) {
+	p, err := GBDTParams(s.Task, numClass, s.Params)
+	if err != nil {
+		return nil, false, err
+	}
+	fit := train
+	if AutoStopping(s.Params) {
+		p.Trees, p.EarlyStoppingRounds = AutoTrees, AutoPatience
+		if _, ok := s.Params["learning_rate"]; !ok {
+			if _, ok := s.Params["eta"]; !ok {
+				p.LearningRate = 0.05
+			}
+		}
+		switch {
+		case valid != nil:
+		case train.Rows() >= autoMinRows:
+			if fit, held, err = Split(train, AutoValidFraction, p.Seed); err != nil {
+				return nil, false, err
+			}
+		default: // too few rows to hold any out
+			p.Trees, p.EarlyStoppingRounds = autoSmallTrees, 0
+		}
+	}
+	stopOn := valid
+	if held != nil {
+		stopOn = held
+	}
+	m, err := gbdt.Train(ctx, fit, p, gbdt.Options{Valid: stopOn, Resume: s.Resume, OnRound: s.OnRound, Engine: s.Engine})
+	if err != nil {
+		return nil, false, err
+	}
+	if held != nil && train.Rows() <= autoRefitRows && s.Resume == nil {
+		// Small data: the held-out rows are worth training on. Measure
+		// the early-stopped model on them, then grow the same number
+		// of rounds per row on every row.
+		a.GBDT = m
+		if a.Metrics, err = evaluate(a, held); err != nil {
+			return nil, false, err
+		}
+		p.Trees = max(1, int(math.Round(float64(m.BestRound)*float64(train.Rows())/float64(fit.Rows()))))
+		p.EarlyStoppingRounds = 0
+		// A new CPU engine: Train closed the first.
+		if m, err = gbdt.Train(ctx, train, p, gbdt.Options{OnRound: s.OnRound}); err != nil {
+			return nil, false, err
+		}
+		refit = true
+	}
+	a.GBDT = m
+	return held, refit, nil
 }
