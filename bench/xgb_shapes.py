@@ -7,8 +7,9 @@
         the model; prints {"load_s", "train_s"} as JSON. The caller times
         the whole process and reads its peak RSS.
     python3 bench/xgb_shapes.py eval DIR SHAPE TASK CLASSES MODEL
-        reads DIR/SHAPE-test.csv, predicts it (median of 3 timed runs) and
-        prints {"predict_rows_per_s", metrics...} as JSON.
+        reads DIR/SHAPE-test.csv, predicts it (median of 3 timed runs),
+        writes the predictions to MODEL.pred.csv (one row per line, for the
+        import check) and prints {"predict_rows_per_s", metrics...} as JSON.
 """
 import json
 import sys
@@ -79,6 +80,7 @@ else:
         p = predict()
         rates.append(len(y) / (time.perf_counter() - t0))
     out = {"predict_rows_per_s": sorted(rates)[1]}
+    np.savetxt(model + ".pred.csv", p.reshape(len(y), -1), delimiter=",", fmt="%.9g")
     if task == "binary":
         out["auc"] = roc_auc_score(y, p)
         out["logloss"] = log_loss(y, p)

@@ -4,7 +4,9 @@
 // CSV file in turn, each in its own process, timed whole and measured for
 // peak RSS, and each reporting how long its training alone took. Then each
 // model predicts the shape's test file (median of 3 runs) and is scored on
-// it. It prints a Markdown table.
+// it. It prints a Markdown table, and a second one from the import check:
+// XGBoost's model through `sluice ml import-xgboost`, predicting the test
+// file beside XGBoost's own predictions.
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +69,12 @@ func main() {
 			fail(fmt.Errorf("%s: %w", s.name, err))
 		}
 	}
+	fmt.Println()
+	fmt.Println("| shape | XGBoost's model imported | test rows | largest difference from XGBoost's predictions |")
+	fmt.Println("|---|---|---|---|")
+	for _, line := range b.imports {
+		fmt.Println(line)
+	}
 }
 
 func fail(err error) {
@@ -76,6 +85,7 @@ func fail(err error) {
 type bench struct {
 	dir, sluice, python, script, work string
 	threads                           int
+	imports                           []string // the import check's rows
 }
 
 // side is one library's figures on one shape.
@@ -100,6 +110,9 @@ func (b *bench) run(s shape) error {
 	xg, err := b.xgboostSide(s)
 	if err != nil {
 		return err
+	}
+	if err := b.checkImport(s); err != nil {
+		return fmt.Errorf("import check: %w", err)
 	}
 	dims := fmt.Sprintf("%d × %d", rows, feats)
 	for _, r := range []struct {
@@ -152,33 +165,11 @@ func (b *bench) sluiceSide(s shape, train string) (side, int, int, error) {
 	}
 	v := side{e2eS: wall, rssMiB: rss}
 	v.trainS, _ = strconv.ParseFloat(string(m[1]), 64)
-
-	f, err := os.Open(model)
+	test, a, preds, err := b.predictTest(s, model, 4)
 	if err != nil {
 		return side{}, 0, 0, err
 	}
-	a, err := artifact.Decode(bufio.NewReader(f))
-	f.Close()
-	if err != nil {
-		return side{}, 0, 0, err
-	}
-	test, err := sources.ReadDataset(context.Background(), filepath.Join(b.dir, s.name+"-test.csv"),
-		ml.ArrowOptions{Label: "y", Task: a.Task, Columns: trainer.ArtifactColumns(a), Classes: a.Classes}, nil)
-	if err != nil {
-		return side{}, 0, 0, err
-	}
-	cols := trainer.Columns2D(test)
-	var preds []float64
-	var rates []float64
-	for range 4 { // a warm-up, then 3 timed
-		start := time.Now()
-		if preds, err = a.Predict(cols, b.threads); err != nil {
-			return side{}, 0, 0, err
-		}
-		rates = append(rates, float64(test.Rows())/time.Since(start).Seconds())
-	}
-	slices.Sort(rates[1:])
-	v.predictRowsPerS = rates[2]
+	v.predictRowsPerS = test.rowsPerS
 	ms, err := metrics.Evaluate(s.task, test.Labels, preds, a.Outputs())
 	if err != nil {
 		return side{}, 0, 0, err
@@ -186,6 +177,96 @@ func (b *bench) sluiceSide(s shape, train string) (side, int, int, error) {
 	v.metric, v.metricVal = metricOf(s.task, ms)
 	// The training file has 4× the test file's rows.
 	return v, 4 * test.Rows(), len(test.Features), nil
+}
+
+// testSet is a shape's test file as a model reads it.
+type testSet struct {
+	*ml.Dataset
+	rowsPerS float64 // the median of the timed runs
+}
+
+// predictTest reads the shape's test file for the artifact at model and
+// predicts it runs times (the first a warm-up when there are several).
+func (b *bench) predictTest(s shape, model string, runs int) (testSet, *artifact.Artifact, []float64, error) {
+	f, err := os.Open(model)
+	if err != nil {
+		return testSet{}, nil, nil, err
+	}
+	a, err := artifact.Decode(bufio.NewReader(f))
+	f.Close()
+	if err != nil {
+		return testSet{}, nil, nil, err
+	}
+	d, err := sources.ReadDataset(context.Background(), filepath.Join(b.dir, s.name+"-test.csv"),
+		ml.ArrowOptions{Label: "y", Task: a.Task, Columns: trainer.ArtifactColumns(a), Classes: a.Classes}, nil)
+	if err != nil {
+		return testSet{}, nil, nil, err
+	}
+	cols := trainer.Columns2D(d)
+	var preds []float64
+	var rates []float64
+	for range runs {
+		start := time.Now()
+		if preds, err = a.Predict(cols, b.threads); err != nil {
+			return testSet{}, nil, nil, err
+		}
+		rates = append(rates, float64(d.Rows())/time.Since(start).Seconds())
+	}
+	timed := rates
+	if runs > 1 {
+		timed = rates[1:]
+	}
+	slices.Sort(timed)
+	return testSet{Dataset: d, rowsPerS: timed[len(timed)/2]}, a, preds, nil
+}
+
+// checkImport imports the shape's XGBoost model (with its categories) and
+// records how far its predictions of the test file are from XGBoost's.
+func (b *bench) checkImport(s shape) error {
+	xgbModel := filepath.Join(b.work, s.name+".xgb.json")
+	imported := filepath.Join(b.work, s.name+".imported.sluice")
+	if _, _, _, err := b.runTimed(b.sluice, "ml", "import-xgboost", xgbModel,
+		"-categories", xgbModel+".categories.json", "-o", imported); err != nil {
+		return err
+	}
+	test, a, preds, err := b.predictTest(s, imported, 1)
+	if err != nil {
+		return err
+	}
+	want, err := readPredictions(xgbModel + ".pred.csv")
+	if err != nil {
+		return err
+	}
+	if len(want) != len(preds) {
+		return fmt.Errorf("%d imported predictions, %d of XGBoost's", len(preds), len(want))
+	}
+	worst := 0.0
+	for i := range preds {
+		worst = max(worst, math.Abs(preds[i]-want[i]))
+	}
+	b.imports = append(b.imports, fmt.Sprintf("| %s | %d trees | %d | %.2g |", s.name, len(a.GBDT.Trees), test.Rows(), worst))
+	return nil
+}
+
+// readPredictions reads xgb_shapes.py's predictions file, row-major.
+func readPredictions(path string) ([]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		for _, field := range strings.Split(sc.Text(), ",") {
+			v, err := strconv.ParseFloat(field, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			out = append(out, v)
+		}
+	}
+	return out, sc.Err()
 }
 
 // metricOf picks the table's metric from either side's metrics (named as

@@ -291,31 +291,44 @@ func runMLEval(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runMLImportXGBoost(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlagSet("ml import-xgboost", stderr)
-	var out string
+	var out, catPath string
 	f.StringVar(&out, "o", "model.sluice", "output artifact")
+	f.StringVar(&catPath, "categories", "", `JSON file naming each categorical feature's categories in XGBoost's code order, {"colour": ["blue", "green"]}`)
 	path, err := f.parseOne(args)
 	if err != nil {
 		return err
 	}
 	if path == "" {
-		return errors.New("usage: sluice ml import-xgboost MODEL.json -o model.sluice")
+		return errors.New("usage: sluice ml import-xgboost MODEL.json [-categories CATEGORIES.json] -o model.sluice")
+	}
+	var categories map[string][]string
+	if catPath != "" {
+		cf, err := os.Open(catPath)
+		if err != nil {
+			return err
+		}
+		categories, err = xgboost.ReadCategories(cf)
+		cf.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", catPath, err)
+		}
 	}
 	r, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m, names, err := xgboost.Import(r)
+	m, features, err := xgboost.Import(r, categories)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	a := &artifact.Artifact{Task: m.Task, Algorithm: artifact.GBDT, GBDT: m, Source: "xgboost"}
-	for i := range m.NumFeatures {
-		name := fmt.Sprintf("f%d", i)
-		if i < len(names) {
-			name = names[i]
+	for _, ft := range features {
+		kind := "numeric"
+		if ft.Categories != nil {
+			kind = "categorical"
 		}
-		a.Features = append(a.Features, artifact.Feature{Name: name, Kind: "numeric"})
+		a.Features = append(a.Features, artifact.Feature{Name: ft.Name, Kind: kind, Categories: ft.Categories})
 	}
 	if err := writeArtifact(out, a); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -277,16 +278,75 @@ func TestImportXGBoostServesXGBoostsPredictions(t *testing.T) {
 	if err := os.WriteFile(inputs, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	preds := filepath.Join(dir, "preds.csv")
+	predictLikeXGBoost(t, model, inputs, filepath.Join(fixtures, "binary.pred.csv"))
+}
+
+// TestImportXGBoostCategorical imports the categorical fixture with its
+// categories and scores a CSV of category names (and missing values)
+// through the CLI: XGBoost's predictions, through Sluice's encoding.
+func TestImportXGBoostCategorical(t *testing.T) {
+	dir := t.TempDir()
+	fixtures := filepath.Join("..", "..", "ml", "xgboost", "testdata")
+	model := filepath.Join(dir, "xgb.sluice")
+	run(t, "ml", "import-xgboost", filepath.Join(fixtures, "categorical.json"),
+		"-categories", filepath.Join(fixtures, "categorical.categories.json"), "-o", model)
+
+	catJSON, err := os.ReadFile(filepath.Join(fixtures, "categorical.categories.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var levels map[string][]string
+	if err := json.Unmarshal(catJSON, &levels); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(fixtures, "categorical.inputs.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("x0,small,large,x1\n")
+	name := func(col, code string) string {
+		if code == "nan" {
+			return ""
+		}
+		i, err := strconv.Atoi(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return levels[col][i]
+	}
+	for _, r := range recs {
+		fmt.Fprintf(&b, "%s,%s,%s,%s\n", strings.ReplaceAll(r[0], "nan", ""), name("small", r[1]), name("large", r[2]), strings.ReplaceAll(r[3], "nan", ""))
+	}
+	inputs := filepath.Join(dir, "inputs.csv")
+	if err := os.WriteFile(inputs, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	predictLikeXGBoost(t, model, inputs, filepath.Join(fixtures, "categorical.pred.csv"))
+	if out := run(t, "ml", "inspect", model); !strings.Contains(out, "categorical") {
+		t.Fatalf("inspect does not show the categorical features:\n%s", out)
+	}
+}
+
+// predictLikeXGBoost scores inputs with the imported model through the
+// CLI and compares with XGBoost's predictions in want.
+func predictLikeXGBoost(t *testing.T, model, inputs, want string) {
+	t.Helper()
+	preds := filepath.Join(t.TempDir(), "preds.csv")
 	run(t, "ml", "predict", "-model", model, "-data", inputs, "-o", preds)
 	got := readColumn(t, preds, 0, true)
-	want := readColumn(t, filepath.Join(fixtures, "binary.pred.csv"), 0, false)
-	if len(got) != len(want) {
-		t.Fatalf("%d predictions, want %d", len(got), len(want))
+	xgb := readColumn(t, want, 0, false)
+	if len(got) != len(xgb) {
+		t.Fatalf("%d predictions, want %d", len(got), len(xgb))
 	}
 	for i := range got {
-		if math.Abs(got[i]-want[i]) > 1e-6 {
-			t.Fatalf("row %d: %v, XGBoost %v", i, got[i], want[i])
+		if math.Abs(got[i]-xgb[i]) > 1e-6 {
+			t.Fatalf("row %d: %v, XGBoost %v", i, got[i], xgb[i])
 		}
 	}
 }

@@ -7,9 +7,10 @@
 // a uint32 header length and a JSON header, the binary body (GBDT trees),
 // and a CRC-32 (IEEE) of everything before it. Version 2 added categorical
 // splits: after each node's version 1 fields, a flag byte, and for a
-// categorical split the 32-byte set of bins that go left; the header
-// holds each categorical feature's category-to-bin map. Version 1 files
-// still decode.
+// categorical split the 32-byte set of bins that go left (flag 1), or a
+// uint32 word count and the words of the set of category codes that go
+// left (flag 2, gbdt.Node.LeftCodes); the header holds each categorical
+// feature's category-to-bin map. Version 1 files still decode.
 package artifact
 
 import (
@@ -229,6 +230,12 @@ func Encode(w io.Writer, a *Artifact) error {
 				b = le.AppendUint64(b, math.Float64bits(n.Cover))
 				switch {
 				case version < 2:
+				case n.LeftCodes != nil:
+					b = append(b, 2)
+					b = le.AppendUint32(b, uint32(len(n.LeftCodes)))
+					for _, w := range n.LeftCodes {
+						b = le.AppendUint64(b, w)
+					}
 				case n.Categorical:
 					b = append(b, 1)
 					for _, w := range n.LeftBins {
@@ -371,6 +378,21 @@ func decodeNode(p []byte, version uint16) (gbdt.Node, []byte, error) {
 			n.LeftBins[w] = le.Uint64(p[8*w:])
 		}
 		p = p[binSetSize:]
+	case 2:
+		if len(p) < 4 {
+			return gbdt.Node{}, nil, errors.New("category code set truncated")
+		}
+		words := int(le.Uint32(p))
+		p = p[4:]
+		if words > len(p)/8 {
+			return gbdt.Node{}, nil, fmt.Errorf("category code set of %d words in %d bytes", words, len(p))
+		}
+		n.Categorical = true
+		n.LeftCodes = make([]uint64, words)
+		for w := range n.LeftCodes {
+			n.LeftCodes[w] = le.Uint64(p[8*w:])
+		}
+		p = p[8*words:]
 	default:
 		return gbdt.Node{}, nil, fmt.Errorf("flags %#x", flag)
 	}
@@ -434,7 +456,18 @@ func Dump(a *Artifact) ([]byte, error) {
 func leftCategories(a *Artifact, n gbdt.Node) []string {
 	f := int(n.Feature)
 	out := []string{}
-	if f >= len(a.GBDT.CategoryBins) || f >= len(a.Features) {
+	if f >= len(a.Features) {
+		return out
+	}
+	if n.LeftCodes != nil {
+		for code, name := range a.Features[f].Categories {
+			if code>>6 < len(n.LeftCodes) && n.LeftCodes[code>>6]>>(code&63)&1 != 0 {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	if f >= len(a.GBDT.CategoryBins) {
 		return out
 	}
 	for code, b := range a.GBDT.CategoryBins[f] {

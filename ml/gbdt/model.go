@@ -20,6 +20,12 @@ import (
 // DefaultLeft is set. A Categorical node sends a row Left when its
 // category's bin (Model.CategoryBins) is in LeftBins; the missing bin's
 // bit agrees with DefaultLeft.
+//
+// A Categorical node may instead test the category code itself: LeftCodes
+// is then a bit set over codes, and a missing value or a code past the set
+// goes Left when DefaultLeft is set. Imported models use it for features
+// whose splits tell more categories apart than there are bins; such a
+// feature has no CategoryBins, and every split on it is by code.
 type Node struct {
 	Feature     int32
 	Left        int32
@@ -28,6 +34,7 @@ type Node struct {
 	DefaultLeft bool
 	Categorical bool
 	LeftBins    BinSet
+	LeftCodes   []uint64
 	// Value is the leaf's output (learning rate applied) or, for an inner
 	// node, the output it would have had as a leaf.
 	Value float64
@@ -60,9 +67,11 @@ type Model struct {
 	once     sync.Once
 	compiled []flatTree
 	// categorical is set when a node splits by category: prediction then
-	// walks catTrees, which test a bin set at such nodes.
+	// walks catTrees, which test a bin set (or a code set) at such nodes.
+	// byCode marks the features split by LeftCodes.
 	categorical bool
 	catTrees    []catTree
+	byCode      []bool
 }
 
 // Compiled trees read features from a scratch layout that holds each value
@@ -101,6 +110,12 @@ func (m *Model) compile() []flatTree {
 		for _, t := range m.Trees {
 			for _, n := range t.Nodes {
 				m.categorical = m.categorical || (n.Feature >= 0 && n.Categorical)
+				if n.Feature >= 0 && n.LeftCodes != nil {
+					if m.byCode == nil {
+						m.byCode = make([]bool, m.NumFeatures)
+					}
+					m.byCode[n.Feature] = true
+				}
 			}
 		}
 		if m.categorical {
@@ -259,6 +274,10 @@ func (m *Model) Validate() error {
 	if len(m.CategoryBins) > m.NumFeatures {
 		return fmt.Errorf("gbdt: category bins for %d features of %d", len(m.CategoryBins), m.NumFeatures)
 	}
+	// A feature split by code is split no other way: prediction reads it
+	// as a code.
+	const numericSplit, byBinSplit, byCodeSplit = 1, 2, 4
+	splits := make(map[int32]uint8)
 	for ti, t := range m.Trees {
 		if len(t.Nodes) == 0 {
 			return fmt.Errorf("gbdt: tree %d is empty", ti)
@@ -286,12 +305,27 @@ func (m *Model) Validate() error {
 			if int(n.Feature) >= m.NumFeatures {
 				return fmt.Errorf("gbdt: tree %d node %d splits on feature %d of %d", ti, ni, n.Feature, m.NumFeatures)
 			}
-			if n.Categorical {
-				if int(n.Feature) >= len(m.CategoryBins) || m.CategoryBins[n.Feature] == nil {
-					return fmt.Errorf("gbdt: tree %d node %d splits feature %d by category, but it has no category bins", ti, ni, n.Feature)
+			hasBins := int(n.Feature) < len(m.CategoryBins) && m.CategoryBins[n.Feature] != nil
+			switch {
+			case n.LeftCodes != nil && !n.Categorical:
+				return fmt.Errorf("gbdt: tree %d node %d has category codes but is not categorical", ti, ni)
+			case n.LeftCodes != nil && hasBins:
+				return fmt.Errorf("gbdt: tree %d node %d splits feature %d by code, but it has category bins", ti, ni, n.Feature)
+			case len(n.LeftCodes) > maxCodeWords:
+				return fmt.Errorf("gbdt: tree %d node %d has a code set of %d words, over %d", ti, ni, len(n.LeftCodes), maxCodeWords)
+			case n.Categorical && n.LeftCodes == nil && !hasBins:
+				return fmt.Errorf("gbdt: tree %d node %d splits feature %d by category, but it has no category bins", ti, ni, n.Feature)
+			}
+			switch {
+			case n.LeftCodes != nil:
+				splits[n.Feature] |= byCodeSplit
+			case n.Categorical:
+				splits[n.Feature] |= byBinSplit
+			default:
+				splits[n.Feature] |= numericSplit
+				if t := float64(n.Threshold); math.IsNaN(t) || math.IsInf(t, -1) {
+					return fmt.Errorf("gbdt: tree %d node %d has threshold %v", ti, ni, n.Threshold)
 				}
-			} else if t := float64(n.Threshold); math.IsNaN(t) || math.IsInf(t, -1) {
-				return fmt.Errorf("gbdt: tree %d node %d has threshold %v", ti, ni, n.Threshold)
 			}
 			// Children after their parent: no cycles, traversal ends.
 			if int(n.Left) <= ni || int(n.Right) <= ni || int(n.Left) >= len(t.Nodes) || int(n.Right) >= len(t.Nodes) {
@@ -299,7 +333,36 @@ func (m *Model) Validate() error {
 			}
 		}
 	}
+	for f, kinds := range splits {
+		if kinds&byCodeSplit != 0 && kinds != byCodeSplit {
+			return fmt.Errorf("gbdt: feature %d is split by category code and another way", f)
+		}
+	}
 	return nil
+}
+
+// maxCodeWords bounds a node's LeftCodes: 2^20 categories.
+const maxCodeWords = 1 << 14
+
+// codeMissing is the value a row holds for a feature split by code when
+// its value is missing or not a code: past every code set.
+const codeMissing = 1 << 24
+
+// categoryCode is v as a category code, or codeMissing.
+func categoryCode(v float32) uint32 {
+	if !(v >= 0 && v < codeMissing) || v != float32(uint32(v)) {
+		return codeMissing
+	}
+	return uint32(v)
+}
+
+// codeLeft says whether a code (categoryCode's) goes left at a node with
+// the code set set: its bit, or defaultLeft past the set.
+func codeLeft(set []uint64, c uint32, defaultLeft bool) bool {
+	if int(c>>6) >= len(set) {
+		return defaultLeft
+	}
+	return set[c>>6]>>(c&63)&1 != 0
 }
 
 // leaf returns the value of the leaf that row x reaches; catBins are the
@@ -313,6 +376,14 @@ func (t *Tree) leaf(x []float32, catBins [][]uint8) float64 {
 			return n.Value
 		}
 		v := x[n.Feature]
+		if n.LeftCodes != nil {
+			if codeLeft(n.LeftCodes, categoryCode(v), n.DefaultLeft) {
+				i = n.Left
+			} else {
+				i = n.Right
+			}
+			continue
+		}
 		if n.Categorical {
 			if n.LeftBins.Has(catBin(catBins[n.Feature], v)) {
 				i = n.Left
@@ -547,6 +618,9 @@ func (m *Model) putRowCategorical(dst []float32, x func(f int) float32) {
 		case f < len(m.CategoryBins) && m.CategoryBins[f] != nil:
 			b := float32(catBin(m.CategoryBins[f], v))
 			dst[2*f], dst[2*f+1] = b, b
+		case m.byCode != nil && m.byCode[f]:
+			c := float32(categoryCode(v))
+			dst[2*f], dst[2*f+1] = c, c
 		case v != v:
 			dst[2*f], dst[2*f+1] = inf, ninf
 		default:
@@ -556,8 +630,10 @@ func (m *Model) putRowCategorical(dst []float32, x func(f int) float32) {
 }
 
 // catNode is a node of a model with categorical splits, laid out for
-// prediction: a numeric node steps as a flatNode does; a categorical one
-// (set >= 0) reads the row's bin and goes left when it is in sets[set].
+// prediction: a numeric node (set -1) steps as a flatNode does; a
+// categorical one reads the row's bin and goes left when it is in
+// sets[set], or (set <= -2) its code and goes left when codes[-2-set]
+// says so.
 type catNode struct {
 	off       int32 // byte offset of the value in a single row
 	left      int32
@@ -569,9 +645,16 @@ type catNode struct {
 type catTree struct {
 	nodes  []catNode
 	sets   []BinSet
+	codes  []codeSet
 	values []float64
 	depth  int
 	output int
+}
+
+// codeSet is a compiled LeftCodes.
+type codeSet struct {
+	left        []uint64
+	defaultLeft bool
 }
 
 // compileCategorical lays trees out as catTrees: children side by side, a
@@ -585,6 +668,9 @@ func compileCategorical(trees []Tree, k int) []catTree {
 			case n.Feature < 0:
 				ct.nodes[me] = catNode{left: me, threshold: float32(math.NaN()), set: -1}
 				ct.values[me] = n.Value
+			case n.LeftCodes != nil:
+				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: -2 - int32(len(ct.codes))}
+				ct.codes = append(ct.codes, codeSet{n.LeftCodes, n.DefaultLeft})
 			case n.Categorical:
 				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: int32(len(ct.sets))}
 				ct.sets = append(ct.sets, n.LeftBins)
@@ -609,7 +695,12 @@ func (t *catTree) leaf(row unsafe.Pointer) float64 {
 		n := (*catNode)(unsafe.Add(nodes, uintptr(i)*unsafe.Sizeof(catNode{})))
 		v := *(*float32)(unsafe.Add(row, uintptr(n.off)))
 		if n.set < 0 {
-			i = n.left + b2i(v >= n.threshold)
+			if n.set == -1 {
+				i = n.left + b2i(v >= n.threshold)
+			} else {
+				c := &t.codes[-2-n.set]
+				i = n.left + b2i(!codeLeft(c.left, uint32(v), c.defaultLeft))
+			}
 			continue
 		}
 		b := uint32(v) // a bin, 0 to 255
