@@ -98,6 +98,9 @@ type TrainingSetResult struct {
 	Seconds float64
 	// Reused says the table already held this set; nothing was built.
 	Reused bool
+	// Phases is where the time went, in seconds by phase (see
+	// features.Timings).
+	Phases map[string]float64 `json:",omitempty"`
 }
 
 // TrainingSet builds training.<model> (see features.Store.BuildTrainingSet),
@@ -147,6 +150,10 @@ type MaterializeResult struct {
 	Reused bool `json:",omitempty"`
 	// EmptyWindows says every window of every entity was empty.
 	EmptyWindows bool `json:",omitempty"`
+	// Seconds is the activity's time; Phases is where it went, in seconds
+	// by phase (see features.Timings).
+	Seconds float64            `json:",omitempty"`
+	Phases  map[string]float64 `json:",omitempty"`
 }
 
 // Materialize computes a view's features as of a time (see

@@ -6,6 +6,14 @@
 # functions over RANGE frames) and a point-in-time join of the labels
 # against the events (DuckDB: ASOF JOIN). Both print checksums of what they
 # computed, which must agree. Prints a Markdown table.
+#
+# Then the product path (bench/featpath): the sluice CLI against a dev
+# stack with an io worker of its own, on generated Parquet files (the
+# shapes in FEATPATH_SHAPES: base, string-keys and wide by default; 30m
+# and 100m for scale), beside DuckDB's best queries and its Parquet →
+# Parquet jobs: ingest, training set, materialize (full and the next
+# day's incremental run), with the worker's CPU seconds, peak RSS and
+# phases. FEATPATH_SHAPES=none skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -30,3 +38,10 @@ for key, name in (("windows", "windowed sum/count/mean, 7d and 30d, at every eve
     agree = abs(s[key + "_checksum"] - d[key + "_checksum"]) <= 1e-9 * max(1, abs(d[key + "_checksum"]))
     print(f"| {name} | {ss:.2f} s | {ds:.2f} s | {ds / ss:.2f} | {'yes' if agree else 'NO: %r vs %r' % (s[key + '_checksum'], d[key + '_checksum'])} |")
 PY
+
+if [ "${FEATPATH_SHAPES:-base,string-keys,wide}" != none ]; then
+  $GO build -o "$out/sluice" ./cmd/sluice
+  $GO build -o "$out/featpath" ./bench/featpath
+  echo "product path: the CLI against a dev stack, and DuckDB..." >&2
+  "$out/featpath" -data bench/data/featpath -shapes "${FEATPATH_SHAPES:-base,string-keys,wide}" -sluice "$out/sluice" -duckdb "$out/duckdb"
+fi

@@ -49,6 +49,10 @@ type MaterializeResult struct {
 	// sums null): the as-of time is likely before or after the source's
 	// data, such as now for historical data.
 	EmptyWindows bool
+	// Seconds is the activity's time; Phases is where it went, in seconds
+	// by phase (PhasePlan…).
+	Seconds float64            `json:",omitempty"`
+	Phases  map[string]float64 `json:",omitempty"`
 }
 
 // Materialize computes a view's features for its entities as of a time
@@ -62,6 +66,13 @@ type MaterializeResult struct {
 // the watermark's: a row entered (watermark, t], or left a window w
 // ((watermark−w, t−w]), or a plain column aged past the ttl.
 func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progress func()) (MaterializeResult, error) {
+	tm, begin := &Timings{}, time.Now()
+	res, err := s.materialize(ctx, req, progress, tm)
+	res.Phases, res.Seconds = tm.Seconds(), time.Since(begin).Seconds()
+	return res, err
+}
+
+func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progress func(), tm *Timings) (MaterializeResult, error) {
 	v := req.View.View
 	res := MaterializeResult{Table: naming.Table(naming.Features, v.Name)}
 	if v.Name == "" || req.View.Table == "" || req.RunID == "" || req.AsOf.IsZero() {
@@ -74,10 +85,12 @@ func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progres
 			return res, err
 		}
 	}
+	start := time.Now()
 	src, err := s.Catalog.Read(ctx, req.View.Table, lakehouse.ScanOptions{Columns: req.View.columns()})
 	if err != nil {
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
 	}
+	tm.Since(PhasePlan, start)
 	res.SourceSnapshot = src.SnapshotID
 	// The same as-of time from the same source snapshot: the run's
 	// snapshot holds the answer already.
@@ -97,10 +110,10 @@ func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progres
 		}
 		return res, nil
 	}
-	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn}
+	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn, timings: tm}
 	windows := newWindowTally(v)
 	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
-		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir},
+		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir, Memory: s.spillMemory(), Timings: tm},
 			func(rec arrow.RecordBatch) error {
 				windows.add(rec)
 				return emit(rec)
@@ -118,11 +131,19 @@ func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progres
 	if w.stage.Done {
 		res.SnapshotID = w.stage.SnapshotID()
 		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
-	} else if res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t); err != nil {
-		return res, err
+	} else {
+		start := time.Now()
+		res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t)
+		tm.Since(PhaseCommit, start)
+		if err != nil {
+			return res, err
+		}
 	}
 	if req.Online && s.Online != nil {
-		if res.Online, err = s.upsertOnline(ctx, res, v, t); err != nil {
+		start := time.Now()
+		res.Online, err = s.upsertOnline(ctx, res, v, t)
+		tm.Since(PhaseOnline, start)
+		if err != nil {
 			return res, err
 		}
 	}

@@ -32,10 +32,13 @@ func Snapshot(ctx context.Context, events iter.Seq2[arrow.RecordBatch, error], v
 		return err
 	}
 	defer os.RemoveAll(dir)
-	sp := NewSpill(dir, v.Key, parts, maphash.MakeSeed())
-	for rec, err := range events {
+	sp := NewSpill(dir, v.Key, parts, maphash.MakeSeed(), o.Memory)
+	defer sp.Release()
+	for rec, err := range o.Timings.timed(PhaseRead, events) {
 		if err == nil {
+			start := time.Now()
 			err = sp.Add(ctx, rec)
+			o.Timings.Since(PhaseSpill, start)
 		}
 		if err != nil {
 			sp.Close()
@@ -48,16 +51,20 @@ func Snapshot(ctx context.Context, events iter.Seq2[arrow.RecordBatch, error], v
 	at := t.UTC().UnixMicro()
 	emit = serialized(emit)
 	return eachPartition(ctx, parts, func(p int) error {
+		defer sp.Drop(p)
+		start := time.Now()
 		recs, err := sp.Read(p)
+		o.Timings.Since(PhaseUnspill, start)
 		if err != nil || len(recs) == 0 {
 			return err
 		}
 		defer releaseAll(recs)
-		return snapshotPartition(ctx, recs, v, at, changed, emit)
+		return snapshotPartition(ctx, recs, v, at, changed, o.Timings, emit)
 	})
 }
 
-func snapshotPartition(ctx context.Context, recs []arrow.RecordBatch, v View, at int64, changed func(time.Time) bool, emit func(arrow.RecordBatch) error) error {
+func snapshotPartition(ctx context.Context, recs []arrow.RecordBatch, v View, at int64, changed func(time.Time) bool, tm *Timings, emit func(arrow.RecordBatch) error) error {
+	start := time.Now()
 	// The entities: a row at or before t, and a changed row if asked.
 	seen := map[any]bool{}
 	keyType := recs[0].Schema().Field(recs[0].Schema().FieldIndices(v.Key)[0]).Type
@@ -122,6 +129,7 @@ func snapshotPartition(ctx context.Context, recs []arrow.RecordBatch, v View, at
 	cols := append([]arrow.Array{keys, asOf}, feats.Columns()...)
 	out := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(len(times)))
 	defer out.Release()
+	tm.Since(PhaseCompute, start)
 	return emit(out)
 }
 

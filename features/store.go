@@ -30,11 +30,29 @@ type Store struct {
 	Online *online.Store
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
+	// SpillMemory bounds the bytes of rows a training set or a
+	// materialization keeps in memory rather than in spill files; 0 means
+	// DefaultSpillMemory and a negative value keeps none.
+	SpillMemory int64
 	// TrainingSetRetention is how long a training set's replaced
 	// snapshots stay readable (trials in flight read theirs) before a
 	// rebuild expires them and deletes their files; 0 means an hour.
 	// Snapshots a model version holds are tagged and never expire.
 	TrainingSetRetention time.Duration
+}
+
+// DefaultSpillMemory is Store.SpillMemory's default: 1 GiB.
+const DefaultSpillMemory = 1 << 30
+
+// spillMemory is a fresh budget for one run.
+func (s *Store) spillMemory() *Memory {
+	switch {
+	case s.SpillMemory < 0:
+		return nil
+	case s.SpillMemory == 0:
+		return NewMemory(DefaultSpillMemory)
+	}
+	return NewMemory(s.SpillMemory)
 }
 
 // Snapshot summary and property keys of the tables the store writes.
@@ -109,10 +127,12 @@ type TrainingSetResult struct {
 	// Read maps each table read to the snapshot read, so the set can be
 	// rebuilt exactly.
 	Read map[string]int64
-	// Seconds is the build's compute time.
+	// Seconds is the activity's time, from the reuse check to the commit.
 	Seconds float64
 	// Reused says the table already held this set; nothing was built.
 	Reused bool
+	// Phases is where the time went, in seconds by phase (PhasePlan…).
+	Phases map[string]float64 `json:",omitempty"`
 }
 
 // BuildTrainingSet builds training.<model>: every label row with each
@@ -121,8 +141,14 @@ type TrainingSetResult struct {
 // snapshot of every table read. A retry of a committed run writes
 // nothing; progress is called as partitions come out.
 func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, progress func()) (TrainingSetResult, error) {
+	tm, begin := &Timings{}, time.Now()
+	res, err := s.buildTrainingSet(ctx, req, progress, tm)
+	res.Phases, res.Seconds = tm.Seconds(), time.Since(begin).Seconds()
+	return res, err
+}
+
+func (s *Store) buildTrainingSet(ctx context.Context, req TrainingSetRequest, progress func(), tm *Timings) (TrainingSetResult, error) {
 	res := TrainingSetResult{Table: naming.Table(naming.Training, req.Model), Read: map[string]int64{}}
-	begin := time.Now()
 	if req.Model == "" || req.RunID == "" || req.LabelTable == "" || req.Key == "" || req.LabelTime == "" || req.LabelColumn == "" || len(req.Views) == 0 {
 		return res, permanent.Errorf(permanent.BadInput, "a training set needs a model, a run id, a label table with key, time and label columns, and views")
 	}
@@ -135,6 +161,7 @@ func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, pr
 			return r, err
 		}
 	}
+	start := time.Now()
 	labels, err := s.Catalog.Read(ctx, req.LabelTable, lakehouse.ScanOptions{Columns: []string{req.Key, req.LabelTime, req.LabelColumn}})
 	if err != nil {
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
@@ -144,10 +171,12 @@ func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, pr
 	if err != nil {
 		return res, err
 	}
+	tm.Since(PhasePlan, start)
 	// The set streams to a staged write as partitions come out.
-	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: req.LabelTime}
+	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: req.LabelTime, timings: tm}
 	res.Rows, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
-		return TrainingSet(ctx, labels.Records, views, TrainingSetOptions{Key: req.Key, Time: req.LabelTime, Partitions: req.Partitions, Dir: s.TempDir}, emit)
+		return TrainingSet(ctx, labels.Records, views, TrainingSetOptions{Key: req.Key, Time: req.LabelTime, Partitions: req.Partitions, Dir: s.TempDir,
+			Memory: s.spillMemory(), Timings: tm}, emit)
 	})
 	if err != nil {
 		return res, err
@@ -155,7 +184,6 @@ func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, pr
 	if w.stage == nil {
 		return res, permanent.Errorf(permanent.BadInput, "%s has no label rows", req.LabelTable)
 	}
-	res.Seconds = time.Since(begin).Seconds()
 	if w.stage.Done {
 		res.SnapshotID = w.stage.SnapshotID()
 		res.Rows, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
@@ -165,7 +193,9 @@ func (s *Store) BuildTrainingSet(ctx context.Context, req TrainingSetRequest, pr
 	for t, id := range res.Read {
 		summary[ReadSnapshotPrefix+t] = strconv.FormatInt(id, 10)
 	}
+	start = time.Now()
 	r, err := w.stage.Commit(ctx, lakehouse.CommitOptions{Replace: true, Summary: summary})
+	tm.Since(PhaseCommit, start)
 	if err != nil {
 		return res, err
 	}
@@ -228,12 +258,13 @@ func (s *Store) ReadViews(ctx context.Context, svs []SourcedView, read map[strin
 // sink writes batches of one schema to a table through a stage,
 // creating the table from the first batch.
 type sink struct {
-	s     *Store
-	table string
-	runID string
-	ts    string
-	stage *lakehouse.Stage
-	w     *lakehouse.Writer
+	s       *Store
+	table   string
+	runID   string
+	ts      string
+	timings *Timings // counts PhaseWrite: the time spent adding batches and closing
+	stage   *lakehouse.Stage
+	w       *lakehouse.Writer
 }
 
 // run writes what compute emits, calling progress for each batch, and
@@ -243,9 +274,13 @@ func (k *sink) run(ctx context.Context, progress func(), compute func(emit func(
 	err := compute(func(rec arrow.RecordBatch) error {
 		progress()
 		rows += rec.NumRows()
+		defer k.timings.Since(PhaseWrite, time.Now())
 		return k.add(ctx, rec)
 	})
-	if err = errors.Join(err, k.close()); err != nil {
+	start := time.Now()
+	err = errors.Join(err, k.close())
+	k.timings.Since(PhaseWrite, start)
+	if err != nil {
 		k.abort(ctx)
 	}
 	return rows, err

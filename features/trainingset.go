@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -30,6 +31,11 @@ type TrainingSetOptions struct {
 	Partitions int
 	// Dir holds the spill files; empty means a temporary folder.
 	Dir string
+	// Memory bounds the rows kept in memory rather than in spill files,
+	// shared by every input; nil spills everything to files.
+	Memory *Memory
+	// Timings, when set, counts where the time goes.
+	Timings *Timings
 }
 
 // TrainingSet joins every label row with each view's features as of the
@@ -56,10 +62,12 @@ func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error]
 		if err != nil {
 			return nil, err
 		}
-		s := NewSpill(sub, key, parts, seed)
-		for rec, err := range rows {
+		s := NewSpill(sub, key, parts, seed, o.Memory)
+		for rec, err := range o.Timings.timed(PhaseRead, rows) {
 			if err == nil {
+				start := time.Now()
 				err = s.Add(ctx, rec)
+				o.Timings.Since(PhaseSpill, start)
 			}
 			if err != nil {
 				s.Close()
@@ -72,7 +80,15 @@ func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error]
 	if err != nil {
 		return err
 	}
+	defer lab.Release()
 	evs := make([]*Spill, len(views))
+	defer func() {
+		for _, s := range evs {
+			if s != nil {
+				s.Release()
+			}
+		}
+	}()
 	for i, lv := range views {
 		if evs[i], err = spill(lv.View.Name, lv.View.Key, lv.Events); err != nil {
 			return err
@@ -80,6 +96,12 @@ func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error]
 	}
 	emit = serialized(emit)
 	return eachPartition(ctx, parts, func(p int) error {
+		defer func() {
+			lab.Drop(p)
+			for _, s := range evs {
+				s.Drop(p)
+			}
+		}()
 		if lab.Rows(p) == 0 {
 			return nil
 		}
@@ -136,7 +158,9 @@ func serialized(emit func(arrow.RecordBatch) error) func(arrow.RecordBatch) erro
 }
 
 func trainingPartition(ctx context.Context, p int, lab *Spill, evs []*Spill, views []Labeled, o TrainingSetOptions, emit func(arrow.RecordBatch) error) error {
+	start := time.Now()
 	lrecs, err := lab.Read(p)
+	o.Timings.Since(PhaseUnspill, start)
 	if err != nil {
 		return err
 	}
@@ -171,7 +195,9 @@ func trainingPartition(ctx context.Context, p int, lab *Spill, evs []*Spill, vie
 	var feats []arrow.RecordBatch
 	defer func() { releaseAll(feats) }()
 	for i, lv := range views {
+		start := time.Now()
 		erecs, err := evs[i].Read(p)
+		o.Timings.Since(PhaseUnspill, start)
 		if err != nil {
 			return err
 		}
@@ -185,7 +211,9 @@ func trainingPartition(ctx context.Context, p int, lab *Spill, evs []*Spill, vie
 			erecs = []arrow.RecordBatch{b.NewRecordBatch()}
 			b.Release()
 		}
+		start = time.Now()
 		f, err := lv.View.AsOf(ctx, erecs, q)
+		o.Timings.Since(PhaseCompute, start)
 		releaseAll(erecs)
 		if err != nil {
 			return err

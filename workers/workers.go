@@ -47,6 +47,10 @@ type Options struct {
 	// as dead; zero means workflows.DefaultHeartbeatTimeout. Every
 	// control-queue process should agree on it.
 	HeartbeatTimeout time.Duration
+	// SpillMemory bounds the bytes of rows a training set or a
+	// materialization keeps in memory before it spills to files
+	// (features.Store.SpillMemory): 0 means its default, negative none.
+	SpillMemory int64
 	// Interceptors wrap every worker's activities and workflows, after
 	// the metrics and the keep-alive.
 	Interceptors []interceptor.WorkerInterceptor
@@ -128,7 +132,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	selfCheck := &activities.SelfCheck{Prober: &selfcheck.Prober{DB: deps.DB, Lake: deps.Lake}}
-	featureStore := &features.Store{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}}
+	featureStore := &features.Store{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}, SpillMemory: o.SpillMemory}
 	ingester := &activities.Ingest{Loader: &ingest.Loader{Catalog: deps.Catalog, Quality: &quality.Store{DB: deps.DB},
 		DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}}
 	lake := &activities.Lake{Catalog: deps.Catalog}

@@ -44,10 +44,14 @@ type devOptions struct {
 	// UIWrite lets the embedded Temporal UI start, signal and end
 	// workflows; it only reads without it.
 	UIWrite bool
+	// WorkerQueues are the queues the stack's own worker polls; a
+	// `sluice worker` beside it polls the others.
+	WorkerQueues string
 }
 
 func defaultDevOptions() devOptions {
-	return devOptions{Dir: ".sluice", Host: "127.0.0.1", TemporalPort: 7233, UIPort: 8233, APIPort: 8081, ServePort: 8080}
+	return devOptions{Dir: ".sluice", Host: "127.0.0.1", TemporalPort: 7233, UIPort: 8233, APIPort: 8081, ServePort: 8080,
+		WorkerQueues: "control,io,cpu,gpu"}
 }
 
 func (o devOptions) validate() error {
@@ -63,6 +67,9 @@ func (o devOptions) validate() error {
 	if !ip.IsLoopback() && !o.InsecureExpose {
 		return fmt.Errorf("--host %s: the dev stack's Temporal server and UI have no authentication, and whoever reaches them controls the platform; bind a loopback address, or add --insecure-expose", o.Host)
 	}
+	if err := (workers.Options{Queues: workers.ParseQueues(o.WorkerQueues)}).Validate(); err != nil {
+		return fmt.Errorf("--worker-%s", strings.TrimPrefix(err.Error(), "--"))
+	}
 	return nil
 }
 
@@ -76,6 +83,7 @@ func devFlags(name string, stderr io.Writer, cfg *config, dev *devOptions) *flag
 	f.intVar(&dev.ServePort, "serve-port", "", dev.ServePort, "online serving port")
 	f.boolVar(&dev.InsecureExpose, "insecure-expose", "", false, "allow a --host other hosts reach (the embedded Temporal has no authentication)")
 	f.boolVar(&dev.UIWrite, "ui-write", "", false, "let the Temporal UI start, signal and end workflows (it only reads without)")
+	f.stringVar(&dev.WorkerQueues, "worker-queues", "", dev.WorkerQueues, "queues the stack's own worker polls; leave one out for a `sluice worker --queues` beside it")
 	f.stringVar(&cfg.DatabaseURL, "database-url", "SLUICE_DATABASE_URL", "", "PostgreSQL URL; empty starts a private cluster under --dir")
 	f.stringVar(&cfg.Lake.URL, "lake", "SLUICE_LAKE", "", "lake location; empty means file://<dir>/lake")
 	f.stringVar(&cfg.Lake.S3Endpoint, "s3-endpoint", "SLUICE_S3_ENDPOINT", "", "S3 endpoint URL for an s3:// lake")
@@ -168,8 +176,10 @@ func startStack(ctx context.Context, cfg config, dev devOptions, stdout io.Write
 		logger.Warn("the lake holds tables from before projects; move them with sluice migrate --lake URL --project NAME", "error", err)
 	}
 	st.metrics = workers.NewMetrics()
+	wopts := workers.DefaultOptions()
+	wopts.Queues = workers.ParseQueues(dev.WorkerQueues)
 	if st.workers, err = workers.New(st.Client, workers.Deps{DatabaseURL: st.DatabaseURL, DB: st.Pool, Lake: st.Objects, LakeOptions: cfg.Lake, Catalog: st.Catalog,
-		Logger: logger, CodeVersion: version, Metrics: st.metrics}, workers.DefaultOptions()); err != nil {
+		Logger: logger, CodeVersion: version, Metrics: st.metrics}, wopts); err != nil {
 		return nil, err
 	}
 	if err = st.workers.Start(); err != nil {

@@ -44,6 +44,20 @@ func TestDevOptionsRefuseExposingTemporal(t *testing.T) {
 	}
 }
 
+// TestDevWorkerQueues: --worker-queues takes known queues only, and at
+// least one.
+func TestDevWorkerQueues(t *testing.T) {
+	for qs, ok := range map[string]bool{"control,io,cpu,gpu": true, "control,cpu,gpu": true, "control,disk": false, "": false} {
+		o := defaultDevOptions()
+		o.WorkerQueues = qs
+		if err := o.validate(); (err == nil) != ok {
+			t.Errorf("--worker-queues %q: %v", qs, err)
+		} else if err != nil && !strings.HasPrefix(err.Error(), "--worker-queues") {
+			t.Errorf("--worker-queues %q: %v, want it named", qs, err)
+		}
+	}
+}
+
 // TestDevTokenRefusesAFileOthersCanRead: an api-token file with loose
 // permissions is refused, not reused; a private one is reused.
 func TestDevTokenRefusesAFileOthersCanRead(t *testing.T) {

@@ -34,13 +34,14 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	f := newFlagSet("materialize", stderr)
 	cfg.temporalFlags(f)
 	var specPath, asOfFlag, startFlag, endFlag string
-	var full bool
+	var full, timings bool
 	var concurrency int
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
 	f.StringVar(&asOfFlag, "as-of", "", "compute as of this time (default now)")
 	f.StringVar(&startFlag, "start", "", "backfill from this day (with --end): one as-of time per day, at its end")
 	f.StringVar(&endFlag, "end", "", "backfill up to this day, excluded")
 	f.BoolVar(&full, "full", false, "recompute every entity, not only those changed since the last run")
+	f.BoolVar(&timings, "timings", false, "print where the time went: the worker's phases and the rest of the wall time")
 	f.IntVar(&concurrency, "concurrency", 4, "backfill days computed at once")
 	name, err := f.parseOne(args)
 	if err != nil {
@@ -91,8 +92,12 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	announce(stdout, &cfg, id, run.GetRunID())
 	var res workflows.MaterializeResult
+	begin := time.Now()
 	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("materialize %s: %w", id, err)
+	}
+	if timings && len(res.Runs) == 1 {
+		printTimings(stdout, res.Runs[0].Phases, res.Runs[0].Seconds, time.Since(begin))
 	}
 	for _, r := range res.Runs {
 		from := "all entities"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-ml/sluice/activities"
+	"github.com/sluice-ml/sluice/features"
 	"github.com/sluice-ml/sluice/lakehouse"
 	"github.com/sluice-ml/sluice/pipelines"
 	"github.com/sluice-ml/sluice/sources"
@@ -22,8 +23,9 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	cfg.storageFlags(f)
 	var specPath, out string
 	var partitions int
-	var rebuild bool
+	var rebuild, timings bool
 	f.StringVar(&specPath, "f", "", "project spec (default ./sluice.yaml)")
+	f.BoolVar(&timings, "timings", false, "print where the time went: the worker's phases and the rest of the wall time")
 	f.BoolVar(&rebuild, "rebuild", false, "rebuild even when the inputs have not changed since the last build")
 	f.StringVar(&out, "out", "", "also write the set to this Parquet file")
 	f.IntVar(&partitions, "partitions", 0, "hash partitions that bound memory (default 16)")
@@ -43,8 +45,12 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer tc.Close()
 	var res activities.TrainingSetResult
+	begin := time.Now()
 	if err := waitRun(ctx, tc, run, &res, stderr); err != nil {
 		return fmt.Errorf("training set %s: %w", id, err)
+	}
+	if timings {
+		printTimings(stdout, res.Phases, res.Seconds, time.Since(begin))
 	}
 	verb := "wrote"
 	if res.Reused {
@@ -75,4 +81,18 @@ func runTrainingSet(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", out)
 	return nil
+}
+
+// printTimings prints a run's phases (features.Timings) and the wall time
+// the worker's compute did not account for: Temporal's round trips and
+// the wait for a worker.
+func printTimings(w io.Writer, phases map[string]float64, compute float64, wall time.Duration) {
+	order := []string{features.PhasePlan, features.PhaseRead, features.PhaseSpill, features.PhaseUnspill,
+		features.PhaseCompute, features.PhaseWrite, features.PhaseCommit, features.PhaseOnline}
+	fmt.Fprintf(w, "time: %.2f s wall, %.2f s in the activity, %.2f s around it (Temporal, queues)\n", wall.Seconds(), compute, wall.Seconds()-compute)
+	for _, p := range order {
+		if v, ok := phases[p]; ok {
+			fmt.Fprintf(w, "  %-8s %6.2f s\n", p, v)
+		}
+	}
 }
