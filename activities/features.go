@@ -94,7 +94,7 @@ type TrainingSetResult struct {
 	// Read maps each table read to the snapshot read, so the set can be
 	// rebuilt exactly.
 	Read map[string]int64
-	// Seconds is the attempt's compute time.
+	// Seconds is the activity's time, from the reuse check to the commit.
 	Seconds float64
 	// Reused says the table already held this set; nothing was built.
 	Reused bool

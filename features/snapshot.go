@@ -41,7 +41,7 @@ func Snapshot(ctx context.Context, events iter.Seq2[arrow.RecordBatch, error], v
 			o.Timings.Since(PhaseSpill, start)
 		}
 		if err != nil {
-			sp.Close()
+			sp.Close() // the deferred Release frees what it kept
 			return fmt.Errorf("features: view %s: %w", v.Name, err)
 		}
 	}

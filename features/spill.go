@@ -207,7 +207,9 @@ func (s *Spill) Release() {
 }
 
 // Drop frees partition p if it is kept in memory; a Read after it finds
-// nothing. Partitions may be dropped concurrently.
+// nothing, and batches an earlier Read returned stay valid until their
+// holder releases them. Different partitions may be dropped concurrently,
+// but not alongside Add, Release or a Read of the same partition.
 func (s *Spill) Drop(p int) {
 	releaseAll(s.mem[p])
 	s.mem[p] = nil

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,10 +31,13 @@ type Store struct {
 	Online *online.Store
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
-	// SpillMemory bounds the bytes of rows a training set or a
-	// materialization keeps in memory rather than in spill files; 0 means
-	// DefaultSpillMemory and a negative value keeps none.
+	// SpillMemory bounds the bytes of rows the store's training sets and
+	// materializations, together, keep in memory rather than in spill
+	// files; 0 means DefaultSpillMemory and a negative value keeps none.
 	SpillMemory int64
+
+	memOnce sync.Once
+	memory  *Memory
 	// TrainingSetRetention is how long a training set's replaced
 	// snapshots stay readable (trials in flight read theirs) before a
 	// rebuild expires them and deletes their files; 0 means an hour.
@@ -44,15 +48,19 @@ type Store struct {
 // DefaultSpillMemory is Store.SpillMemory's default: 1 GiB.
 const DefaultSpillMemory = 1 << 30
 
-// spillMemory is a fresh budget for one run.
+// spillMemory is the budget every run of the store shares, so runs at once
+// (a backfill's days) hold SpillMemory between them, not each.
 func (s *Store) spillMemory() *Memory {
-	switch {
-	case s.SpillMemory < 0:
-		return nil
-	case s.SpillMemory == 0:
-		return NewMemory(DefaultSpillMemory)
-	}
-	return NewMemory(s.SpillMemory)
+	s.memOnce.Do(func() {
+		switch {
+		case s.SpillMemory < 0:
+		case s.SpillMemory == 0:
+			s.memory = NewMemory(DefaultSpillMemory)
+		default:
+			s.memory = NewMemory(s.SpillMemory)
+		}
+	})
+	return s.memory
 }
 
 // Snapshot summary and property keys of the tables the store writes.

@@ -71,10 +71,15 @@ func TrainingSet(ctx context.Context, labels iter.Seq2[arrow.RecordBatch, error]
 			}
 			if err != nil {
 				s.Close()
+				s.Release()
 				return nil, fmt.Errorf("features: spilling %s: %w", name, err)
 			}
 		}
-		return s, s.Close()
+		if err := s.Close(); err != nil {
+			s.Release()
+			return nil, err
+		}
+		return s, nil
 	}
 	lab, err := spill("labels", o.Key, labels)
 	if err != nil {

@@ -9,7 +9,7 @@
 // splits: after each node's version 1 fields, a flag byte, and for a
 // categorical split the 32-byte set of bins that go left (flag 1), or a
 // uint32 word count and the words of the set of category codes that go
-// left (flag 2, gbdt.Node.LeftCodes); the header holds each categorical
+// right (flag 2, gbdt.Node.RightCodes); the header holds each categorical
 // feature's category-to-bin map. Version 1 files still decode.
 package artifact
 
@@ -230,10 +230,10 @@ func Encode(w io.Writer, a *Artifact) error {
 				b = le.AppendUint64(b, math.Float64bits(n.Cover))
 				switch {
 				case version < 2:
-				case n.LeftCodes != nil:
+				case n.RightCodes != nil:
 					b = append(b, 2)
-					b = le.AppendUint32(b, uint32(len(n.LeftCodes)))
-					for _, w := range n.LeftCodes {
+					b = le.AppendUint32(b, uint32(len(n.RightCodes)))
+					for _, w := range n.RightCodes {
 						b = le.AppendUint64(b, w)
 					}
 				case n.Categorical:
@@ -384,13 +384,13 @@ func decodeNode(p []byte, version uint16) (gbdt.Node, []byte, error) {
 		}
 		words := int(le.Uint32(p))
 		p = p[4:]
-		if words > len(p)/8 {
+		if words < 0 || words > len(p)/8 {
 			return gbdt.Node{}, nil, fmt.Errorf("category code set of %d words in %d bytes", words, len(p))
 		}
 		n.Categorical = true
-		n.LeftCodes = make([]uint64, words)
-		for w := range n.LeftCodes {
-			n.LeftCodes[w] = le.Uint64(p[8*w:])
+		n.RightCodes = make([]uint64, words)
+		for w := range n.RightCodes {
+			n.RightCodes[w] = le.Uint64(p[8*w:])
 		}
 		p = p[8*words:]
 	default:
@@ -459,9 +459,9 @@ func leftCategories(a *Artifact, n gbdt.Node) []string {
 	if f >= len(a.Features) {
 		return out
 	}
-	if n.LeftCodes != nil {
+	if n.RightCodes != nil {
 		for code, name := range a.Features[f].Categories {
-			if code>>6 < len(n.LeftCodes) && n.LeftCodes[code>>6]>>(code&63)&1 != 0 {
+			if code>>6 >= len(n.RightCodes) || n.RightCodes[code>>6]>>(code&63)&1 == 0 {
 				out = append(out, name)
 			}
 		}

@@ -82,11 +82,11 @@ func artifacts(t testing.TB) []*Artifact {
 		{Task: ml.Binary, Algorithm: GBDT, Features: features(d), Label: "churned", GBDT: g, CreatedAt: at,
 			Params: map[string]string{"trees": "15"}, Metrics: map[string]float64{"auc": 0.9}, Reference: NewReference(d, scores, 1)},
 		{Task: ml.Binary, Algorithm: Linear, Features: features(d), Linear: l, CreatedAt: at},
-		// An imported model's split by category code (gbdt.Node.LeftCodes).
+		// An imported model's split by category code (gbdt.Node.RightCodes).
 		{Task: ml.Binary, Algorithm: GBDT, Source: "xgboost", CreatedAt: at, Features: []Feature{
 			{Name: "c", Kind: "categorical", Categories: []string{"a", "b", "c", "d"}}, {Name: "x", Kind: "numeric"}},
 			GBDT: &gbdt.Model{Task: ml.Binary, BaseScore: []float64{0}, NumFeatures: 2, BestRound: 1, Trees: []gbdt.Tree{{Nodes: []gbdt.Node{
-				{Feature: 0, Left: 1, Right: 2, Categorical: true, LeftCodes: []uint64{0b1010}, DefaultLeft: true},
+				{Feature: 0, Left: 1, Right: 2, Categorical: true, RightCodes: []uint64{0b1010}, DefaultLeft: true},
 				{Feature: 1, Left: 3, Right: 4, Threshold: 0.5},
 				{Feature: -1, Value: 0.25},
 				{Feature: -1, Value: -0.5},

@@ -21,11 +21,12 @@ import (
 // category's bin (Model.CategoryBins) is in LeftBins; the missing bin's
 // bit agrees with DefaultLeft.
 //
-// A Categorical node may instead test the category code itself: LeftCodes
-// is then a bit set over codes, and a missing value or a code past the set
-// goes Left when DefaultLeft is set. Imported models use it for features
-// whose splits tell more categories apart than there are bins; such a
-// feature has no CategoryBins, and every split on it is by code.
+// A Categorical node may instead test the category code itself, as
+// XGBoost does: RightCodes is then a bit set of the codes that go Right;
+// every other code goes Left, and a missing value (or one that is not a
+// whole non-negative number) by DefaultLeft. Imported models use it for
+// features whose splits tell more categories apart than there are bins;
+// such a feature has no CategoryBins, and every split on it is by code.
 type Node struct {
 	Feature     int32
 	Left        int32
@@ -34,7 +35,7 @@ type Node struct {
 	DefaultLeft bool
 	Categorical bool
 	LeftBins    BinSet
-	LeftCodes   []uint64
+	RightCodes  []uint64
 	// Value is the leaf's output (learning rate applied) or, for an inner
 	// node, the output it would have had as a leaf.
 	Value float64
@@ -68,7 +69,7 @@ type Model struct {
 	compiled []flatTree
 	// categorical is set when a node splits by category: prediction then
 	// walks catTrees, which test a bin set (or a code set) at such nodes.
-	// byCode marks the features split by LeftCodes.
+	// byCode marks the features split by RightCodes.
 	categorical bool
 	catTrees    []catTree
 	byCode      []bool
@@ -110,7 +111,7 @@ func (m *Model) compile() []flatTree {
 		for _, t := range m.Trees {
 			for _, n := range t.Nodes {
 				m.categorical = m.categorical || (n.Feature >= 0 && n.Categorical)
-				if n.Feature >= 0 && n.LeftCodes != nil {
+				if n.Feature >= 0 && n.RightCodes != nil {
 					if m.byCode == nil {
 						m.byCode = make([]bool, m.NumFeatures)
 					}
@@ -307,17 +308,17 @@ func (m *Model) Validate() error {
 			}
 			hasBins := int(n.Feature) < len(m.CategoryBins) && m.CategoryBins[n.Feature] != nil
 			switch {
-			case n.LeftCodes != nil && !n.Categorical:
+			case n.RightCodes != nil && !n.Categorical:
 				return fmt.Errorf("gbdt: tree %d node %d has category codes but is not categorical", ti, ni)
-			case n.LeftCodes != nil && hasBins:
+			case n.RightCodes != nil && hasBins:
 				return fmt.Errorf("gbdt: tree %d node %d splits feature %d by code, but it has category bins", ti, ni, n.Feature)
-			case len(n.LeftCodes) > maxCodeWords:
-				return fmt.Errorf("gbdt: tree %d node %d has a code set of %d words, over %d", ti, ni, len(n.LeftCodes), maxCodeWords)
-			case n.Categorical && n.LeftCodes == nil && !hasBins:
+			case len(n.RightCodes) > maxCodeWords:
+				return fmt.Errorf("gbdt: tree %d node %d has a code set of %d words, over %d", ti, ni, len(n.RightCodes), maxCodeWords)
+			case n.Categorical && n.RightCodes == nil && !hasBins:
 				return fmt.Errorf("gbdt: tree %d node %d splits feature %d by category, but it has no category bins", ti, ni, n.Feature)
 			}
 			switch {
-			case n.LeftCodes != nil:
+			case n.RightCodes != nil:
 				splits[n.Feature] |= byCodeSplit
 			case n.Categorical:
 				splits[n.Feature] |= byBinSplit
@@ -341,7 +342,7 @@ func (m *Model) Validate() error {
 	return nil
 }
 
-// maxCodeWords bounds a node's LeftCodes: 2^20 categories.
+// maxCodeWords bounds a node's RightCodes: 2^20 categories.
 const maxCodeWords = 1 << 14
 
 // codeMissing is the value a row holds for a feature split by code when
@@ -356,13 +357,17 @@ func categoryCode(v float32) uint32 {
 	return uint32(v)
 }
 
-// codeLeft says whether a code (categoryCode's) goes left at a node with
-// the code set set: its bit, or defaultLeft past the set.
-func codeLeft(set []uint64, c uint32, defaultLeft bool) bool {
-	if int(c>>6) >= len(set) {
+// codeLeft says whether a code (categoryCode's) goes left at a node whose
+// right-hand codes are right: missing by defaultLeft, else left unless
+// right holds it.
+func codeLeft(right []uint64, c uint32, defaultLeft bool) bool {
+	switch {
+	case c == codeMissing:
 		return defaultLeft
+	case int(c>>6) >= len(right):
+		return true
 	}
-	return set[c>>6]>>(c&63)&1 != 0
+	return right[c>>6]>>(c&63)&1 == 0
 }
 
 // leaf returns the value of the leaf that row x reaches; catBins are the
@@ -376,8 +381,8 @@ func (t *Tree) leaf(x []float32, catBins [][]uint8) float64 {
 			return n.Value
 		}
 		v := x[n.Feature]
-		if n.LeftCodes != nil {
-			if codeLeft(n.LeftCodes, categoryCode(v), n.DefaultLeft) {
+		if n.RightCodes != nil {
+			if codeLeft(n.RightCodes, categoryCode(v), n.DefaultLeft) {
 				i = n.Left
 			} else {
 				i = n.Right
@@ -651,7 +656,7 @@ type catTree struct {
 	output int
 }
 
-// codeSet is a compiled LeftCodes.
+// codeSet is a compiled RightCodes.
 type codeSet struct {
 	left        []uint64
 	defaultLeft bool
@@ -668,9 +673,9 @@ func compileCategorical(trees []Tree, k int) []catTree {
 			case n.Feature < 0:
 				ct.nodes[me] = catNode{left: me, threshold: float32(math.NaN()), set: -1}
 				ct.values[me] = n.Value
-			case n.LeftCodes != nil:
+			case n.RightCodes != nil:
 				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: -2 - int32(len(ct.codes))}
-				ct.codes = append(ct.codes, codeSet{n.LeftCodes, n.DefaultLeft})
+				ct.codes = append(ct.codes, codeSet{n.RightCodes, n.DefaultLeft})
 			case n.Categorical:
 				ct.nodes[me] = catNode{off: n.Feature * 8, left: l, set: int32(len(ct.sets))}
 				ct.sets = append(ct.sets, n.LeftBins)

@@ -289,7 +289,15 @@ func categorySets(tj treeJSON, features []Feature) (map[int32][]int64, error) {
 		sets[node] = set
 	}
 	for i, st := range tj.SplitType {
-		if st == 0 || tj.Left[i] < 0 {
+		if tj.Left[i] < 0 {
+			continue
+		}
+		if f := tj.Index[i]; st == 0 && f >= 0 && int(f) < len(features) && features[f].Categories != nil {
+			// Sluice reads a categorical feature as its bin or code,
+			// which a threshold cannot test as XGBoost would.
+			return nil, fmt.Errorf("%w: node %d splits categorical feature %q by a threshold", ErrUnsupported, i, features[f].Name)
+		}
+		if st == 0 {
 			continue
 		}
 		if st != 1 {
@@ -305,7 +313,7 @@ func categorySets(tj treeJSON, features []Feature) (map[int32][]int64, error) {
 // groupCategories maps each categorical feature's codes to bins: codes
 // that every split of the feature sends the same way share a bin, so each
 // split is a set of bins. A feature whose splits tell more than 255 groups
-// apart gets no bins: its splits test codes (gbdt.Node.LeftCodes).
+// apart gets no bins: its splits test codes (gbdt.Node.RightCodes).
 func groupCategories(trees []treeJSON, sets []map[int32][]int64, features []Feature) ([][]uint8, error) {
 	var bins [][]uint8
 	group := make([][]int32, len(features))
@@ -473,7 +481,7 @@ func convertTree(tj treeJSON, sets map[int32][]int64, catBins [][]uint8, feature
 				if int(nd.Feature) < len(catBins) && catBins[nd.Feature] != nil {
 					nd.LeftBins = leftBins(set, catBins[nd.Feature], nd.DefaultLeft)
 				} else {
-					nd.LeftCodes = leftCodes(set, len(features[nd.Feature].Categories))
+					nd.RightCodes = rightCodes(set)
 				}
 			}
 			if i := int(old); i < len(tj.LossChange) {
@@ -485,15 +493,16 @@ func convertTree(tj treeJSON, sets map[int32][]int64, catBins [][]uint8, feature
 	return gbdt.Tree{Nodes: nodes}, nil
 }
 
-// leftCodes is the code set of a categorical split that sends the codes
-// in right one way and the other codes below n the other.
-func leftCodes(right []int64, n int) []uint64 {
-	set := make([]uint64, (n+63)/64)
-	for c := range n {
-		set[c>>6] |= 1 << (c & 63)
-	}
+// rightCodes is the bit set of a categorical split's right-hand codes,
+// as long as its largest code needs.
+func rightCodes(right []int64) []uint64 {
+	largest := int64(-1)
 	for _, c := range right {
-		set[c>>6] &^= 1 << (c & 63)
+		largest = max(largest, c)
+	}
+	set := make([]uint64, (largest+64)/64)
+	for _, c := range right {
+		set[c>>6] |= 1 << (c & 63)
 	}
 	return set
 }

@@ -230,7 +230,7 @@ func TestCategoryGroups(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d splits: %v", splits, err)
 		}
-		byCode := m.Trees[0].Nodes[0].LeftCodes != nil
+		byCode := m.Trees[0].Nodes[0].RightCodes != nil
 		if byCode != (splits+1 > 255) {
 			t.Errorf("%d splits: split by code %v", splits, byCode)
 		}
@@ -261,6 +261,14 @@ func TestCategoryGroups(t *testing.T) {
 				}
 			}
 		}
+		if byCode {
+			// As XGBoost: a code no split lists goes left, past every
+			// set too.
+			m.PredictRow([]float32{1000}, out)
+			if got, want := math.Log(out[0]/(1-out[0])), float64(2*splits)/1000; math.Abs(got-want) > 1e-6 {
+				t.Fatalf("%d splits, code 1000: margin %v, want %v", splits, got, want)
+			}
+		}
 		var buf bytes.Buffer
 		if err := artifact.Encode(&buf, &artifact.Artifact{Task: m.Task, Algorithm: artifact.GBDT, GBDT: m,
 			Features: []artifact.Feature{{Name: "c", Kind: "categorical", Categories: cats["c"]}}}); err != nil {
@@ -270,8 +278,8 @@ func TestCategoryGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := a.GBDT.Trees[0].Nodes[0].LeftCodes; !slices.Equal(got, m.Trees[0].Nodes[0].LeftCodes) {
-			t.Fatalf("%d splits: code set %x after a round trip, want %x", splits, got, m.Trees[0].Nodes[0].LeftCodes)
+		if got := a.GBDT.Trees[0].Nodes[0].RightCodes; !slices.Equal(got, m.Trees[0].Nodes[0].RightCodes) {
+			t.Fatalf("%d splits: code set %x after a round trip, want %x", splits, got, m.Trees[0].Nodes[0].RightCodes)
 		}
 		a.GBDT.PredictRow([]float32{3}, out)
 		if got := math.Log(out[0] / (1 - out[0])); math.Abs(got-want[3]) > 1e-6 {
