@@ -182,116 +182,146 @@ func productStep(db *sql.DB, step string, p productFlags) error {
 		return err
 	}
 	defer os.RemoveAll(out)
-	res := map[string]any{}
-	timed := func(name, q string) error {
-		start := time.Now()
-		if _, err := db.Exec(q); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		res[name+"_seconds"] = time.Since(start).Seconds()
-		return nil
-	}
-	ev := "read_parquet('" + quote(p.events) + "')"
-	switch step {
-	case "ingest":
-		// The day as a date (a time-zone conversion for a TIMESTAMPTZ)
-		// or as whole days since the epoch (UTC, integer arithmetic):
-		// the faster counts.
-		for name, day := range map[string]string{"copy_date": "CAST(" + p.ts + " AS DATE)", "copy_epoch": "epoch_us(" + p.ts + ") // 86400000000"} {
-			if err := timed(name, fmt.Sprintf(`COPY (SELECT *, %s AS day FROM %s) TO '%s'
-				(FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd, COMPRESSION_LEVEL 1)`, day, ev, quote(filepath.Join(out, name)))); err != nil {
-				return err
-			}
-		}
-		res["copy_seconds"] = math.Min(res["copy_date_seconds"].(float64), res["copy_epoch_seconds"].(float64))
-	case "training-set":
-		lab := "read_parquet('" + quote(p.labels) + "')"
-		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE events AS SELECT * FROM %s", ev)); err != nil {
-			return err
-		}
-		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE labels AS SELECT row_number() OVER () AS lid, * FROM %s", lab)); err != nil {
-			return err
-		}
-		join := func(events, labels string) string {
-			return fmt.Sprintf(`SELECT l.lid, any_value(l.%[1]s) AS %[1]s, any_value(l.%[2]s) AS %[2]s, any_value(l.%[3]s) AS %[3]s, %[4]s
-				FROM %[5]s l LEFT JOIN %[6]s e ON e.%[1]s = l.%[1]s AND e.%[7]s <= l.%[2]s AND e.%[7]s > l.%[2]s - INTERVAL %[8]s DAY
-				GROUP BY l.lid`, p.key, p.labelTime, p.label, strings.Join(p.aggregations("l."+p.labelTime), ", "), labels, events, p.ts, p.maxWindow())
-		}
-		// Four formulations; the fastest counts. The range join groups
-		// each label's window rows; the window form sorts labels in
-		// among the events and aggregates over RANGE frames; the prefix
-		// form takes running sums and counts per entity and subtracts
-		// the one at t - w from the one at t (an ASOF join a window, or
-		// one sort of the labels' points among the events).
-		queries := map[string]string{"prefix_union": prefixUnionQuery(p), "prefix": prefixQuery(p), "range_join": join("events", "labels"), "window": windowQuery(p)}
-		forms := strings.Split(p.forms, ",")
-		for _, f := range forms {
-			q, ok := queries[f]
-			if !ok {
-				return fmt.Errorf("unknown form %q (want prefix_union, prefix, range_join or window)", f)
-			}
-			if err := timed(f, "CREATE TABLE ts_"+f+" AS "+q); err != nil {
-				return err
-			}
-		}
-		best := forms[0]
-		for _, f := range forms[1:] {
-			if res[f+"_seconds"].(float64) < res[best+"_seconds"].(float64) {
-				best = f
-			}
-		}
-		res["best"], res["table_seconds"] = best, res[best+"_seconds"]
-		// Parquet to Parquet: the best form straight from the files,
-		// the tables' names now views over them.
-		for _, stmt := range []string{"DROP TABLE events", "DROP TABLE labels", "CREATE VIEW events AS SELECT * FROM " + ev,
-			fmt.Sprintf("CREATE VIEW labels AS SELECT row_number() OVER () AS lid, * FROM %s", lab)} {
-			if _, err := db.Exec(stmt); err != nil {
-				return err
-			}
-		}
-		if err := timed("parquet", fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
-			queries[best], quote(filepath.Join(out, "set.parquet")))); err != nil {
-			return err
-		}
-		var rows int64
-		var check float64
-		if check, rows, err = p.checksumOf(db, "ts_"+forms[0]); err != nil {
-			return err
-		}
-		res["checksum"], res["rows"] = check, rows
-		for _, f := range forms[1:] {
-			// Running sums differ from direct ones in the last bits.
-			if check2, _, err := p.checksumOf(db, "ts_"+f); err != nil {
-				return err
-			} else if math.Abs(check2-check) > 1e-7*math.Max(1, math.Abs(check)) {
-				return fmt.Errorf("the formulations disagree: %s %v, %s %v", forms[0], check, f, check2)
-			}
-		}
-	case "materialize":
-		at := fmt.Sprintf("TIMESTAMPTZ '%s'", p.asOf)
-		q := func(events string) string {
-			return fmt.Sprintf(`SELECT e.%[1]s, %[2]s FROM %[3]s e WHERE e.%[4]s <= %[5]s GROUP BY e.%[1]s`,
-				p.key, strings.Join(p.aggregations(at), ", "), events, p.ts, at)
-		}
-		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE events AS SELECT * FROM %s", ev)); err != nil {
-			return err
-		}
-		if err := timed("table", "CREATE TABLE snapshot AS "+q("events")); err != nil {
-			return err
-		}
-		if err := timed("parquet", fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
-			q(ev), quote(filepath.Join(out, "snapshot.parquet")))); err != nil {
-			return err
-		}
-		check, rows, err := p.checksumOf(db, "snapshot")
-		if err != nil {
-			return err
-		}
-		res["checksum"], res["rows"] = check, rows
-	default:
+	r := &stepRun{db: db, p: p, out: out, res: map[string]any{}, ev: "read_parquet('" + quote(p.events) + "')"}
+	run, ok := map[string]func() error{"ingest": r.ingest, "training-set": r.trainingSet, "materialize": r.materialize}[step]
+	if !ok {
 		return fmt.Errorf("unknown step %q (want training-set, materialize or ingest)", step)
 	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	if err := run(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(r.res)
+}
+
+// stepRun is one product step's database, flags, scratch folder and
+// results; ev reads the events file.
+type stepRun struct {
+	db      *sql.DB
+	p       productFlags
+	out, ev string
+	res     map[string]any
+}
+
+// timed runs q and records its seconds under name.
+func (r *stepRun) timed(name, q string) error {
+	start := time.Now()
+	if _, err := r.db.Exec(q); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.res[name+"_seconds"] = time.Since(start).Seconds()
+	return nil
+}
+
+// ingest is the day-partitioned COPY.
+func (r *stepRun) ingest() error {
+	p, ev := r.p, r.ev
+	// The day as a date (a time-zone conversion for a TIMESTAMPTZ)
+	// or as whole days since the epoch (UTC, integer arithmetic):
+	// the faster counts.
+	for name, day := range map[string]string{"copy_date": "CAST(" + p.ts + " AS DATE)", "copy_epoch": "epoch_us(" + p.ts + ") // 86400000000"} {
+		if err := r.timed(name, fmt.Sprintf(`COPY (SELECT *, %s AS day FROM %s) TO '%s'
+			(FORMAT parquet, PARTITION_BY (day), COMPRESSION zstd, COMPRESSION_LEVEL 1)`, day, ev, quote(filepath.Join(r.out, name)))); err != nil {
+			return err
+		}
+	}
+	r.res["copy_seconds"] = math.Min(r.res["copy_date_seconds"].(float64), r.res["copy_epoch_seconds"].(float64))
+	return nil
+}
+
+// trainingSet times the formulations on loaded tables, then the fastest
+// Parquet to Parquet.
+func (r *stepRun) trainingSet() error {
+	p, ev := r.p, r.ev
+	var err error
+	lab := "read_parquet('" + quote(p.labels) + "')"
+	if _, err := r.db.Exec(fmt.Sprintf("CREATE TABLE events AS SELECT * FROM %s", ev)); err != nil {
+		return err
+	}
+	if _, err := r.db.Exec(fmt.Sprintf("CREATE TABLE labels AS SELECT row_number() OVER () AS lid, * FROM %s", lab)); err != nil {
+		return err
+	}
+	join := func(events, labels string) string {
+		return fmt.Sprintf(`SELECT l.lid, any_value(l.%[1]s) AS %[1]s, any_value(l.%[2]s) AS %[2]s, any_value(l.%[3]s) AS %[3]s, %[4]s
+			FROM %[5]s l LEFT JOIN %[6]s e ON e.%[1]s = l.%[1]s AND e.%[7]s <= l.%[2]s AND e.%[7]s > l.%[2]s - INTERVAL %[8]s DAY
+			GROUP BY l.lid`, p.key, p.labelTime, p.label, strings.Join(p.aggregations("l."+p.labelTime), ", "), labels, events, p.ts, p.maxWindow())
+	}
+	// Four formulations; the fastest counts. The range join groups
+	// each label's window rows; the window form sorts labels in
+	// among the events and aggregates over RANGE frames; the prefix
+	// form takes running sums and counts per entity and subtracts
+	// the one at t - w from the one at t (an ASOF join a window, or
+	// one sort of the labels' points among the events).
+	queries := map[string]string{"prefix_union": prefixUnionQuery(p), "prefix": prefixQuery(p), "range_join": join("events", "labels"), "window": windowQuery(p)}
+	forms := strings.Split(p.forms, ",")
+	for _, f := range forms {
+		q, ok := queries[f]
+		if !ok {
+			return fmt.Errorf("unknown form %q (want prefix_union, prefix, range_join or window)", f)
+		}
+		if err := r.timed(f, "CREATE TABLE ts_"+f+" AS "+q); err != nil {
+			return err
+		}
+	}
+	best := forms[0]
+	for _, f := range forms[1:] {
+		if r.res[f+"_seconds"].(float64) < r.res[best+"_seconds"].(float64) {
+			best = f
+		}
+	}
+	r.res["best"], r.res["table_seconds"] = best, r.res[best+"_seconds"]
+	// Parquet to Parquet: the best form straight from the files,
+	// the tables' names now views over them.
+	for _, stmt := range []string{"DROP TABLE events", "DROP TABLE labels", "CREATE VIEW events AS SELECT * FROM " + ev,
+		fmt.Sprintf("CREATE VIEW labels AS SELECT row_number() OVER () AS lid, * FROM %s", lab)} {
+		if _, err := r.db.Exec(stmt); err != nil {
+			return err
+		}
+	}
+	if err := r.timed("parquet", fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
+		queries[best], quote(filepath.Join(r.out, "set.parquet")))); err != nil {
+		return err
+	}
+	var rows int64
+	var check float64
+	if check, rows, err = p.checksumOf(r.db, "ts_"+forms[0]); err != nil {
+		return err
+	}
+	r.res["checksum"], r.res["rows"] = check, rows
+	for _, f := range forms[1:] {
+		// Running sums differ from direct ones in the last bits.
+		if check2, _, err := p.checksumOf(r.db, "ts_"+f); err != nil {
+			return err
+		} else if math.Abs(check2-check) > 1e-7*math.Max(1, math.Abs(check)) {
+			return fmt.Errorf("the formulations disagree: %s %v, %s %v", forms[0], check, f, check2)
+		}
+	}
+	return nil
+}
+
+// materialize is the as-of GROUP BY, on a table and Parquet to Parquet.
+func (r *stepRun) materialize() error {
+	p, ev := r.p, r.ev
+	at := fmt.Sprintf("TIMESTAMPTZ '%s'", p.asOf)
+	q := func(events string) string {
+		return fmt.Sprintf(`SELECT e.%[1]s, %[2]s FROM %[3]s e WHERE e.%[4]s <= %[5]s GROUP BY e.%[1]s`,
+			p.key, strings.Join(p.aggregations(at), ", "), events, p.ts, at)
+	}
+	if _, err := r.db.Exec(fmt.Sprintf("CREATE TABLE events AS SELECT * FROM %s", ev)); err != nil {
+		return err
+	}
+	if err := r.timed("table", "CREATE TABLE snapshot AS "+q("events")); err != nil {
+		return err
+	}
+	if err := r.timed("parquet", fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
+		q(ev), quote(filepath.Join(r.out, "snapshot.parquet")))); err != nil {
+		return err
+	}
+	check, rows, err := p.checksumOf(r.db, "snapshot")
+	if err != nil {
+		return err
+	}
+	r.res["checksum"], r.res["rows"] = check, rows
+	return nil
 }
 
 // windowQuery is the training set as window functions: labels sorted in

@@ -126,28 +126,8 @@ func Import(r io.Reader, categories map[string][]string) (*gbdt.Model, []Feature
 		return nil, nil, fmt.Errorf("xgboost: num_feature %d is over %d and the file names %d features", nf, maxFeatures, len(l.FeatureNames))
 	}
 	m := &gbdt.Model{NumFeatures: nf}
-	switch l.Objective.Name {
-	case "binary:logistic":
-		if !(base > 0 && base < 1) {
-			return nil, nil, fmt.Errorf("xgboost: binary base_score %v outside (0,1)", base)
-		}
-		m.Task, m.BaseScore = ml.Binary, []float64{math.Log(base / (1 - base))}
-	case "reg:squarederror":
-		m.Task, m.BaseScore = ml.Regression, []float64{base}
-	case "multi:softprob", "multi:softmax":
-		k, err := strconv.Atoi(l.Params.NumClass)
-		if err != nil || k < 2 {
-			return nil, nil, fmt.Errorf("xgboost: num_class %q", l.Params.NumClass)
-		}
-		if k > max(len(l.Booster.Model.Trees), maxClassesWithoutTrees) {
-			return nil, nil, fmt.Errorf("xgboost: num_class %d for %d trees", k, len(l.Booster.Model.Trees))
-		}
-		m.Task, m.NumClass, m.BaseScore = ml.Multiclass, k, make([]float64, k)
-		for j := range m.BaseScore {
-			m.BaseScore[j] = base
-		}
-	default:
-		return nil, nil, fmt.Errorf("%w: objective %q (want binary:logistic, reg:squarederror or multi:softprob)", ErrUnsupported, l.Objective.Name)
+	if err := setObjective(m, l.Objective.Name, base, l.Params.NumClass, len(l.Booster.Model.Trees)); err != nil {
+		return nil, nil, err
 	}
 	k := m.Outputs()
 	trees := l.Booster.Model.Trees
@@ -558,4 +538,33 @@ func ReadCategories(r io.Reader) (map[string][]string, error) {
 		out[name] = cats
 	}
 	return out, nil
+}
+
+// setObjective sets the model's task, classes and base scores from the
+// learner's objective, base_score and num_class (trees bounds the classes).
+func setObjective(m *gbdt.Model, objective string, base float64, numClass string, trees int) error {
+	switch objective {
+	case "binary:logistic":
+		if !(base > 0 && base < 1) {
+			return fmt.Errorf("xgboost: binary base_score %v outside (0,1)", base)
+		}
+		m.Task, m.BaseScore = ml.Binary, []float64{math.Log(base / (1 - base))}
+	case "reg:squarederror":
+		m.Task, m.BaseScore = ml.Regression, []float64{base}
+	case "multi:softprob", "multi:softmax":
+		k, err := strconv.Atoi(numClass)
+		if err != nil || k < 2 {
+			return fmt.Errorf("xgboost: num_class %q", numClass)
+		}
+		if k > max(trees, maxClassesWithoutTrees) {
+			return fmt.Errorf("xgboost: num_class %d for %d trees", k, trees)
+		}
+		m.Task, m.NumClass, m.BaseScore = ml.Multiclass, k, make([]float64, k)
+		for j := range m.BaseScore {
+			m.BaseScore[j] = base
+		}
+	default:
+		return fmt.Errorf("%w: objective %q (want binary:logistic, reg:squarederror or multi:softprob)", ErrUnsupported, objective)
+	}
+	return nil
 }
