@@ -150,7 +150,7 @@ func TestLakeCommitsSurviveS3OutageMidCommit(t *testing.T) {
 			view := "spend_outage"
 			feats := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}}
 			materialize := func(asOf time.Time) error {
-				_, err := runActivityErr(feats, feats.Materialize, activities.MaterializeInput{AsOf: asOf, RunID: "m/" + asOf.Format("0102"), Online: true, Partitions: 2,
+				_, err := runActivityErr(feats, feats.Materialize, activities.MaterializeInput{AsOf: asOf, RunID: "m/" + asOf.Format("0102"), Online: true,
 					View: activities.SourcedView{Table: "raw.spend_outage", View: activities.View{Name: view, Key: "customer_id", Timestamp: "ts",
 						Aggregations: []activities.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}}})
 				return err

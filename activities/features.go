@@ -131,7 +131,6 @@ type MaterializeInput struct {
 	// Incremental computes only the entities whose features may have
 	// changed since the stored watermark; otherwise every entity.
 	Incremental bool
-	Partitions  int
 }
 
 // MaterializeResult says what a run wrote.
@@ -160,7 +159,7 @@ type MaterializeResult struct {
 // features.Store.Materialize), heartbeating as partitions come out.
 func (a *Features) Materialize(ctx context.Context, in MaterializeInput) (MaterializeResult, error) {
 	res, err := a.Store.Materialize(ctx, features.MaterializeRequest{View: in.View.domain(), AsOf: in.AsOf, RunID: in.RunID,
-		Online: in.Online, Incremental: in.Incremental, Partitions: in.Partitions}, heartbeat(ctx))
+		Online: in.Online, Incremental: in.Incremental}, heartbeat(ctx))
 	return MaterializeResult(res), temporalError(err)
 }
 

@@ -233,7 +233,7 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}
 	a := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}}
 	t1 := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
-	in := activities.MaterializeInput{View: activities.SourcedView{View: activities.ViewOf(view), Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true, Partitions: 2}
+	in := activities.MaterializeInput{View: activities.SourcedView{View: activities.ViewOf(view), Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true}
 	res := runMaterialize(t, a, in)
 	// As of the 4th: the 2-day window (2nd 00:00, 4th 00:00] holds C1's 2
 	// and C2's 4; C3's spend of the 1st is outside; C4 has nothing yet.

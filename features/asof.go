@@ -161,25 +161,32 @@ func (v View) gather(events []arrow.RecordBatch) (*source, error) {
 	return s, nil
 }
 
-func asFloats(a arrow.Array) ([]float64, bool) {
-	out := make([]float64, a.Len())
+func asFloats(a arrow.Array) ([]float64, bool) { return floatsInto(nil, a) }
+
+// floatsInto converts a numeric column to float64s, reusing buf's room.
+func floatsInto(buf []float64, a arrow.Array) ([]float64, bool) {
+	out := buf[:0]
+	if cap(out) < a.Len() {
+		out = make([]float64, 0, a.Len())
+	}
 	switch c := a.(type) {
 	case *array.Float64:
-		copy(out, c.Float64Values())
+		out = append(out, c.Float64Values()...)
 	case *array.Float32:
-		for i, x := range c.Float32Values() {
-			out[i] = float64(x)
+		for _, x := range c.Float32Values() {
+			out = append(out, float64(x))
 		}
 	case *array.Int64:
-		for i, x := range c.Int64Values() {
-			out[i] = float64(x)
+		for _, x := range c.Int64Values() {
+			out = append(out, float64(x))
 		}
 	case *array.Int32:
-		for i, x := range c.Int32Values() {
-			out[i] = float64(x)
+		for _, x := range c.Int32Values() {
+			out = append(out, float64(x))
 		}
 	case *array.Boolean:
-		for i := range out {
+		for i := range a.Len() {
+			out = append(out, 0)
 			if c.Value(i) {
 				out[i] = 1
 			}
@@ -194,8 +201,15 @@ func asFloats(a arrow.Array) ([]float64, bool) {
 type keyer struct {
 	strs map[string]int32
 	ints map[int64]int32
-	n    int
+	// direct numbers int64 keys in [0, directKeys) without hashing: the
+	// key's id plus one at the key, 0 for none. Ids are often small
+	// and dense, and a hash lookup per row is most of an aggregation.
+	direct []int32
+	n      int
 }
+
+// directKeys bounds the int64 keys numbered by direct indexing (16 MiB).
+const directKeys = 1 << 22
 
 func newKeyer(t arrow.DataType) *keyer {
 	if t.ID() == arrow.INT64 {
@@ -236,8 +250,26 @@ func (k *keyer) ids(a arrow.Array, add bool) ([]int32, error) {
 		if k.ints == nil {
 			return nil, fmt.Errorf("keys are int64 here but strings elsewhere")
 		}
+		nulls := c.NullN() > 0
 		for i := range out {
 			x := c.Value(i)
+			if uint64(x) < directKeys && !(nulls && c.IsNull(i)) {
+				if int(x) >= len(k.direct) {
+					n := min(max(int(x)+1, 2*len(k.direct)), directKeys)
+					k.direct = slices.Grow(k.direct, n-len(k.direct))[:n]
+				}
+				switch id := k.direct[x]; {
+				case id > 0:
+					out[i] = id - 1
+				case add:
+					k.n++
+					k.direct[x] = int32(k.n)
+					out[i] = int32(k.n - 1)
+				default:
+					out[i] = -1
+				}
+				continue
+			}
 			id, ok := k.ints[x]
 			lookup(i, id, ok, func(id int32) { k.ints[x] = id })
 		}

@@ -28,7 +28,6 @@ type MaterializeRequest struct {
 	// Incremental computes only the entities whose features may have
 	// changed since the stored watermark; otherwise every entity.
 	Incremental bool
-	Partitions  int
 }
 
 // MaterializeResult says what a run wrote.
@@ -86,17 +85,17 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		}
 	}
 	start := time.Now()
-	src, err := s.Catalog.Read(ctx, req.View.Table, lakehouse.ScanOptions{Columns: req.View.columns()})
+	src, err := s.snapshotScans(ctx, req.View, res.Since, t)
 	if err != nil {
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
 	}
 	tm.Since(PhasePlan, start)
-	res.SourceSnapshot = src.SnapshotID
+	res.SourceSnapshot = src.snapshotID
 	// The same as-of time from the same source snapshot: the run's
 	// snapshot holds the answer already.
 	if id, sum, ok, err := s.Catalog.RunSnapshot(ctx, res.Table, req.RunID); err != nil {
 		return res, err
-	} else if ok && sum[ReadSnapshotPrefix+req.View.Table] == strconv.FormatInt(src.SnapshotID, 10) {
+	} else if ok && sum[ReadSnapshotPrefix+req.View.Table] == strconv.FormatInt(src.snapshotID, 10) {
 		res.SnapshotID, res.Reused = id, true
 		res.Entities, _ = strconv.ParseInt(sum[RowsSummary], 10, 64)
 		res.EmptyWindows = sum[emptyWindowsSummary] == "true"
@@ -113,7 +112,7 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn, timings: tm}
 	windows := newWindowTally(v)
 	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
-		return Snapshot(ctx, src.Records, v, t, ChangedBetween(v, res.Since, t), TrainingSetOptions{Partitions: req.Partitions, Dir: s.TempDir, Memory: s.spillMemory(), Timings: tm},
+		return Snapshot(ctx, src.rows, v, t, ChangedBetween(v, res.Since, t), tm,
 			func(rec arrow.RecordBatch) error {
 				windows.add(rec)
 				return emit(rec)
@@ -148,6 +147,49 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		}
 	}
 	return res, nil
+}
+
+// snapshotScans are the scans of one source snapshot a materialization
+// reads.
+type snapshotScans struct {
+	rows       SnapshotRows
+	snapshotID int64
+}
+
+// snapshotScans plans the reads of a snapshot as of t, pruned by event
+// time: no row after t; for an incremental run since a watermark, no row
+// before the earliest that ChangedBetween can accept; for a full run, the
+// rows past the view's horizon read with just the key (they only make
+// their entities count).
+func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time.Time) (snapshotScans, error) {
+	v := sv.View
+	ts := iceberg.Reference(v.Timestamp)
+	micros := func(t time.Time) iceberg.Timestamp { return iceberg.Timestamp(t.UnixMicro()) }
+	upTo := iceberg.LessThanEqual(ts, micros(t))
+	h, all := v.Horizon()
+	var rows, older iceberg.BooleanExpression
+	switch {
+	case !since.IsZero() && since.Before(t):
+		rows = iceberg.NewAnd(iceberg.GreaterThanEqual(ts, micros(v.changedFrom(since))), upTo)
+	case all:
+		rows = upTo
+	default:
+		rows = iceberg.NewAnd(iceberg.GreaterThan(ts, micros(t.Add(-h))), upTo)
+		older = iceberg.LessThanEqual(ts, micros(t.Add(-h)))
+	}
+	rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: sv.columns(), Filter: rows})
+	if err != nil {
+		return snapshotScans{}, err
+	}
+	out := snapshotScans{rows: SnapshotRows{Rows: rd.Records}, snapshotID: rd.SnapshotID}
+	if older != nil && rd.SnapshotID != 0 {
+		rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: []string{v.Key}, Filter: older, SnapshotID: out.snapshotID})
+		if err != nil {
+			return snapshotScans{}, err
+		}
+		out.rows.Older = rd.Records
+	}
+	return out, nil
 }
 
 // materializedThrough is the table's watermark; ok is false before the

@@ -31,9 +31,10 @@ type Store struct {
 	Online *online.Store
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
-	// SpillMemory bounds the bytes of rows the store's training sets and
-	// materializations, together, keep in memory rather than in spill
-	// files; 0 means DefaultSpillMemory and a negative value keeps none.
+	// SpillMemory bounds the bytes of rows the store's training sets,
+	// together, keep in memory rather than in spill files; 0 means
+	// DefaultSpillMemory and a negative value keeps none.
+	// (Materializations aggregate in one pass and spill nothing.)
 	SpillMemory int64
 
 	memOnce sync.Once
@@ -48,8 +49,8 @@ type Store struct {
 // DefaultSpillMemory is Store.SpillMemory's default: 1 GiB.
 const DefaultSpillMemory = 1 << 30
 
-// spillMemory is the budget every run of the store shares, so runs at once
-// (a backfill's days) hold SpillMemory between them, not each.
+// spillMemory is the budget every run of the store shares, so training
+// sets at once hold SpillMemory between them, not each.
 func (s *Store) spillMemory() *Memory {
 	s.memOnce.Do(func() {
 		switch {

@@ -47,8 +47,8 @@ type Options struct {
 	// as dead; zero means workflows.DefaultHeartbeatTimeout. Every
 	// control-queue process should agree on it.
 	HeartbeatTimeout time.Duration
-	// SpillMemory bounds the bytes of rows a training set or a
-	// materialization keeps in memory before it spills to files
+	// SpillMemory bounds the bytes of rows a training set keeps in
+	// memory before it spills to files
 	// (features.Store.SpillMemory): 0 means its default, negative none.
 	SpillMemory int64
 	// Interceptors wrap every worker's activities and workflows, after

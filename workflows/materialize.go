@@ -26,7 +26,6 @@ type MaterializeRequest struct {
 	Full bool
 	// Concurrency caps the backfill's children at once; 0 means 4.
 	Concurrency int
-	Partitions  int
 	// HeartbeatTimeout is how long a silent materialization counts as
 	// alive before Temporal runs it again elsewhere; 0 means the
 	// process's HeartbeatTimeout.
@@ -65,7 +64,7 @@ func Materialize(ctx workflow.Context, req MaterializeRequest) (MaterializeResul
 		ctx = workflow.WithActivityOptions(ctx, opts)
 	}
 	in := activities.MaterializeInput{View: req.View, AsOf: asOf, RunID: materializeID(req.View.View.Name, asOf),
-		Online: req.Online, Incremental: !req.Full, Partitions: req.Partitions}
+		Online: req.Online, Incremental: !req.Full}
 	var a *activities.Features
 	var r activities.MaterializeResult
 	if err := workflow.ExecuteActivity(ctx, a.Materialize, in).Get(ctx, &r); err != nil {

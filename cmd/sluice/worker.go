@@ -35,7 +35,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		"how long a running activity may go without a heartbeat before it runs again on another worker (0: 30s); the same on every control worker")
 	spillMiB := 0
 	f.intVar(&spillMiB, "spill-memory", "SLUICE_SPILL_MEMORY", 0,
-		"MiB of rows a training set or materialization keeps in memory before spilling to files (0: 1024; -1: none)")
+		"MiB of rows the training sets keep in memory before spilling to files (0: 1024; -1: none)")
 	metricsAddr := ""
 	f.stringVar(&metricsAddr, "metrics-addr", "SLUICE_WORKER_METRICS_ADDR", metricsAddr, "where /metrics (Prometheus) listens, like 127.0.0.1:9464; empty: nowhere")
 	if err := f.parse(args, false); err != nil {

@@ -1,0 +1,250 @@
+package features
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// randomWorld is a stream of events with ties, late rows, nulls and keys
+// that come and go; every amount is a multiple of 1/4, so sums are exact
+// in any order.
+func randomWorld(r *rand.Rand, nkeys, n int) []event {
+	const hour = int64(time.Hour / time.Microsecond)
+	var evs []event
+	for range n {
+		e := event{key: fmt.Sprintf("K%d", r.IntN(nkeys)), hasKey: r.IntN(30) > 0,
+			at: int64(r.IntN(24*14)) * hour / int64(1+r.IntN(2)), hasAt: r.IntN(40) > 0,
+			amount: float64(r.IntN(400)-100) / 4, hasAmt: r.IntN(6) > 0,
+			plan: []string{"basic", "pro", "max"}[r.IntN(3)], hasPln: r.IntN(8) > 0}
+		evs = append(evs, e)
+		if r.IntN(5) == 0 {
+			e.amount, e.plan = e.amount+1, "tie"
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
+func allFunctionsView(r *rand.Rand) View {
+	// A plain column with a ttl inside the windows or past them, without
+	// one, or none at all.
+	v := []View{{Columns: []string{"plan"}, TTL: 48 * time.Hour}, {Columns: []string{"plan"}, TTL: 240 * time.Hour},
+		{Columns: []string{"plan"}}, {}}[r.IntN(4)]
+	v.Name, v.Key, v.Timestamp = "txn", "customer_id", "ts"
+	for _, fn := range Functions {
+		for _, w := range []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour} {
+			v.Aggregations = append(v.Aggregations, Aggregation{Column: "amount", Function: fn, Window: w})
+		}
+	}
+	return v
+}
+
+// snapshotRows runs Snapshot and returns every entity's outputs by name.
+func snapshotRows(t *testing.T, v View, recs []arrow.RecordBatch, at int64, changed func(time.Time) bool) map[string]map[string]any {
+	return snapshotOf(t, v, SnapshotRows{Rows: seq(recs)}, at, changed)
+}
+
+// splitAtHorizon splits events as Materialize's scans do: the rows the
+// view can see as of at, and the older ones with just the key.
+func splitAtHorizon(v View, evs []event, at int64, size int) (rows, older []arrow.RecordBatch) {
+	h, all := v.Horizon()
+	var recent, old []event
+	for _, e := range evs {
+		if !all && e.hasAt && e.at <= at-h.Microseconds() {
+			old = append(old, e)
+		} else {
+			recent = append(recent, e)
+		}
+	}
+	keyOnly := arrow.NewSchema(eventSchema.Fields()[:1], nil)
+	for _, b := range batches(old, size) {
+		older = append(older, array.NewRecordBatch(keyOnly, b.Columns()[:1], b.NumRows()))
+		b.Release()
+	}
+	return batches(recent, size), older
+}
+
+func snapshotOf(t *testing.T, v View, in SnapshotRows, at int64, changed func(time.Time) bool) map[string]map[string]any {
+	t.Helper()
+	rows := map[string]map[string]any{}
+	err := Snapshot(context.Background(), in, v, time.UnixMicro(at).UTC(), changed, &Timings{}, func(rec arrow.RecordBatch) error {
+		keys := rec.Column(0).(*array.String)
+		asOf := rec.Column(1).(*array.Timestamp)
+		for i := range keys.Len() {
+			if int64(asOf.Value(i)) != at {
+				t.Fatalf("as_of %d, want %d", asOf.Value(i), at)
+			}
+			if _, dup := rows[keys.Value(i)]; dup {
+				t.Fatalf("entity %s twice", keys.Value(i))
+			}
+			row := map[string]any{}
+			for c, name := range v.OutputNames() {
+				if rec.ColumnName(c+2) != name {
+					t.Fatalf("column %d is %s, want %s", c+2, rec.ColumnName(c+2), name)
+				}
+				if val, ok := cell(rec.Column(c+2), i); ok {
+					row[name] = val
+				}
+			}
+			rows[keys.Value(i)] = row
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// TestSnapshotMatchesBruteForce compares the one-pass aggregation with the
+// oracle: every entity with a row at or before t, and no other, gets
+// every feature's oracle value; with a change rule, exactly the entities
+// with a changed row do.
+func TestSnapshotMatchesBruteForce(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	for seed := range uint64(200) {
+		r := rand.New(rand.NewPCG(seed, 5))
+		v := allFunctionsView(r)
+		nkeys := 1 + r.IntN([]int{30, 1000}[r.IntN(2)]) // many keys: most have one row
+		evs := randomWorld(r, nkeys, r.IntN(500))
+		recs := batches(evs, 1+r.IntN(64))
+		at := int64(r.IntN(24*16)) * hour
+		if len(evs) > 0 && r.IntN(2) == 0 {
+			at = evs[r.IntN(len(evs))].at + []int64{0, hour, 24 * hour, 48 * hour, 240 * hour, -1}[r.IntN(6)]
+		}
+		var changed func(time.Time) bool
+		if r.IntN(2) == 0 {
+			changed = ChangedBetween(v, time.UnixMicro(at-int64(1+r.IntN(72))*hour).UTC(), time.UnixMicro(at).UTC())
+		}
+		got := snapshotRows(t, v, recs, at, changed)
+		if changed == nil && r.IntN(2) == 0 { // rows past the horizon as keys alone
+			rows, older := splitAtHorizon(v, evs, at, 1+r.IntN(64))
+			got = snapshotOf(t, v, SnapshotRows{Rows: seq(rows), Older: seq(older)}, at, changed)
+			releaseAll(rows)
+			releaseAll(older)
+		}
+		want := map[string]bool{}
+		for _, e := range evs {
+			if e.hasKey && e.hasAt && e.at <= at && (changed == nil || changed(time.UnixMicro(e.at).UTC())) {
+				want[e.key] = true
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d entities, want %d", seed, len(got), len(want))
+		}
+		for key := range want {
+			row, ok := got[key]
+			if !ok {
+				t.Fatalf("seed %d: no row for %s", seed, key)
+			}
+			for _, name := range v.OutputNames() {
+				w, wok := oracle(v, evs, key, at, name)
+				h, hok := row[name]
+				if wok != hok || w != h {
+					t.Fatalf("seed %d: %s of %s at %d: got %v (%v), oracle %v (%v)", seed, name, key, at, h, hok, w, wok)
+				}
+			}
+		}
+		releaseAll(recs)
+	}
+}
+
+// TestIncrementalEqualsFull: a full snapshot at the watermark, overlaid
+// with an incremental one at t (entities ChangedBetween accepts), gives
+// every entity the values of a full snapshot at t.
+func TestIncrementalEqualsFull(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 11))
+		v := allFunctionsView(r)
+		evs := randomWorld(r, 1+r.IntN(40), 100+r.IntN(400))
+		recs := batches(evs, 1+r.IntN(64))
+		wm := int64(r.IntN(24*12)) * hour
+		at := wm + int64(1+r.IntN(24*3))*hour
+		merged := snapshotRows(t, v, recs, wm, nil)
+		// The incremental run reads only the rows Materialize's scan
+		// keeps: from changedFrom on.
+		from := v.changedFrom(time.UnixMicro(wm).UTC()).UnixMicro()
+		var late []event
+		for _, e := range evs {
+			if e.hasAt && e.at >= from {
+				late = append(late, e)
+			}
+		}
+		lateRecs := batches(late, 1+r.IntN(64))
+		inc := snapshotRows(t, v, lateRecs, at, ChangedBetween(v, time.UnixMicro(wm).UTC(), time.UnixMicro(at).UTC()))
+		releaseAll(lateRecs)
+		for k, row := range inc {
+			merged[k] = row
+		}
+		full := snapshotRows(t, v, recs, at, nil)
+		if len(merged) != len(full) {
+			t.Fatalf("seed %d: %d entities after the incremental run, %d in a full one", seed, len(merged), len(full))
+		}
+		for k, want := range full {
+			got := merged[k]
+			for _, name := range v.OutputNames() {
+				if got[name] != want[name] {
+					t.Fatalf("seed %d: %s of %s: incremental %v, full %v", seed, name, k, got[name], want[name])
+				}
+			}
+		}
+		releaseAll(recs)
+	}
+}
+
+// TestKeyerNumbersMixedIntKeys: small keys (numbered by direct indexing)
+// and negative or large ones (hashed) share one dense numbering in order
+// of first appearance, across batches; nulls get -1.
+func TestKeyerNumbersMixedIntKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	k := newKeyer(arrow.PrimitiveTypes.Int64)
+	want := map[int64]int32{}
+	for range 20 {
+		b := array.NewInt64Builder(memory.DefaultAllocator)
+		var keys []int64
+		for range 200 {
+			x := []int64{r.Int64N(50), -1 - r.Int64N(50), directKeys - 5 + r.Int64N(10), r.Int64N(1 << 40)}[r.IntN(4)]
+			keys = append(keys, x)
+			if r.IntN(20) == 0 {
+				b.AppendNull()
+				keys[len(keys)-1] = 0
+				continue
+			}
+			b.Append(x)
+		}
+		a := b.NewInt64Array()
+		ids, err := k.ids(a, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			if a.IsNull(i) {
+				if id != -1 {
+					t.Fatalf("a null key got id %d", id)
+				}
+				continue
+			}
+			w, seen := want[keys[i]]
+			if !seen {
+				w = int32(len(want))
+				want[keys[i]] = w
+			}
+			if id != w {
+				t.Fatalf("key %d got id %d, want %d", keys[i], id, w)
+			}
+		}
+		a.Release()
+		b.Release()
+	}
+	if k.n != len(want) {
+		t.Errorf("%d ids handed out for %d keys", k.n, len(want))
+	}
+}
