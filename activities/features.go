@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -109,8 +110,15 @@ func (a *Features) TrainingSet(ctx context.Context, in TrainingSetInput) (Traini
 	res, err := a.Store.BuildTrainingSet(ctx, features.TrainingSetRequest{Model: in.Model, RunID: in.RunID,
 		LabelTable: in.LabelTable, Key: in.Key, LabelTime: in.LabelTime, LabelColumn: in.LabelColumn,
 		Views: domainViews(in.Views), Partitions: in.Partitions, Rebuild: in.Rebuild}, heartbeat(ctx))
+	releaseMemory()
 	return TrainingSetResult(res), temporalError(err)
 }
+
+// releaseMemory hands the memory a training set or a materialization
+// worked in back to the OS when it ends: Go's scavenger would take
+// minutes, and meanwhile an idle worker looks (and, to the machine, is)
+// as big as its largest run.
+func releaseMemory() { debug.FreeOSMemory() }
 
 // heartbeat records an empty heartbeat: the work is alive.
 func heartbeat(ctx context.Context) func() {
@@ -160,6 +168,7 @@ type MaterializeResult struct {
 func (a *Features) Materialize(ctx context.Context, in MaterializeInput) (MaterializeResult, error) {
 	res, err := a.Store.Materialize(ctx, features.MaterializeRequest{View: in.View.domain(), AsOf: in.AsOf, RunID: in.RunID,
 		Online: in.Online, Incremental: in.Incremental}, heartbeat(ctx))
+	releaseMemory()
 	return MaterializeResult(res), temporalError(err)
 }
 
