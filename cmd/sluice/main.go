@@ -10,6 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 )
@@ -70,6 +73,14 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 		// must stop cleanly rather than kill the process.
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if path := os.Getenv("SLUICE_CPUPROFILE"); path != "" {
+			stopProfile, err := startCPUProfile(path)
+			if err != nil {
+				fmt.Fprintf(stderr, "sluice %s: %v\n", c.name, err)
+				return 1
+			}
+			defer stopProfile()
+		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
 		case err == nil:
@@ -84,6 +95,25 @@ func mainWithArgs(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "sluice: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// startCPUProfile writes a CPU profile of the command to path (for `go
+// tool pprof`) until the returned function stops it; %p in the path
+// stands for the process id, so processes started together (a dev stack
+// and its workers) write one profile each.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("SLUICE_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("SLUICE_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func usage(w io.Writer) {

@@ -200,3 +200,25 @@ func TestConfigErrorsNameTheirSource(t *testing.T) {
 		})
 	}
 }
+
+// TestCPUProfileOfACommand: SLUICE_CPUPROFILE writes a profile of the
+// command, %p naming the process; a path it cannot create fails the
+// command before it runs.
+func TestCPUProfileOfACommand(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SLUICE_CPUPROFILE", filepath.Join(dir, "cpu-%p.pprof"))
+	if code, out := runInProcess(t, "ml", "inspect", filepath.Join(dir, "missing.sluice")); code != 1 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
+	if err != nil || len(b) == 0 {
+		t.Fatalf("no profile written: %v", err)
+	}
+	if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) { // pprof's profiles are gzipped protobufs
+		t.Errorf("the profile is not a pprof file: % x", b[:min(8, len(b))])
+	}
+	t.Setenv("SLUICE_CPUPROFILE", filepath.Join(dir, "no-such-dir", "cpu.pprof"))
+	if code, out := runInProcess(t, "ml", "inspect", filepath.Join(dir, "missing.sluice")); code != 1 || !strings.Contains(out, "SLUICE_CPUPROFILE") {
+		t.Errorf("an unwritable profile path: exit %d, %q", code, out)
+	}
+}
