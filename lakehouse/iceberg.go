@@ -326,7 +326,17 @@ type ScanOptions struct {
 	SnapshotID int64
 	// Limit stops after that many rows; zero reads them all.
 	Limit int64
+	// AppendedAfter, when set, reads only the rows that snapshots after
+	// it (up to SnapshotID, or the current one) appended. It fails with
+	// ErrNotAppendOnly when one of them did more than append (an
+	// overwrite or a delete; a compaction's replace adds no rows), and
+	// with ErrNoSnapshot when the snapshot is not an ancestor.
+	AppendedAfter int64
 }
+
+// ErrNotAppendOnly reports a snapshot range that changed rows rather
+// than only adding them.
+var ErrNotAppendOnly = errors.New("lakehouse: the snapshots did more than append")
 
 // ScanResult is what a scan read.
 type ScanResult struct {
@@ -402,7 +412,12 @@ func (c *Catalog) Read(ctx context.Context, name string, o ScanOptions) (Reading
 	if res.SnapshotID == 0 {
 		return res, nil // an empty table
 	}
-	tasks, err := scan.PlanFiles(ctx)
+	var tasks []table.FileScanTask
+	if o.AppendedAfter != 0 {
+		tasks, err = appendedTasks(ctx, t, opts, o.AppendedAfter, res.SnapshotID)
+	} else {
+		tasks, err = scan.PlanFiles(ctx)
+	}
 	if err != nil {
 		return Reading{}, fmt.Errorf("planning the scan of %s: %w", name, err)
 	}
@@ -426,6 +441,29 @@ func (c *Catalog) Read(ctx context.Context, name string, o ScanOptions) (Reading
 		}
 	}
 	return res, nil
+}
+
+// appendedTasks plans the data files the snapshots in (after, to]
+// appended, checking that they only appended.
+func appendedTasks(ctx context.Context, t *table.Table, opts []table.ScanOption, after, to int64) ([]table.FileScanTask, error) {
+	if after == to {
+		return nil, nil
+	}
+	for id := to; id != after; {
+		snap := t.Metadata().SnapshotByID(id)
+		if snap == nil || snap.ParentSnapshotID == nil {
+			return nil, fmt.Errorf("%w: %d is not an ancestor of %d", ErrNoSnapshot, after, to)
+		}
+		if snap.Summary != nil {
+			switch snap.Summary.Operation {
+			case table.OpAppend, table.OpReplace:
+			default:
+				return nil, fmt.Errorf("%w: snapshot %d is an %s", ErrNotAppendOnly, id, snap.Summary.Operation)
+			}
+		}
+		id = *snap.ParentSnapshotID
+	}
+	return t.NewIncrementalAppendScan(opts...).FromSnapshotExclusive(after).ToSnapshot(to).PlanFiles(ctx)
 }
 
 // projectedSchema is the Arrow schema a scan's records have.

@@ -2,8 +2,10 @@ package lakehouse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -357,5 +359,73 @@ func TestTwoAttemptsOfOneRunCommitOnce(t *testing.T) {
 	}
 	for _, r := range res.Records {
 		r.Release()
+	}
+}
+
+// TestScanAppendedAfter reads the rows the snapshots after one appended,
+// up to another; a range holding an overwrite is refused.
+func TestScanAppendedAfter(t *testing.T) {
+	ctx := context.Background()
+	o := backends(t)["file"]
+	cat, err := lakehouse.OpenCatalog(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if _, err := cat.EnsureTable(ctx, "raw.late", eventSchema, "ts"); err != nil {
+		t.Fatal(err)
+	}
+	var snaps []int64
+	for i, run := range []string{"a", "b", "c"} {
+		rec := events(i*100, 10+i) // 10, 11 and 12 rows
+		res, err := cat.Append(ctx, "raw.late", []arrow.RecordBatch{rec}, run)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, res.SnapshotID)
+	}
+	ids := func(o lakehouse.ScanOptions) []int64 {
+		t.Helper()
+		res, err := cat.Scan(ctx, "raw.late", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, r := range res.Records {
+			out = append(out, r.Column(0).(*array.Int64).Int64Values()...)
+			r.Release()
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := ids(lakehouse.ScanOptions{AppendedAfter: snaps[0]}); len(got) != 23 || got[0] != 100 || got[22] != 211 {
+		t.Errorf("after the first append: %v", got)
+	}
+	if got := ids(lakehouse.ScanOptions{AppendedAfter: snaps[0], SnapshotID: snaps[1]}); len(got) != 11 || got[0] != 100 {
+		t.Errorf("the second append alone: %v", got)
+	}
+	filter := iceberg.GreaterThanEqual(iceberg.Reference("id"), int64(205))
+	if got := ids(lakehouse.ScanOptions{AppendedAfter: snaps[1], Filter: filter}); len(got) != 7 || got[0] != 205 {
+		t.Errorf("filtered: %v", got)
+	}
+	if got := ids(lakehouse.ScanOptions{AppendedAfter: snaps[2]}); len(got) != 0 {
+		t.Errorf("nothing after the current snapshot: %v", got)
+	}
+	if _, err := cat.Scan(ctx, "raw.late", lakehouse.ScanOptions{AppendedAfter: 12345}); !errors.Is(err, lakehouse.ErrNoSnapshot) {
+		t.Errorf("an unknown snapshot: %v", err)
+	}
+	rec := events(500, 3)
+	rdr, err := array.NewRecordReader(eventSchema, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Replace(ctx, "raw.late", rdr, "overwrite"); err != nil {
+		t.Fatal(err)
+	}
+	rdr.Release()
+	rec.Release()
+	if _, err := cat.Scan(ctx, "raw.late", lakehouse.ScanOptions{AppendedAfter: snaps[2]}); !errors.Is(err, lakehouse.ErrNotAppendOnly) {
+		t.Errorf("across an overwrite: %v", err)
 	}
 }
