@@ -155,6 +155,9 @@ type MaterializeResult struct {
 	// Reused says the as-of time was materialized before from the same
 	// source snapshot: nothing was computed or written.
 	Reused bool `json:",omitempty"`
+	// Rolled says the run rolled the stored state forward instead of
+	// reading every window again (see features.Roll).
+	Rolled bool `json:",omitempty"`
 	// EmptyWindows says every window of every entity was empty.
 	EmptyWindows bool `json:",omitempty"`
 	// Seconds is the activity's time; Phases is where it went, in seconds

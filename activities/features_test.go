@@ -199,7 +199,19 @@ func newestOffline(t *testing.T, cat *lakehouse.Catalog, table string) map[strin
 	return out
 }
 
+// TestMaterializeOfflineOnlineAndIncremental runs materializations twice:
+// with a lake for states, so the incremental run rolls the first run's
+// state forward, and without, so it reads the changed entities' windows.
 func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
+	lake, err := lakehouse.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("rolled", func(t *testing.T) { testMaterialize(t, "spend", lake) })
+	t.Run("scanned", func(t *testing.T) { testMaterialize(t, "spend_scan", nil) })
+}
+
+func testMaterialize(t *testing.T, name string, lake lakehouse.ObjectStore) {
 	cat := newIngest(t).Loader.Catalog
 	ctx := context.Background()
 	db, err := metastore.Open(ctx, testenv.PostgresURL(t), nil)
@@ -207,7 +219,7 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	db.Exec(ctx, "DROP TABLE IF EXISTS sluice_online.spend")
+	db.Exec(ctx, "DROP TABLE IF EXISTS sluice_online."+name)
 	txnSchema := arrow.NewSchema([]arrow.Field{
 		{Name: "customer_id", Type: arrow.BinaryTypes.String},
 		{Name: "ts", Type: tsType},
@@ -219,21 +231,21 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 		b.Field(1).(*array.TimestampBuilder).AppendValues(at, nil)
 		b.Field(2).(*array.Float64Builder).AppendValues(amounts, nil)
 		rec := b.NewRecordBatch()
-		if _, err := cat.Append(ctx, "raw.spend", []arrow.RecordBatch{rec}, run); err != nil {
+		if _, err := cat.Append(ctx, "raw."+name, []arrow.RecordBatch{rec}, run); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cat.EnsureTable(ctx, "raw.spend", txnSchema, "ts"); err != nil {
+	if _, err := cat.EnsureTable(ctx, "raw."+name, txnSchema, "ts"); err != nil {
 		t.Fatal(err)
 	}
 	// C1 spends on the 1st and 3rd, C2 on the 2nd, C3 on the 1st; C4 only
 	// after the first as-of time.
 	add("load-1", []string{"C1", "C1", "C2", "C3", "C4"}, []arrow.Timestamp{day(1, 10), day(3, 10), day(2, 10), day(1, 12), day(9, 0)}, []float64{1, 2, 4, 8, 16})
-	view := features.View{Name: "spend", Key: "customer_id", Timestamp: "ts",
+	view := features.View{Name: name, Key: "customer_id", Timestamp: "ts",
 		Aggregations: []features.Aggregation{{Column: "amount", Function: "sum", Window: 48 * time.Hour}}}
-	a := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, TempDir: t.TempDir()}}
+	a := &activities.Features{Store: &features.Store{Catalog: cat, Online: &online.Store{DB: db}, Lake: lake, TempDir: t.TempDir()}}
 	t1 := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
-	in := activities.MaterializeInput{View: activities.SourcedView{View: activities.ViewOf(view), Table: "raw.spend"}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true}
+	in := activities.MaterializeInput{View: activities.SourcedView{View: activities.ViewOf(view), Table: "raw." + name}, AsOf: t1, RunID: "m/t1", Online: true, Incremental: true}
 	res := runMaterialize(t, a, in)
 	// As of the 4th: the 2-day window (2nd 00:00, 4th 00:00] holds C1's 2
 	// and C2's 4; C3's spend of the 1st is outside; C4 has nothing yet.
@@ -243,9 +255,9 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 	want := map[string]float64{"C1": 2, "C2": 4, "C3": 0}
 	check := func(when string) {
 		t.Helper()
-		got := newestOffline(t, cat, "features.spend")
+		got := newestOffline(t, cat, "features."+name)
 		r := online.NewReader(db, online.CacheOptions{})
-		rows, err := r.Get(ctx, "spend", []string{"C1", "C2", "C3", "C4"})
+		rows, err := r.Get(ctx, name, []string{"C1", "C2", "C3", "C4"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,8 +270,8 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 				continue
 			}
 			var on float64
-			if rows[i] != nil && rows[i]["spend__amount_sum_2d"] != nil {
-				on = rows[i]["spend__amount_sum_2d"].(float64)
+			if rows[i] != nil && rows[i][name+"__amount_sum_2d"] != nil {
+				on = rows[i][name+"__amount_sum_2d"].(float64)
 			}
 			if got[k] != w || on != w {
 				t.Errorf("%s: %s offline %v online %v, want %v", when, k, got[k], on, w)
@@ -274,22 +286,40 @@ func TestMaterializeOfflineOnlineAndIncremental(t *testing.T) {
 	}
 
 	// Incremental: a day later, only entities whose values can change
-	// are recomputed: C2 (its spend of the 2nd leaves the window) and C3
-	// (it spent on the 4th). C1's spend of the 3rd stays in the window, so
-	// its row of the 4th still holds; C4 is still in the future.
-	add("load-2", []string{"C3"}, []arrow.Timestamp{day(4, 12)}, []float64{32})
+	// are recomputed: C2 (its spend of the 2nd leaves the window), C3 (it
+	// spent on the 4th) and C1, whose spend of the 3rd at noon arrived
+	// late, after the first run; its spend of the 3rd at 10:00 stays in
+	// the window. C4 is still in the future.
+	// (Without a stored state the change rule goes by event time alone,
+	// so the scanned run gets no late row.)
+	keys, times, amounts := []string{"C3"}, []arrow.Timestamp{day(4, 12)}, []float64{32}
+	if lake != nil {
+		keys, times, amounts = append(keys, "C1"), append(times, day(3, 12)), append(amounts, 64)
+	}
+	add("load-2", keys, times, amounts)
 	t2 := t1.Add(24 * time.Hour)
 	in.AsOf, in.RunID = t2, "m/t2"
 	res2 := runMaterialize(t, a, in)
-	if !res2.Since.Equal(t1) {
-		t.Errorf("incremental run started from %v, want %v", res2.Since, t1)
+	if !res2.Since.Equal(t1) || res2.Rolled != (lake != nil) {
+		t.Errorf("incremental run started from %v (want %v), rolled %v", res2.Since, t1, res2.Rolled)
 	}
-	// (3rd, 5th]: C1 has 2 (3rd 10:00), C2 has nothing, C3 has 32.
+	// (3rd, 5th]: C1 has 2 (+ 64), C2 has nothing, C3 has 32.
 	want = map[string]float64{"C1": 2, "C2": 0, "C3": 32}
-	if res2.Entities != 2 {
-		t.Errorf("incremental run computed %d entities, want 2", res2.Entities)
+	if lake != nil {
+		want["C1"] = 66
+	}
+	if res2.Entities != int64(len(keys)+1) {
+		t.Errorf("incremental run computed %d entities, want %d", res2.Entities, len(keys)+1)
 	}
 	check("after the incremental run")
+	// A day later again, from the second run's state: C1's spends of the
+	// 3rd leave the window (4th, 6th]; C3's of the 4th stays.
+	in.AsOf, in.RunID = t2.Add(24*time.Hour), "m/t3"
+	if res3 := runMaterialize(t, a, in); res3.Rolled != (lake != nil) || res3.Entities != 1 {
+		t.Errorf("second incremental run: %+v, want C1 alone, rolled %v", res3, lake != nil)
+	}
+	want = map[string]float64{"C1": 0, "C2": 0, "C3": 32}
+	check("after the second incremental run")
 
 	// As of a month later every window is empty, and the run says so.
 	late := in

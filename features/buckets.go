@@ -10,6 +10,17 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
+// windowAggregates hold one column's count, sum and extremes over each
+// of its windows, per entity.
+type windowAggregates interface {
+	name() string
+	grow(n int)
+	// fold adds the rows at or before the as-of time (rows lists them,
+	// ids gives their entities); vals is the column.
+	fold(rows, ids []int32, times []arrow.Timestamp, vals arrow.Array) error
+	window(e int32, w time.Duration) (n int64, sum, lo, hi float64)
+}
+
 // columnWindows aggregates one column over its windows as of one time.
 // The windows share their upper end, so a row in a window is in every
 // longer one: each row goes to one bucket, that of the shortest window
@@ -63,6 +74,8 @@ func columnWindowsOf(v View, at int64) []*columnWindows {
 	}
 	return out
 }
+
+func (c *columnWindows) name() string { return c.column }
 
 // grow makes room for entities up to n.
 func (c *columnWindows) grow(n int) {

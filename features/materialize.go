@@ -3,6 +3,7 @@ package features
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -44,6 +45,10 @@ type MaterializeResult struct {
 	// Reused says the as-of time was materialized before from the same
 	// source snapshot: nothing was computed or written.
 	Reused bool
+	// Rolled says the run rolled the state stored with the watermark
+	// forward by the rows that changed since, instead of reading every
+	// window again.
+	Rolled bool `json:",omitempty"`
 	// EmptyWindows says every window of every entity was empty (counts 0,
 	// sums null): the as-of time is likely before or after the source's
 	// data, such as now for historical data.
@@ -63,7 +68,15 @@ type MaterializeResult struct {
 //
 // Incremental runs keep exactly the entities whose values can differ from
 // the watermark's: a row entered (watermark, t], or left a window w
-// ((watermark−w, t−w]), or a plain column aged past the ttl.
+// ((watermark−w, t−w]), or a plain column aged past the ttl. With a lake
+// for states (Store.Lake) and a view without min or max, every run also
+// stores its per-entity state, and the next incremental run rolls it
+// forward (Roll) by reading only those rows and the rows appended since
+// with earlier event times (late data), not every window; a state that
+// does not fit (another view definition, an overwritten or expired source
+// snapshot) makes the run read every row and store a new one. Without
+// one, the change rule goes by event time alone, so late rows reach only
+// entities recomputed for another reason until a full run.
 func (s *Store) Materialize(ctx context.Context, req MaterializeRequest, progress func()) (MaterializeResult, error) {
 	tm, begin := &Timings{}, time.Now()
 	res, err := s.materialize(ctx, req, progress, tm)
@@ -85,17 +98,29 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		}
 	}
 	start := time.Now()
-	src, err := s.snapshotScans(ctx, req.View, res.Since, t)
+	roll, err := s.planRoll(ctx, req.View, res.Table, res.Since, t)
 	if err != nil {
 		return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
 	}
+	var src snapshotScans
+	// A run that stores its state reads every row: the state is of every
+	// entity.
+	keep := s.Lake != nil && Rollable(v)
+	if roll == nil {
+		if src, err = s.snapshotScans(ctx, req.View, res.Since, t, keep); err != nil {
+			return res, permanent.WrapIf(permanent.BadInput, err, lakehouse.ErrNoSuchTable)
+		}
+		res.SourceSnapshot = src.snapshotID
+	} else {
+		defer roll.state.Release()
+		res.SourceSnapshot, res.Rolled = roll.snapshotID, true
+	}
 	tm.Since(PhasePlan, start)
-	res.SourceSnapshot = src.snapshotID
 	// The same as-of time from the same source snapshot: the run's
 	// snapshot holds the answer already.
 	if id, sum, ok, err := s.Catalog.RunSnapshot(ctx, res.Table, req.RunID); err != nil {
 		return res, err
-	} else if ok && sum[ReadSnapshotPrefix+req.View.Table] == strconv.FormatInt(src.snapshotID, 10) {
+	} else if ok && sum[ReadSnapshotPrefix+req.View.Table] == strconv.FormatInt(res.SourceSnapshot, 10) {
 		res.SnapshotID, res.Reused = id, true
 		res.Entities, _ = strconv.ParseInt(sum[RowsSummary], 10, 64)
 		res.EmptyWindows = sum[emptyWindowsSummary] == "true"
@@ -111,13 +136,21 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 	}
 	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn, timings: tm}
 	windows := newWindowTally(v)
+	var state *State
 	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
-		return Snapshot(ctx, src.rows, v, t, ChangedBetween(v, res.Since, t), tm,
-			func(rec arrow.RecordBatch) error {
-				windows.add(rec)
-				return emit(rec)
-			})
+		tallied := func(rec arrow.RecordBatch) error {
+			windows.add(rec)
+			return emit(rec)
+		}
+		var err error
+		if roll != nil {
+			state, err = Roll(ctx, roll.state, roll.rows, v, t, tm, tallied)
+		} else {
+			state, err = snapshot(ctx, src.rows, v, t, ChangedBetween(v, res.Since, t), tm, tallied, keep && src.complete)
+		}
+		return err
 	})
+	defer state.Release()
 	// A run that computed no entity (an incremental run with nothing
 	// changed) says nothing about the windows.
 	res.EmptyWindows = res.Entities > 0 && windows.allEmpty()
@@ -131,8 +164,17 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		res.SnapshotID = w.stage.SnapshotID()
 		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
 	} else {
+		var props map[string]string
+		if state != nil {
+			start := time.Now()
+			props, err = s.saveState(ctx, state, res.Table, req.RunID, res.SourceSnapshot)
+			tm.Since(PhaseWrite, start)
+			if err != nil {
+				return res, err
+			}
+		}
 		start := time.Now()
-		res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t)
+		res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t, props)
 		tm.Since(PhaseCommit, start)
 		if err != nil {
 			return res, err
@@ -154,22 +196,27 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 type snapshotScans struct {
 	rows       SnapshotRows
 	snapshotID int64
+	// complete says every row at or before t is read (the state of every
+	// entity can be kept).
+	complete bool
 }
 
 // snapshotScans plans the reads of a snapshot as of t, pruned by event
-// time: no row after t; for an incremental run since a watermark, no row
-// before the earliest that ChangedBetween can accept; for a full run, the
-// rows past the view's horizon read with just the key (they only make
-// their entities count).
-func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time.Time) (snapshotScans, error) {
+// time: no row after t; for an incremental run since a watermark that
+// keeps no complete state, no row before the earliest that ChangedBetween
+// can accept; otherwise the rows past the view's horizon read with just
+// the key (they only make their entities count; and the event time for
+// an incremental run's change rule).
+func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time.Time, complete bool) (snapshotScans, error) {
 	v := sv.View
 	ts := iceberg.Reference(v.Timestamp)
 	micros := func(t time.Time) iceberg.Timestamp { return iceberg.Timestamp(t.UnixMicro()) }
 	upTo := iceberg.LessThanEqual(ts, micros(t))
 	h, all := v.Horizon()
 	var rows, older iceberg.BooleanExpression
+	incremental := !since.IsZero() && since.Before(t)
 	switch {
-	case !since.IsZero() && since.Before(t):
+	case incremental && !complete:
 		rows = iceberg.NewAnd(iceberg.GreaterThanEqual(ts, micros(v.changedFrom(since))), upTo)
 	case all:
 		rows = upTo
@@ -181,9 +228,13 @@ func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time
 	if err != nil {
 		return snapshotScans{}, err
 	}
-	out := snapshotScans{rows: SnapshotRows{Rows: rd.Records}, snapshotID: rd.SnapshotID}
+	out := snapshotScans{rows: SnapshotRows{Rows: rd.Records}, snapshotID: rd.SnapshotID, complete: older != nil || all || !incremental}
 	if older != nil && rd.SnapshotID != 0 {
-		rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: []string{v.Key}, Filter: older, SnapshotID: out.snapshotID})
+		cols := []string{v.Key}
+		if incremental { // the change rule reads their times
+			cols = append(cols, v.Timestamp)
+		}
+		rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: cols, Filter: older, SnapshotID: out.snapshotID})
 		if err != nil {
 			return snapshotScans{}, err
 		}
@@ -206,13 +257,17 @@ func (s *Store) materializedThrough(ctx context.Context, table string) (wm time.
 }
 
 // commitSnapshot commits a materialization, moving the watermark forward
-// (never back: a backfill of an earlier day leaves it).
-func (s *Store) commitSnapshot(ctx context.Context, st *lakehouse.Stage, res MaterializeResult, source string, t time.Time) (int64, error) {
+// (never back: a backfill of an earlier day leaves it) and with it the
+// state property, when given.
+func (s *Store) commitSnapshot(ctx context.Context, st *lakehouse.Stage, res MaterializeResult, source string, t time.Time, state map[string]string) (int64, error) {
 	props := map[string]string{}
 	if cur, ok, err := s.Catalog.Property(ctx, res.Table, WatermarkMaterialized); err != nil {
 		return 0, err
 	} else if prev, perr := time.Parse(time.RFC3339Nano, cur); !ok || perr != nil || t.After(prev) {
+		// The state moves with the watermark: the next incremental run
+		// rolls forward from it.
 		props[WatermarkMaterialized] = t.Format(time.RFC3339Nano)
+		maps.Copy(props, state)
 	}
 	r, err := st.Commit(ctx, lakehouse.CommitOptions{TableProperties: props, Summary: map[string]string{
 		RowsSummary: strconv.FormatInt(res.Entities, 10), ReadSnapshotPrefix + source: strconv.FormatInt(res.SourceSnapshot, 10),

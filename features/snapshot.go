@@ -26,8 +26,8 @@ type SnapshotRows struct {
 	// window or a plain column can see as of t (View.Horizon).
 	Rows iter.Seq2[arrow.RecordBatch, error]
 	// Older, if set, holds the other rows at or before t with just the
-	// key: they only make their entities count. A snapshot that counts
-	// changed entities only (see Snapshot) takes none.
+	// key (and the event time, for a change rule): they make their
+	// entities count, and touched when the rule accepts them.
 	Older iter.Seq2[arrow.RecordBatch, error]
 }
 
@@ -43,9 +43,14 @@ type SnapshotRows struct {
 // training set adds in time order, so the two can differ in the last bits.
 func Snapshot(ctx context.Context, rows SnapshotRows, v View, t time.Time, changed func(time.Time) bool,
 	tm *Timings, emit func(arrow.RecordBatch) error) error {
-	if rows.Older != nil && changed != nil {
-		return fmt.Errorf("features: view %s: a snapshot of changed entities reads no older rows", v.Name)
-	}
+	_, err := snapshot(ctx, rows, v, t, changed, tm, emit, false)
+	return err
+}
+
+// snapshot is Snapshot, returning its state when keep is set (and an
+// entity had a row).
+func snapshot(ctx context.Context, rows SnapshotRows, v View, t time.Time, changed func(time.Time) bool,
+	tm *Timings, emit func(arrow.RecordBatch) error, keep bool) (*State, error) {
 	agg := newSnapshotter(v, t.UTC().UnixMicro(), changed)
 	defer agg.release()
 	for _, part := range []struct {
@@ -65,11 +70,14 @@ func Snapshot(ctx context.Context, rows SnapshotRows, v View, t time.Time, chang
 				tm.Since(PhaseCompute, start)
 			}
 			if err != nil {
-				return fmt.Errorf("features: view %s: %w", v.Name, err)
+				return nil, fmt.Errorf("features: view %s: %w", v.Name, err)
 			}
 		}
 	}
-	return agg.emit(ctx, tm, emit)
+	if err := agg.emit(ctx, tm, emit); err != nil || !keep {
+		return nil, err
+	}
+	return agg.state(ctx)
 }
 
 // Horizon is how far back a view's features as of t can see: a window
@@ -102,8 +110,15 @@ type snapshotter struct {
 	// accepts).
 	counted []bool
 	// aggs holds the count, sum, mean, min and max aggregations, by
-	// column.
-	aggs []*columnWindows
+	// column: nested-window buckets for a scan, running window totals
+	// when rolling state forward (see Roll).
+	aggs []windowAggregates
+	// touched says an entity has a row that changed accepts or, when
+	// rolling, any row read; only touched entities are handed out then.
+	touched []bool
+	rolling bool
+	// since is the rolled state's time (rolling only).
+	since int64
 	// newest is the plain columns' row: the newest at or before at.
 	newest *takeSlot
 	// lasts holds, per column of a last aggregation, its newest non-null
@@ -114,7 +129,10 @@ type snapshotter struct {
 }
 
 func newSnapshotter(v View, at int64, changed func(time.Time) bool) *snapshotter {
-	s := &snapshotter{v: v, at: at, changed: changed, aggs: columnWindowsOf(v, at)}
+	s := &snapshotter{v: v, at: at, changed: changed}
+	for _, c := range columnWindowsOf(v, at) {
+		s.aggs = append(s.aggs, c)
+	}
 	if len(v.Columns) > 0 {
 		s.newest = newTakeSlot(v.Columns)
 	}
@@ -152,6 +170,7 @@ func (s *snapshotter) grow(n int) {
 	}
 	for len(s.counted) < n {
 		s.counted = append(s.counted, false)
+		s.touched = append(s.touched, false)
 		if s.newest != nil {
 			s.newest.grow()
 		}
@@ -181,7 +200,7 @@ func (s *snapshotter) add(ctx context.Context, rec arrow.RecordBatch, keysOnly b
 		return err
 	}
 	if keysOnly {
-		return s.countAll(keys)
+		return s.countAll(rec, keys)
 	}
 	tcol, err := column(rec, s.v.Timestamp)
 	if err != nil {
@@ -203,7 +222,7 @@ func (s *snapshotter) add(ctx context.Context, rec arrow.RecordBatch, keysOnly b
 	}
 	s.rows = s.fold(ids, ts, lastVals, s.rows[:0])
 	for _, c := range s.aggs {
-		vals, err := column(rec, c.column)
+		vals, err := column(rec, c.name())
 		if err == nil {
 			err = c.fold(s.rows, ids, ts.TimestampValues(), vals)
 		}
@@ -239,8 +258,9 @@ func (s *snapshotter) fold(ids []int32, ts *array.Timestamp, lastVals []arrow.Ar
 			continue
 		}
 		rows = append(rows, int32(i))
-		if !s.counted[e] && (s.changed == nil || s.changed(time.UnixMicro(at).UTC())) {
-			s.counted[e] = true
+		s.counted[e] = true
+		if !s.touched[e] && (s.rolling || (s.changed != nil && s.changed(time.UnixMicro(at).UTC()))) {
+			s.touched[e] = true
 		}
 		if s.newest != nil {
 			s.newest.offer(e, i, at)
@@ -271,15 +291,31 @@ func (s *snapshotter) number(keys arrow.Array) ([]int32, error) {
 }
 
 // countAll marks the entities of keys, from rows known to be at or
-// before the as-of time.
-func (s *snapshotter) countAll(keys arrow.Array) error {
+// before the as-of time; with a change rule, the batch's event times say
+// which rows touch their entities.
+func (s *snapshotter) countAll(rec arrow.RecordBatch, keys arrow.Array) error {
 	ids, err := s.number(keys)
 	if err != nil {
 		return err
 	}
-	for _, e := range ids {
-		if e >= 0 {
-			s.counted[e] = true
+	var ts *array.Timestamp
+	if s.changed != nil {
+		tcol, err := column(rec, s.v.Timestamp)
+		if err != nil {
+			return err
+		}
+		ts, _ = tcol.(*array.Timestamp)
+		if ts == nil {
+			return fmt.Errorf("the event time %s is %s, want timestamp[us]", s.v.Timestamp, tcol.DataType())
+		}
+	}
+	for i, e := range ids {
+		if e < 0 {
+			continue
+		}
+		s.counted[e] = true
+		if ts != nil && !s.touched[e] && ts.IsValid(i) && s.changed(time.UnixMicro(int64(ts.Value(i))).UTC()) {
+			s.touched[e] = true
 		}
 	}
 	return nil
@@ -302,12 +338,43 @@ func (s *snapshotter) keep(keys arrow.Array, ids []int32, before int) {
 	}
 }
 
+// handsOut says whether a counted entity's row goes out: every one of a
+// plain snapshot; with a change rule, the touched ones; when rolling,
+// the touched ones and those whose values aged since the state's time
+// (a plain column past its ttl, a last value out of its window).
+func (s *snapshotter) handsOut(e int32) bool {
+	switch {
+	case s.rolling:
+		return s.touched[e] || s.aged(e)
+	case s.changed != nil:
+		return s.touched[e]
+	}
+	return true
+}
+
+// aged says a rolled entity's newest row crossed the ttl, or a last
+// value its window, between the state's time and now.
+func (s *snapshotter) aged(e int32) bool {
+	crossed := func(t int64, d time.Duration) bool {
+		return t != noTime && t <= s.at-d.Microseconds() && t > s.since-d.Microseconds()
+	}
+	if s.newest != nil && s.v.TTL > 0 && crossed(s.newest.time[e]+1, s.v.TTL) {
+		return true
+	}
+	for _, a := range s.v.Aggregations {
+		if a.Function == "last" && crossed(s.last(a.Column).time[e], a.Window) {
+			return true
+		}
+	}
+	return false
+}
+
 // emit hands out the counted entities' features, a chunk at a time.
 func (s *snapshotter) emit(ctx context.Context, tm *Timings, emit func(arrow.RecordBatch) error) error {
 	start := time.Now()
 	var entities []int32
 	for e, ok := range s.counted {
-		if ok {
+		if ok && s.handsOut(int32(e)) {
 			entities = append(entities, int32(e))
 		}
 	}
@@ -340,28 +407,10 @@ func (s *snapshotter) emit(ctx context.Context, tm *Timings, emit func(arrow.Rec
 // chunk builds the batch of some entities.
 func (s *snapshotter) chunk(ctx context.Context, entities []int32) (arrow.RecordBatch, error) {
 	n := len(entities)
-	var fields []arrow.Field
-	var cols []arrow.Array
-	add := func(name string, a arrow.Array) {
-		fields = append(fields, arrow.Field{Name: name, Type: a.DataType(), Nullable: true})
-		cols = append(cols, a)
-	}
-	defer func() {
-		for _, c := range cols {
-			c.Release()
-		}
-	}()
-	kb := array.NewBuilder(memory.DefaultAllocator, s.keyType)
-	for _, e := range entities {
-		switch b := kb.(type) {
-		case *array.Int64Builder:
-			b.Append(s.intKeys[e])
-		case *array.StringBuilder:
-			b.Append(s.strKeys[e])
-		}
-	}
-	add(s.v.Key, kb.NewArray())
-	kb.Release()
+	var out batchBuilder
+	defer out.release()
+	add := out.add
+	add(s.v.Key, s.keyArray(entities))
 	tb := array.NewTimestampBuilder(memory.DefaultAllocator, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})
 	for range n {
 		tb.Append(arrow.Timestamp(s.at))
@@ -384,8 +433,7 @@ func (s *snapshotter) chunk(ctx context.Context, entities []int32) (arrow.Record
 		}
 		add(agg.Name(s.v), a)
 	}
-	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n))
-	return rec, nil
+	return out.record(n), nil
 }
 
 // aggregation is one aggregation's values for some entities.
@@ -394,7 +442,7 @@ func (s *snapshotter) aggregation(ctx context.Context, agg Aggregation, entities
 		l, from := s.last(agg.Column), s.at-agg.Window.Microseconds()
 		return l.take(ctx, 0, entities, func(e int32) bool { return l.time[e] > from })
 	}
-	c := s.aggs[slices.IndexFunc(s.aggs, func(c *columnWindows) bool { return c.column == agg.Column })]
+	c := s.aggs[slices.IndexFunc(s.aggs, func(c windowAggregates) bool { return c.name() == agg.Column })]
 	if agg.Function == "count" {
 		b := array.NewInt64Builder(memory.DefaultAllocator)
 		defer b.Release()
@@ -422,6 +470,29 @@ func (s *snapshotter) aggregation(ctx context.Context, agg Aggregation, entities
 		}
 	}
 	return b.NewArray(), nil
+}
+
+// batchBuilder collects named columns into a record batch.
+type batchBuilder struct {
+	fields []arrow.Field
+	cols   []arrow.Array
+}
+
+// add takes a column; release (or record) gives it up.
+func (b *batchBuilder) add(name string, a arrow.Array) {
+	b.fields = append(b.fields, arrow.Field{Name: name, Type: a.DataType(), Nullable: true})
+	b.cols = append(b.cols, a)
+}
+
+func (b *batchBuilder) record(rows int) arrow.RecordBatch {
+	return array.NewRecordBatch(arrow.NewSchema(b.fields, nil), b.cols, int64(rows))
+}
+
+func (b *batchBuilder) release() {
+	for _, c := range b.cols {
+		c.Release()
+	}
+	b.cols = nil
 }
 
 // noTime marks an entity a take slot has no row for.

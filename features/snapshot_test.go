@@ -1,14 +1,18 @@
 package features
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -52,8 +56,9 @@ func snapshotRows(t *testing.T, v View, recs []arrow.RecordBatch, at int64, chan
 }
 
 // splitAtHorizon splits events as Materialize's scans do: the rows the
-// view can see as of at, and the older ones with just the key.
-func splitAtHorizon(v View, evs []event, at int64, size int) (rows, older []arrow.RecordBatch) {
+// view can see as of at, and the older ones with just the key (and the
+// event time when withTime is set, for a change rule).
+func splitAtHorizon(v View, evs []event, at int64, size int, withTime bool) (rows, older []arrow.RecordBatch) {
 	h, all := v.Horizon()
 	var recent, old []event
 	for _, e := range evs {
@@ -63,9 +68,13 @@ func splitAtHorizon(v View, evs []event, at int64, size int) (rows, older []arro
 			recent = append(recent, e)
 		}
 	}
-	keyOnly := arrow.NewSchema(eventSchema.Fields()[:1], nil)
+	n := 1
+	if withTime {
+		n = 2
+	}
+	keyOnly := arrow.NewSchema(eventSchema.Fields()[:n], nil)
 	for _, b := range batches(old, size) {
-		older = append(older, array.NewRecordBatch(keyOnly, b.Columns()[:1], b.NumRows()))
+		older = append(older, array.NewRecordBatch(keyOnly, b.Columns()[:n], b.NumRows()))
 		b.Release()
 	}
 	return batches(recent, size), older
@@ -74,12 +83,20 @@ func splitAtHorizon(v View, evs []event, at int64, size int) (rows, older []arro
 func snapshotOf(t *testing.T, v View, in SnapshotRows, at int64, changed func(time.Time) bool) map[string]map[string]any {
 	t.Helper()
 	rows := map[string]map[string]any{}
-	err := Snapshot(context.Background(), in, v, time.UnixMicro(at).UTC(), changed, &Timings{}, func(rec arrow.RecordBatch) error {
+	if err := Snapshot(context.Background(), in, v, time.UnixMicro(at).UTC(), changed, &Timings{}, collect(t, v, rows)); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// collect gathers emitted rows by key: every output by name.
+func collect(t *testing.T, v View, rows map[string]map[string]any) func(arrow.RecordBatch) error {
+	return func(rec arrow.RecordBatch) error {
 		keys := rec.Column(0).(*array.String)
 		asOf := rec.Column(1).(*array.Timestamp)
 		for i := range keys.Len() {
-			if int64(asOf.Value(i)) != at {
-				t.Fatalf("as_of %d, want %d", asOf.Value(i), at)
+			if i > 0 && asOf.Value(i) != asOf.Value(0) {
+				t.Fatalf("as_of %d and %d in one batch", asOf.Value(i), asOf.Value(0))
 			}
 			if _, dup := rows[keys.Value(i)]; dup {
 				t.Fatalf("entity %s twice", keys.Value(i))
@@ -96,11 +113,35 @@ func snapshotOf(t *testing.T, v View, in SnapshotRows, at int64, changed func(ti
 			rows[keys.Value(i)] = row
 		}
 		return nil
-	})
+	}
+}
+
+// sortedState is a state's rows in key order.
+func sortedState(t *testing.T, st *State) arrow.RecordBatch {
+	t.Helper()
+	keys := st.rec.Column(0).(*array.String)
+	idx := make([]int64, keys.Len())
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	slices.SortFunc(idx, func(a, b int64) int { return strings.Compare(keys.Value(int(a)), keys.Value(int(b))) })
+	ib := array.NewInt64Builder(memory.DefaultAllocator)
+	ib.AppendValues(idx, nil)
+	ia := ib.NewArray()
+	defer ia.Release()
+	out, err := compute.TakeArray(context.Background(), st.rec.Column(0), ia)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rows
+	cols := []arrow.Array{out}
+	for c := 1; c < int(st.rec.NumCols()); c++ {
+		a, err := compute.TakeArray(context.Background(), st.rec.Column(c), ia)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, a)
+	}
+	return array.NewRecordBatch(st.rec.Schema(), cols, st.rec.NumRows())
 }
 
 // TestSnapshotMatchesBruteForce compares the one-pass aggregation with the
@@ -124,8 +165,8 @@ func TestSnapshotMatchesBruteForce(t *testing.T) {
 			changed = ChangedBetween(v, time.UnixMicro(at-int64(1+r.IntN(72))*hour).UTC(), time.UnixMicro(at).UTC())
 		}
 		got := snapshotRows(t, v, recs, at, changed)
-		if changed == nil && r.IntN(2) == 0 { // rows past the horizon as keys alone
-			rows, older := splitAtHorizon(v, evs, at, 1+r.IntN(64))
+		if r.IntN(2) == 0 { // rows past the horizon as keys alone
+			rows, older := splitAtHorizon(v, evs, at, 1+r.IntN(64), changed != nil)
 			got = snapshotOf(t, v, SnapshotRows{Rows: seq(rows), Older: seq(older)}, at, changed)
 			releaseAll(rows)
 			releaseAll(older)
@@ -246,5 +287,115 @@ func TestKeyerNumbersMixedIntKeys(t *testing.T) {
 	}
 	if k.n != len(want) {
 		t.Errorf("%d ids handed out for %d keys", k.n, len(want))
+	}
+}
+
+// fullState is a full snapshot's state as of at.
+func fullState(t *testing.T, v View, recs []arrow.RecordBatch, at int64) *State {
+	t.Helper()
+	s := newSnapshotter(v, at, nil)
+	defer s.release()
+	for _, r := range recs {
+		if err := s.add(context.Background(), r, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.state(context.Background())
+	if err != nil || st == nil {
+		t.Fatalf("state: %v", err)
+	}
+	return st
+}
+
+// TestRollEqualsFull: a full snapshot's state at wm, written out and read
+// back, rolled forward to t by the rows entering (wm, t], the rows
+// appended late (event times at or before wm, not in the state) and the
+// rows leaving windows, hands out every entity whose values changed; over
+// the snapshot at wm that equals a full snapshot at t, and so does the
+// rolled state.
+func TestRollEqualsFull(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	for seed := range uint64(60) {
+		r := rand.New(rand.NewPCG(seed, 21))
+		v := allFunctionsView(r)
+		v.Aggregations = slices.DeleteFunc(v.Aggregations, func(a Aggregation) bool { return a.Function == "min" || a.Function == "max" })
+		if r.IntN(3) == 0 {
+			v.Aggregations = append(v.Aggregations, Aggregation{Column: "plan", Function: "count", Window: 30 * time.Hour})
+		}
+		all := randomWorld(r, 1+r.IntN([]int{30, 300}[r.IntN(2)]), 100+r.IntN(400))
+		wm := int64(r.IntN(24*12)) * hour
+		at := wm + int64(1+r.IntN(24*9))*hour
+		// Some rows arrive after the state was built, and are read after
+		// the others (ties: the last read wins).
+		var known, arrived, late, entering, leaving []event
+		for _, e := range all {
+			if r.IntN(8) == 0 {
+				arrived = append(arrived, e)
+				if e.hasAt && e.at <= wm {
+					late = append(late, e)
+				}
+			} else {
+				known = append(known, e)
+			}
+		}
+		all = append(slices.Clone(known), arrived...)
+		for _, e := range all {
+			if e.hasAt && e.at > wm && e.at <= at {
+				entering = append(entering, e)
+			}
+		}
+		longest, shortest := time.Duration(0), time.Duration(1<<62)
+		for _, a := range v.Aggregations {
+			longest, shortest = max(longest, a.Window), min(shortest, a.Window)
+		}
+		for _, e := range known {
+			if e.hasAt && e.at > wm-longest.Microseconds() && e.at <= min(wm, at-shortest.Microseconds()) {
+				leaving = append(leaving, e)
+			}
+		}
+		size := 1 + r.IntN(64)
+		knownRecs, allRecs := batches(known, size), batches(all, size)
+		st := fullState(t, v, knownRecs, wm)
+		var buf bytes.Buffer
+		if _, err := st.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		st.Release()
+		back, err := ReadState(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged := snapshotRows(t, v, knownRecs, wm, nil)
+		enterRecs, lateRecs, leaveRecs := batches(entering, size), batches(late, size), batches(leaving, size)
+		rolled := map[string]map[string]any{}
+		next, err := Roll(context.Background(), back, RollRows{Entering: seq(enterRecs), Late: seq(lateRecs), Leaving: seq(leaveRecs)}, v,
+			time.UnixMicro(at).UTC(), &Timings{}, collect(t, v, rolled))
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		back.Release()
+		for k, row := range rolled {
+			merged[k] = row
+		}
+		full := snapshotRows(t, v, allRecs, at, nil)
+		if len(merged) != len(full) {
+			t.Fatalf("seed %d: %d entities after the roll, %d in a full snapshot", seed, len(merged), len(full))
+		}
+		for k, want := range full {
+			for _, name := range v.OutputNames() {
+				if got := merged[k][name]; got != want[name] {
+					t.Fatalf("seed %d: %s of %s: rolled %v, full %v (wm %d, t %d)", seed, name, k, got, want[name], wm, at)
+				}
+			}
+		}
+		want := fullState(t, v, allRecs, at)
+		if !array.RecordEqual(sortedState(t, next), sortedState(t, want)) {
+			t.Fatalf("seed %d: the rolled state differs from a full one", seed)
+		}
+		next.Release()
+		want.Release()
+		for _, rs := range [][]arrow.RecordBatch{knownRecs, allRecs, enterRecs, lateRecs, leaveRecs} {
+			releaseAll(rs)
+		}
 	}
 }

@@ -29,6 +29,10 @@ type Store struct {
 	Catalog *lakehouse.Catalog
 	// Online is the online store; nil skips online loads.
 	Online *online.Store
+	// Lake keeps each materialization's per-entity state, from which
+	// the next incremental run rolls forward (see Roll) instead of
+	// reading every window again; nil recomputes every run.
+	Lake lakehouse.ObjectStore
 	// TempDir holds spill files; empty means the system's.
 	TempDir string
 	// SpillMemory bounds the bytes of rows the store's training sets,

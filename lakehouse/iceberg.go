@@ -400,6 +400,9 @@ func (c *Catalog) Read(ctx context.Context, name string, o ScanOptions) (Reading
 		opts = append(opts, table.WithLimit(o.Limit))
 	}
 	res := Reading{SnapshotID: o.SnapshotID, Records: func(func(arrow.RecordBatch, error) bool) {}}
+	if o.SnapshotID != 0 && t.Metadata().SnapshotByID(o.SnapshotID) == nil {
+		return Reading{}, fmt.Errorf("%w: %s has no snapshot %d", ErrNoSnapshot, name, o.SnapshotID)
+	}
 	if o.SnapshotID != 0 {
 		opts = append(opts, table.WithSnapshotID(o.SnapshotID))
 	} else if s := t.CurrentSnapshot(); s != nil {

@@ -132,7 +132,7 @@ func New(c client.Client, deps Deps, o Options) (*Set, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	selfCheck := &activities.SelfCheck{Prober: &selfcheck.Prober{DB: deps.DB, Lake: deps.Lake}}
-	featureStore := &features.Store{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}, SpillMemory: o.SpillMemory}
+	featureStore := &features.Store{Catalog: deps.Catalog, Online: &online.Store{DB: deps.DB}, Lake: deps.Lake, SpillMemory: o.SpillMemory}
 	ingester := &activities.Ingest{Loader: &ingest.Loader{Catalog: deps.Catalog, Quality: &quality.Store{DB: deps.DB},
 		DatabaseURL: deps.DatabaseURL, S3: deps.LakeOptions}}
 	lake := &activities.Lake{Catalog: deps.Catalog}
