@@ -19,6 +19,9 @@ type windowAggregates interface {
 	// ids gives their entities); vals is the column.
 	fold(rows, ids []int32, times []arrow.Timestamp, vals arrow.Array) error
 	window(e int32, w time.Duration) (n int64, sum, lo, hi float64)
+	// parts is the count and the compensated sum (sum + comp), as a
+	// state keeps them.
+	parts(e int32, w time.Duration) (n int64, sum, comp float64)
 }
 
 // columnWindows aggregates one column over its windows as of one time.
@@ -42,8 +45,8 @@ type columnWindows struct {
 
 // bucket is the count and sum of a bucket's non-null values.
 type bucket struct {
-	n   int64
-	sum float64
+	n         int64
+	sum, comp float64 // a compensated sum (see neumaier)
 }
 
 // columnWindowsOf groups a view's count, sum, mean, min and max
@@ -126,10 +129,10 @@ func (c *columnWindows) fold(rows, ids []int32, times []arrow.Timestamp, vals ar
 					c.lo[j], c.hi[j] = x, x
 				}
 			case c.extremes:
-				k.sum += x
+				k.sum, k.comp = neumaier(k.sum, k.comp, x)
 				c.lo[j], c.hi[j] = math.Min(c.lo[j], x), math.Max(c.hi[j], x)
 			default:
-				k.sum += x
+				k.sum, k.comp = neumaier(k.sum, k.comp, x)
 			}
 		}
 		k.n++
@@ -140,25 +143,57 @@ func (c *columnWindows) fold(rows, ids []int32, times []arrow.Timestamp, vals ar
 // window is entity e's aggregate over window w: its buckets combined,
 // shortest first.
 func (c *columnWindows) window(e int32, w time.Duration) (n int64, sum, lo, hi float64) {
+	n, sum, comp := c.parts(e, w)
+	if !c.extremes || n == 0 {
+		return n, sum + comp, 0, 0
+	}
 	nb := len(c.windows)
-	k := slices.Index(c.windows, w)
-	for j := int(e) * nb; j <= int(e)*nb+k; j++ {
+	first := true
+	for j := int(e) * nb; j <= int(e)*nb+slices.Index(c.windows, w); j++ {
+		if c.buckets[j].n == 0 {
+			continue
+		}
+		if first {
+			lo, hi, first = c.lo[j], c.hi[j], false
+		} else {
+			lo, hi = math.Min(lo, c.lo[j]), math.Max(hi, c.hi[j])
+		}
+	}
+	return n, sum + comp, lo, hi
+}
+
+// parts is entity e's count and compensated sum over window w.
+func (c *columnWindows) parts(e int32, w time.Duration) (n int64, sum, comp float64) {
+	nb := len(c.windows)
+	for j := int(e) * nb; j <= int(e)*nb+slices.Index(c.windows, w); j++ {
 		k := c.buckets[j]
 		if k.n == 0 {
 			continue
 		}
-		switch {
-		case n == 0 && c.extremes:
-			sum, lo, hi = k.sum, c.lo[j], c.hi[j]
-		case n == 0:
-			sum = k.sum
-		case c.extremes:
-			sum += k.sum
-			lo, hi = math.Min(lo, c.lo[j]), math.Max(hi, c.hi[j])
-		default:
-			sum += k.sum
+		if n == 0 {
+			sum, comp = k.sum, k.comp
+		} else {
+			sum, comp = neumaier(sum, comp, k.sum)
+			comp += k.comp
 		}
 		n += k.n
 	}
-	return n, sum, lo, hi
+	return n, sum, comp
+}
+
+// neumaier adds x to the compensated sum (sum, comp): comp keeps what
+// rounding dropped, so values far apart in size (a large one added and
+// later subtracted) keep the small ones. Past infinity or NaN it stays
+// out of the way.
+func neumaier(sum, comp, x float64) (float64, float64) {
+	t := sum + x
+	if math.IsInf(t, 0) || math.IsNaN(t) {
+		return t, comp
+	}
+	if math.Abs(sum) >= math.Abs(x) {
+		comp += (sum - t) + x
+	} else {
+		comp += (x - t) + sum
+	}
+	return t, comp
 }

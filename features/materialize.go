@@ -136,6 +136,13 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 	}
 	w := &sink{s: s, table: res.Table, runID: req.RunID, ts: AsOfColumn, timings: tm}
 	windows := newWindowTally(v)
+	// A run that keeps states and cannot roll hands out every entity: the
+	// change rule goes by event time and would miss rows that arrived
+	// late since the state it could not use.
+	var changed func(time.Time) bool
+	if !keep {
+		changed = ChangedBetween(v, res.Since, t)
+	}
 	var state *State
 	res.Entities, err = w.run(ctx, progress, func(emit func(arrow.RecordBatch) error) error {
 		tallied := func(rec arrow.RecordBatch) error {
@@ -144,10 +151,18 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		}
 		var err error
 		if roll != nil {
-			state, err = Roll(ctx, roll.state, roll.rows, v, t, tm, tallied)
-		} else {
-			state, err = snapshot(ctx, src.rows, v, t, ChangedBetween(v, res.Since, t), tm, tallied, keep && src.complete)
+			if state, err = Roll(ctx, roll.state, roll.rows, v, t, tm, tallied); !IsRecompute(err) {
+				return err
+			}
+			res.Rolled = false
+			if src, err = s.snapshotScans(ctx, req.View, time.Time{}, t, true); err != nil {
+				return err
+			}
+			if src.snapshotID != res.SourceSnapshot {
+				return fmt.Errorf("the source of %s changed during the run; run it again", v.Name)
+			}
 		}
+		state, err = snapshot(ctx, src.rows, v, t, changed, tm, tallied, keep && src.complete)
 		return err
 	})
 	defer state.Release()
@@ -165,9 +180,20 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
 	} else {
 		var props map[string]string
+		var old stateRef
+		// Only a run that moves the watermark moves the state (a backfill
+		// of an earlier day does not).
+		if wm, ok, err := s.materializedThrough(ctx, res.Table); err != nil {
+			return res, err
+		} else if ok && !t.After(wm) {
+			state.Release()
+			state = nil
+		}
 		if state != nil {
 			start := time.Now()
-			props, err = s.saveState(ctx, state, res.Table, req.RunID, res.SourceSnapshot)
+			if old, _, err = s.stateOf(ctx, res.Table); err == nil {
+				props, err = s.saveState(ctx, state, res.Table, req.RunID, res.SourceSnapshot)
+			}
 			tm.Since(PhaseWrite, start)
 			if err != nil {
 				return res, err
@@ -178,6 +204,10 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		tm.Since(PhaseCommit, start)
 		if err != nil {
 			return res, err
+		}
+		// The state this run replaced is no longer pointed at.
+		if cur, ok, err := s.stateOf(ctx, res.Table); err == nil && ok && old.Key != "" && old.Key != cur.Key {
+			_ = s.Lake.Delete(ctx, old.Key)
 		}
 	}
 	if req.Online && s.Online != nil {

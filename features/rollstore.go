@@ -30,11 +30,21 @@ type stateRef struct {
 	View   string `json:"view"`
 }
 
-// stateKey is where a run's state goes: one object per run, so a retry
-// overwrites its own.
-func stateKey(table, runID string) string {
+// stateKey is where a run's state goes: one object per run and source
+// snapshot, so a retry that read the same snapshot overwrites its own,
+// and attempts that read different ones cannot overwrite each other's.
+func stateKey(table, runID string, source int64) string {
 	sum := sha256.Sum256([]byte(runID))
-	return "materialize-state/" + table + "/" + hex.EncodeToString(sum[:12]) + ".arrow"
+	return fmt.Sprintf("materialize-state/%s/%s-%d.arrow", table, hex.EncodeToString(sum[:12]), source)
+}
+
+// stateOf reads a table's state property; ok is false without one.
+func (s *Store) stateOf(ctx context.Context, table string) (ref stateRef, ok bool, err error) {
+	raw, ok, err := s.Catalog.Property(ctx, table, StateProperty)
+	if err != nil || !ok {
+		return ref, false, err
+	}
+	return ref, json.Unmarshal([]byte(raw), &ref) == nil, nil
 }
 
 // rollPlan is a roll forward from a stored state: the state and the
@@ -54,13 +64,9 @@ func (s *Store) planRoll(ctx context.Context, sv SourcedView, table string, wm, 
 	if s.Lake == nil || wm.IsZero() || !t.After(wm) || !Rollable(v) {
 		return nil, nil
 	}
-	raw, ok, err := s.Catalog.Property(ctx, table, StateProperty)
-	if err != nil || !ok {
+	ref, ok, err := s.stateOf(ctx, table)
+	if err != nil || !ok || !ref.AsOf.Equal(wm) || ref.View != Fingerprint(v) || ref.Source == 0 {
 		return nil, err
-	}
-	var ref stateRef
-	if json.Unmarshal([]byte(raw), &ref) != nil || !ref.AsOf.Equal(wm) || ref.View != Fingerprint(v) {
-		return nil, nil
 	}
 	ts := iceberg.Reference(v.Timestamp)
 	micros := func(t time.Time) iceberg.Timestamp { return iceberg.Timestamp(t.UnixMicro()) }
@@ -68,6 +74,9 @@ func (s *Store) planRoll(ctx context.Context, sv SourcedView, table string, wm, 
 		Filter: iceberg.NewAnd(iceberg.GreaterThan(ts, micros(wm)), iceberg.LessThanEqual(ts, micros(t)))})
 	if err != nil {
 		return nil, err
+	}
+	if entering.SnapshotID == 0 {
+		return nil, nil // the source is empty now: it was recreated
 	}
 	late, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: sv.columns(), SnapshotID: entering.SnapshotID,
 		AppendedAfter: ref.Source, Filter: iceberg.LessThanEqual(ts, micros(wm))})
@@ -105,7 +114,7 @@ func (s *Store) planRoll(ctx context.Context, sv SourcedView, table string, wm, 
 	}
 	defer rd.Close()
 	if plan.state, err = ReadState(rd); err != nil {
-		return nil, fmt.Errorf("reading the state of %s: %w", table, err)
+		return nil, nil // unreadable: recompute, and store a new one
 	}
 	return plan, nil
 }
@@ -129,7 +138,7 @@ func (s *Store) saveState(ctx context.Context, st *State, table, runID string, s
 	if _, err := st.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	ref := stateRef{Key: stateKey(table, runID), AsOf: st.AsOf, Source: source, View: st.View}
+	ref := stateRef{Key: stateKey(table, runID, source), AsOf: st.AsOf, Source: source, View: st.View}
 	if err := s.Lake.Put(ctx, ref.Key, &buf); err != nil {
 		return nil, fmt.Errorf("writing the state of %s: %w", table, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -397,5 +398,37 @@ func TestRollEqualsFull(t *testing.T) {
 		for _, rs := range [][]arrow.RecordBatch{knownRecs, allRecs, enterRecs, lateRecs, leaveRecs} {
 			releaseAll(rs)
 		}
+	}
+}
+
+// TestRollKeepsSmallValuesAndRefusesNonFinite: a large value leaving a
+// window does not take a small one with it (the sums are compensated),
+// and an infinite one cannot leave at all: the roll asks to recompute.
+func TestRollKeepsSmallValuesAndRefusesNonFinite(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	v := View{Name: "txn", Key: "customer_id", Timestamp: "ts",
+		Aggregations: []Aggregation{{Column: "amount", Function: "sum", Window: 2 * time.Hour}}}
+	for _, c := range []struct {
+		big     float64
+		recompt bool
+	}{{1e17, false}, {math.Inf(1), true}} {
+		evs := []event{{key: "K", hasKey: true, at: hour, hasAt: true, amount: c.big, hasAmt: true},
+			{key: "K", hasKey: true, at: 2 * hour, hasAt: true, amount: 1, hasAmt: true}}
+		recs := batches(evs, 10)
+		st := fullState(t, v, recs, 2*hour)
+		leaving := batches(evs[:1], 10)
+		got := map[string]map[string]any{}
+		next, err := Roll(context.Background(), st, RollRows{Leaving: seq(leaving)}, v, time.UnixMicro(3*hour).UTC(), &Timings{}, collect(t, v, got))
+		if c.recompt {
+			if !IsRecompute(err) {
+				t.Errorf("an infinite value left the window: %v, want a recompute", err)
+			}
+		} else if err != nil || got["K"]["txn__amount_sum_2h"] != 1.0 {
+			t.Errorf("after %g left: %v (%v), want 1", c.big, got["K"], err)
+		}
+		next.Release()
+		st.Release()
+		releaseAll(recs)
+		releaseAll(leaving)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -89,9 +91,12 @@ func ReadState(r io.Reader) (*State, error) {
 	}
 	defer rd.Release()
 	md := rd.Schema().Metadata()
-	micros, err := strconv.ParseInt(md.Values()[md.FindKey("as_of")], 10, 64)
-	if md.FindKey("as_of") < 0 || md.FindKey("view") < 0 || err != nil {
+	if md.FindKey("as_of") < 0 || md.FindKey("view") < 0 {
 		return nil, fmt.Errorf("reading the state: no as-of time or view")
+	}
+	micros, err := strconv.ParseInt(md.Values()[md.FindKey("as_of")], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("reading the state: as-of time: %w", err)
 	}
 	var recs []arrow.RecordBatch
 	for rd.Next() {
@@ -131,6 +136,7 @@ func stateLastTime(col string) string               { return "last_time:" + col 
 func stateLast(col string) string                   { return "last:" + col }
 func stateCount(col string, w time.Duration) string { return "n:" + col + ":" + FormatWindow(w) }
 func stateSum(col string, w time.Duration) string   { return "sum:" + col + ":" + FormatWindow(w) }
+func stateComp(col string, w time.Duration) string  { return "comp:" + col + ":" + FormatWindow(w) }
 
 // state is the snapshotter's running aggregates of its counted entities.
 func (s *snapshotter) state(ctx context.Context) (*State, error) {
@@ -191,15 +197,19 @@ func (s *snapshotter) state(ctx context.Context) (*State, error) {
 		for _, w := range windowsOf(s.v, c.name()) {
 			nb := array.NewInt64Builder(memory.DefaultAllocator)
 			sb := array.NewFloat64Builder(memory.DefaultAllocator)
+			cb := array.NewFloat64Builder(memory.DefaultAllocator)
 			for _, e := range entities {
-				n, sum, _, _ := c.window(e, w)
+				n, sum, comp := c.parts(e, w)
 				nb.Append(n)
 				sb.Append(sum)
+				cb.Append(comp)
 			}
 			add(stateCount(c.name(), w), nb.NewArray())
 			add(stateSum(c.name(), w), sb.NewArray())
+			add(stateComp(c.name(), w), cb.NewArray())
 			nb.Release()
 			sb.Release()
+			cb.Release()
 		}
 	}
 	rec := out.record(len(entities))
@@ -251,8 +261,10 @@ type RollRows struct {
 // earlier time and the rows that changed since, handing emit the
 // entities whose values may differ (a row read, a plain column past its
 // ttl, a last value out of its window), and returns the state as of t.
-// Its values equal a full Snapshot's up to the order of the additions
-// and subtractions in a window's sum.
+// Its values equal a full Snapshot's up to rounding: a window's sum is
+// kept compensated (Neumaier) through its additions and subtractions. An
+// infinite or NaN value leaving a window cannot be subtracted; Roll then
+// fails with an error IsRecompute recognizes.
 func Roll(ctx context.Context, st *State, rows RollRows, v View, t time.Time, tm *Timings, emit func(arrow.RecordBatch) error) (*State, error) {
 	if !Rollable(v) {
 		return nil, fmt.Errorf("features: view %s has min or max aggregations, which cannot roll forward", v.Name)
@@ -297,6 +309,10 @@ func Roll(ctx context.Context, st *State, rows RollRows, v View, t time.Time, tm
 	}
 	return s.state(ctx)
 }
+
+// IsRecompute says a Roll failed because the state cannot roll forward
+// over these rows: the caller recomputes from every row.
+func IsRecompute(err error) bool { return errors.Is(err, errNotFinite) }
 
 // loadState makes a snapshotter as of at that starts from a state.
 func loadState(ctx context.Context, st *State, v View, at int64) (*snapshotter, error) {
@@ -384,8 +400,14 @@ func loadState(ctx context.Context, st *State, v View, at int64) (*snapshotter, 
 				s.release()
 				return nil, err
 			}
+			cc, err := col(stateComp(r.column, w))
+			if err != nil {
+				s.release()
+				return nil, err
+			}
 			copy(r.n[k], nc.(*array.Int64).Int64Values())
 			copy(r.sum[k], sc.(*array.Float64).Float64Values())
+			copy(r.comp[k], cc.(*array.Float64).Float64Values())
 		}
 	}
 	return s, nil
@@ -437,18 +459,24 @@ type rollingWindows struct {
 	since           int64 // the state's time
 	numeric         bool
 	n               [][]int64 // per window, per entity
-	sum             [][]float64
-	nums            []float64
+	// sum and comp are a compensated (Neumaier) sum: additions and
+	// subtractions of values far apart in size keep the small ones.
+	sum, comp [][]float64
+	nums      []float64
 }
+
+// errNotFinite says a value leaving a window is infinite or NaN: it
+// cannot be subtracted back out of a sum, so the run recomputes.
+var errNotFinite = errors.New("features: an infinite or NaN value leaves a window")
 
 func (r *rollingWindows) name() string { return r.column }
 
 func (r *rollingWindows) grow(n int) {
 	for len(r.n) < len(r.windows) {
-		r.n, r.sum = append(r.n, nil), append(r.sum, nil)
+		r.n, r.sum, r.comp = append(r.n, nil), append(r.sum, nil), append(r.comp, nil)
 	}
 	for k := range r.windows {
-		r.n[k], r.sum[k] = extend(r.n[k], n), extend(r.sum[k], n)
+		r.n[k], r.sum[k], r.comp[k] = extend(r.n[k], n), extend(r.sum[k], n), extend(r.comp[k], n)
 	}
 }
 
@@ -478,7 +506,7 @@ func (r *rollingWindows) fold(rows, ids []int32, times []arrow.Timestamp, vals a
 			if t > r.from[k] {
 				r.n[k][e]++
 				if nums != nil {
-					r.sum[k][e] += nums[i]
+					r.sum[k][e], r.comp[k][e] = neumaier(r.sum[k][e], r.comp[k][e], nums[i])
 				}
 			}
 		}
@@ -506,10 +534,13 @@ func (r *rollingWindows) unfold(ids []int32, ts *array.Timestamp, times []arrow.
 		for k := range r.windows {
 			if t > r.leaveFrom[k] && t <= r.from[k] {
 				touched[e] = true
+				if nums != nil && (math.IsInf(nums[i], 0) || math.IsNaN(nums[i])) {
+					return errNotFinite
+				}
 				if r.n[k][e]--; r.n[k][e] == 0 {
-					r.sum[k][e] = 0 // no residue once the window empties
+					r.sum[k][e], r.comp[k][e] = 0, 0 // no residue once the window empties
 				} else if nums != nil {
-					r.sum[k][e] -= nums[i]
+					r.sum[k][e], r.comp[k][e] = neumaier(r.sum[k][e], r.comp[k][e], -nums[i])
 				}
 			}
 		}
@@ -518,6 +549,11 @@ func (r *rollingWindows) unfold(ids []int32, ts *array.Timestamp, times []arrow.
 }
 
 func (r *rollingWindows) window(e int32, w time.Duration) (n int64, sum, lo, hi float64) {
+	n, sum, comp := r.parts(e, w)
+	return n, sum + comp, 0, 0
+}
+
+func (r *rollingWindows) parts(e int32, w time.Duration) (n int64, sum, comp float64) {
 	k := slices.Index(r.windows, w)
-	return r.n[k][e], r.sum[k][e], 0, 0
+	return r.n[k][e], r.sum[k][e], r.comp[k][e]
 }
