@@ -165,7 +165,7 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 		state, err = snapshot(ctx, src.rows, v, t, changed, tm, tallied, keep && src.complete)
 		return err
 	})
-	defer state.Release()
+	defer func() { state.Release() }() // the state at the end, not now
 	// A run that computed no entity (an incremental run with nothing
 	// changed) says nothing about the windows.
 	res.EmptyWindows = res.Entities > 0 && windows.allEmpty()
@@ -235,8 +235,8 @@ type snapshotScans struct {
 // time: no row after t; for an incremental run since a watermark that
 // keeps no complete state, no row before the earliest that ChangedBetween
 // can accept; otherwise the rows past the view's horizon read with just
-// the key (they only make their entities count; and the event time for
-// an incremental run's change rule).
+// the key (they only make their entities count: such a run hands out
+// every entity).
 func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time.Time, complete bool) (snapshotScans, error) {
 	v := sv.View
 	ts := iceberg.Reference(v.Timestamp)
@@ -258,13 +258,9 @@ func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time
 	if err != nil {
 		return snapshotScans{}, err
 	}
-	out := snapshotScans{rows: SnapshotRows{Rows: rd.Records}, snapshotID: rd.SnapshotID, complete: older != nil || all || !incremental}
+	out := snapshotScans{rows: SnapshotRows{Rows: rd.Records, Schema: rd.Schema}, snapshotID: rd.SnapshotID, complete: older != nil || all || !incremental}
 	if older != nil && rd.SnapshotID != 0 {
-		cols := []string{v.Key}
-		if incremental { // the change rule reads their times
-			cols = append(cols, v.Timestamp)
-		}
-		rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: cols, Filter: older, SnapshotID: out.snapshotID})
+		rd, err := s.Catalog.Read(ctx, sv.Table, lakehouse.ScanOptions{Columns: []string{v.Key}, Filter: older, SnapshotID: out.snapshotID})
 		if err != nil {
 			return snapshotScans{}, err
 		}

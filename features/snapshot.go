@@ -29,6 +29,9 @@ type SnapshotRows struct {
 	// key (and the event time, for a change rule): they make their
 	// entities count, and touched when the rule accepts them.
 	Older iter.Seq2[arrow.RecordBatch, error]
+	// Schema, if set, is Rows' schema: it types the plain and last
+	// columns when no row of Rows reaches the as-of time.
+	Schema *arrow.Schema
 }
 
 // Snapshot computes the view's features as of t for every entity with a
@@ -53,6 +56,9 @@ func snapshot(ctx context.Context, rows SnapshotRows, v View, t time.Time, chang
 	tm *Timings, emit func(arrow.RecordBatch) error, keep bool) (*State, error) {
 	agg := newSnapshotter(v, t.UTC().UnixMicro(), changed)
 	defer agg.release()
+	if rows.Schema != nil {
+		agg.typeTakes(rows.Schema)
+	}
 	for _, part := range []struct {
 		rows     iter.Seq2[arrow.RecordBatch, error]
 		keysOnly bool
@@ -150,6 +156,21 @@ func (s *snapshotter) release() {
 	}
 	for _, l := range s.lasts {
 		l.release()
+	}
+}
+
+// typeTakes types the take slots' columns from the source's schema.
+func (s *snapshotter) typeTakes(schema *arrow.Schema) {
+	takes := s.lasts
+	if s.newest != nil {
+		takes = append([]*takeSlot{s.newest}, takes...)
+	}
+	for _, t := range takes {
+		for c, name := range t.cols {
+			if idx := schema.FieldIndices(name); len(idx) > 0 && t.types[c] == nil {
+				t.types[c] = schema.Field(idx[0]).Type
+			}
+		}
 	}
 }
 

@@ -432,3 +432,34 @@ func TestRollKeepsSmallValuesAndRefusesNonFinite(t *testing.T) {
 		releaseAll(leaving)
 	}
 }
+
+// TestSnapshotOfOnlyOldRows: every row past the horizon (read as keys
+// alone) still gives each entity a row, its plain and last columns null
+// and typed by the source's schema.
+func TestSnapshotOfOnlyOldRows(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	v := View{Name: "txn", Key: "customer_id", Timestamp: "ts", Columns: []string{"plan"}, TTL: 2 * time.Hour,
+		Aggregations: []Aggregation{{Column: "amount", Function: "last", Window: time.Hour}, {Column: "amount", Function: "count", Window: time.Hour}}}
+	evs := []event{{key: "K", hasKey: true, at: hour, hasAt: true, amount: 1, hasAmt: true, plan: "p", hasPln: true}}
+	rows, older := splitAtHorizon(v, evs, 100*hour, 8, false)
+	defer releaseAll(rows)
+	defer releaseAll(older)
+	got := map[string]map[string]any{}
+	var types []arrow.DataType
+	err := Snapshot(context.Background(), SnapshotRows{Rows: seq(nil), Older: seq(older), Schema: eventSchema}, v, time.UnixMicro(100*hour).UTC(), nil, &Timings{},
+		func(rec arrow.RecordBatch) error {
+			for _, f := range rec.Schema().Fields() {
+				types = append(types, f.Type)
+			}
+			return collect(t, v, got)(rec)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["K"]["txn__plan"] != nil || got["K"]["txn__amount_count_1h"] != int64(0) {
+		t.Errorf("got %v", got)
+	}
+	if !arrow.TypeEqual(types[2], arrow.BinaryTypes.String) || !arrow.TypeEqual(types[3], arrow.PrimitiveTypes.Float64) {
+		t.Errorf("column types %v", types)
+	}
+}

@@ -283,6 +283,9 @@ func Roll(ctx context.Context, st *State, rows RollRows, v View, t time.Time, tm
 		}
 		for rec, err := range tm.timed(PhaseRead, part) {
 			if err == nil {
+				err = ctx.Err()
+			}
+			if err == nil {
 				start := time.Now()
 				err = s.add(ctx, rec, false)
 				tm.Since(PhaseCompute, start)
@@ -294,6 +297,9 @@ func Roll(ctx context.Context, st *State, rows RollRows, v View, t time.Time, tm
 	}
 	if rows.Leaving != nil {
 		for rec, err := range tm.timed(PhaseRead, rows.Leaving) {
+			if err == nil {
+				err = ctx.Err()
+			}
 			if err == nil {
 				start := time.Now()
 				err = s.leave(rec)
