@@ -254,6 +254,10 @@ func (k *keyer) ids(a arrow.Array, add bool) ([]int32, error) {
 		for i := range out {
 			x := c.Value(i)
 			if uint64(x) < directKeys && !(nulls && c.IsNull(i)) {
+				if int(x) >= len(k.direct) && !add {
+					out[i] = -1 // past every key added
+					continue
+				}
 				if int(x) >= len(k.direct) {
 					n := min(max(int(x)+1, 2*len(k.direct)), directKeys)
 					k.direct = slices.Grow(k.direct, n-len(k.direct))[:n]

@@ -289,6 +289,33 @@ func TestKeyerNumbersMixedIntKeys(t *testing.T) {
 	if k.n != len(want) {
 		t.Errorf("%d ids handed out for %d keys", k.n, len(want))
 	}
+	// Lookups (add=false) find the keys added and nothing else, and do
+	// not grow the direct index.
+	k, want = newKeyer(arrow.PrimitiveTypes.Int64), map[int64]int32{2: 0, -7: 1}
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{2, -7}, nil)
+	added := b.NewInt64Array()
+	if _, err := k.ids(added, true); err != nil {
+		t.Fatal(err)
+	}
+	added.Release()
+	size := len(k.direct)
+	b.AppendValues([]int64{2, 1000, directKeys - 1, 3, -7, 1 << 40}, nil)
+	a := b.NewInt64Array()
+	defer a.Release()
+	b.Release()
+	ids, err := k.ids(a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range a.Int64Values() {
+		if w, ok := want[x]; (ok && ids[i] != w) || (!ok && ids[i] != -1) {
+			t.Errorf("lookup of %d: id %d, want %d (known %v)", x, ids[i], w, ok)
+		}
+	}
+	if len(k.direct) != size {
+		t.Errorf("a lookup grew the direct index from %d to %d", size, len(k.direct))
+	}
 }
 
 // fullState is a full snapshot's state as of at.
