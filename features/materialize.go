@@ -178,37 +178,8 @@ func (s *Store) materialize(ctx context.Context, req MaterializeRequest, progres
 	if w.stage.Done {
 		res.SnapshotID = w.stage.SnapshotID()
 		res.Entities, _ = strconv.ParseInt(w.stage.Summary()[RowsSummary], 10, 64)
-	} else {
-		var props map[string]string
-		var old stateRef
-		// Only a run that moves the watermark moves the state (a backfill
-		// of an earlier day does not).
-		if wm, ok, err := s.materializedThrough(ctx, res.Table); err != nil {
-			return res, err
-		} else if ok && !t.After(wm) {
-			state.Release()
-			state = nil
-		}
-		if state != nil {
-			start := time.Now()
-			if old, _, err = s.stateOf(ctx, res.Table); err == nil {
-				props, err = s.saveState(ctx, state, res.Table, req.RunID, res.SourceSnapshot)
-			}
-			tm.Since(PhaseWrite, start)
-			if err != nil {
-				return res, err
-			}
-		}
-		start := time.Now()
-		res.SnapshotID, err = s.commitSnapshot(ctx, w.stage, res, req.View.Table, t, props)
-		tm.Since(PhaseCommit, start)
-		if err != nil {
-			return res, err
-		}
-		// The state this run replaced is no longer pointed at.
-		if cur, ok, err := s.stateOf(ctx, res.Table); err == nil && ok && old.Key != "" && old.Key != cur.Key {
-			_ = s.Lake.Delete(ctx, old.Key)
-		}
+	} else if res.SnapshotID, err = s.commitRun(ctx, w.stage, res, req, t, state, tm); err != nil {
+		return res, err
 	}
 	if req.Online && s.Online != nil {
 		start := time.Now()
@@ -267,6 +238,34 @@ func (s *Store) snapshotScans(ctx context.Context, sv SourcedView, since, t time
 		out.rows.Older = rd.Records
 	}
 	return out, nil
+}
+
+// commitRun stores the run's state when the run moves the watermark (a
+// backfill of an earlier day does not), commits the snapshot with it, and
+// deletes the state it replaced.
+func (s *Store) commitRun(ctx context.Context, st *lakehouse.Stage, res MaterializeResult, req MaterializeRequest, t time.Time, state *State, tm *Timings) (int64, error) {
+	var props map[string]string
+	var old stateRef
+	if state != nil {
+		start := time.Now()
+		wm, ok, err := s.materializedThrough(ctx, res.Table)
+		if err == nil && (!ok || t.After(wm)) {
+			if old, _, err = s.stateOf(ctx, res.Table); err == nil {
+				props, err = s.saveState(ctx, state, res.Table, req.RunID, res.SourceSnapshot)
+			}
+		}
+		tm.Since(PhaseWrite, start)
+		if err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	id, err := s.commitSnapshot(ctx, st, res, req.View.Table, t, props)
+	tm.Since(PhaseCommit, start)
+	if err == nil && props != nil && old.Key != "" && old.Key != stateKey(res.Table, req.RunID, res.SourceSnapshot) {
+		_ = s.Lake.Delete(ctx, old.Key) // no longer pointed at
+	}
+	return id, err
 }
 
 // materializedThrough is the table's watermark; ok is false before the

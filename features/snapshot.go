@@ -159,13 +159,17 @@ func (s *snapshotter) release() {
 	}
 }
 
+// takeSlots are the plain columns' slot (if any) and the last ones.
+func (s *snapshotter) takeSlots() []*takeSlot {
+	if s.newest == nil {
+		return s.lasts
+	}
+	return append([]*takeSlot{s.newest}, s.lasts...)
+}
+
 // typeTakes types the take slots' columns from the source's schema.
 func (s *snapshotter) typeTakes(schema *arrow.Schema) {
-	takes := s.lasts
-	if s.newest != nil {
-		takes = append([]*takeSlot{s.newest}, takes...)
-	}
-	for _, t := range takes {
+	for _, t := range s.takeSlots() {
 		for c, name := range t.cols {
 			if idx := schema.FieldIndices(name); len(idx) > 0 && t.types[c] == nil {
 				t.types[c] = schema.Field(idx[0]).Type
@@ -399,11 +403,7 @@ func (s *snapshotter) emit(ctx context.Context, tm *Timings, emit func(arrow.Rec
 			entities = append(entities, int32(e))
 		}
 	}
-	takes := s.lasts
-	if s.newest != nil {
-		takes = append([]*takeSlot{s.newest}, takes...)
-	}
-	for _, t := range takes {
+	for _, t := range s.takeSlots() {
 		if err := t.compact(ctx); err != nil {
 			return err
 		}

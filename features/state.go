@@ -166,11 +166,7 @@ func (s *snapshotter) state(ctx context.Context) (*State, error) {
 		return b.NewArray()
 	}
 	every := func(int32) bool { return true }
-	takes := s.lasts
-	if s.newest != nil {
-		takes = append([]*takeSlot{s.newest}, takes...)
-	}
-	for _, t := range takes {
+	for _, t := range s.takeSlots() {
 		if err := t.compact(ctx); err != nil {
 			return nil, err
 		}
